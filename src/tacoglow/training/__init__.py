@@ -1,1 +1,1 @@
-"""tacoglow.training"""
+"""tacoglow.training: losses, the training loop, distributed and mixed-precision helpers."""
