@@ -1,0 +1,129 @@
+"""Text frontend: text -> symbol ids, as NVIDIA's Tacotron 2 checkpoints expect them.
+
+>>> from tacoglow.text import text_to_sequence, sequence_to_text
+>>> text_to_sequence("Hello, World!")
+[45, 42, 49, 49, 52, 6, 11, 60, 52, 55, 49, 41, 2]
+>>> sequence_to_text(text_to_sequence("Turn left on {HH AW1 S S T AH0 N} Street."))
+'turn left on {HH AW1 S S T AH0 N} street.'
+
+Curly braces hold ARPAbet phones, which bypass the cleaners. The parsing reproduces the
+reference, quirks included (see :func:`text_to_sequence`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from tacoglow.errors import TextError
+from tacoglow.text.cleaners import (
+    CLEANERS,
+    Cleaner,
+    basic_cleaners,
+    english_cleaners,
+    get_cleaner,
+    transliteration_cleaners,
+)
+from tacoglow.text.symbols import PAD, PAD_ID, id_to_symbol, n_symbols, symbol_to_id, symbols
+
+__all__ = [
+    "CLEANERS",
+    "PAD_ID",
+    "basic_cleaners",
+    "english_cleaners",
+    "n_symbols",
+    "sequence_to_text",
+    "symbol_to_id",
+    "symbols",
+    "text_to_sequence",
+    "transliteration_cleaners",
+]
+
+# Anchored at the start (used with re.match): lazy prefix, "{", lazy non-empty content, "}", rest.
+# No DOTALL, so no part crosses a newline: text after a newline that follows a brace group is
+# lost, and a newline before the first "{" disables brace parsing, exactly as in the reference.
+_CURLY = re.compile(r"(.*?)\{(.+?)\}(.*)")
+
+# The reference meant to drop the pad "_" and "~" but tested with `is not` on string literals,
+# which kept "_" (as id 0) on CPython 3.11/3.12 by accident; tacoglow always drops both.
+_NEVER_EMITTED = frozenset({PAD, "~"})
+
+
+def _symbols_to_ids(text_symbols: Iterable[str]) -> list[int]:
+    """Ids of the symbols found in the table; anything else is dropped silently, as in the reference."""
+    return [
+        symbol_to_id[s] for s in text_symbols if s in symbol_to_id and s not in _NEVER_EMITTED
+    ]
+
+
+def _clean(text: str, cleaners: Sequence[Cleaner]) -> str:
+    for cleaner in cleaners:
+        text = cleaner(text)
+    return text
+
+
+def text_to_sequence(
+    text: str, cleaner_names: str | Sequence[str] = ("english_cleaners",)
+) -> list[int]:
+    """Symbol ids of ``text``: a (T_text,) list of ints in [1, 148).
+
+    Text outside curly braces is cleaned (``cleaner_names``, applied in order) and mapped
+    character by character; characters not in the symbol table are dropped. Text inside
+    ``{...}`` is not cleaned: it is split on whitespace into case-sensitive ARPAbet phones
+    (``{HH AW1 S}``), and tokens that are not phones are dropped. Each segment is cleaned on its
+    own, so ``"Hi {HH AY1} there"`` keeps the spaces on both sides of the group. A brace group
+    only spans one line: text after a newline that follows a group is dropped, and a newline
+    before the first ``{`` turns brace parsing off (the braces are dropped and the phones read as
+    words), as in the reference. The pad ``_`` (id 0) and ``~`` are never emitted.
+
+    Args:
+        text: input text.
+        cleaner_names: names from :data:`CLEANERS`, applied in order; a single name may be given
+            as a plain string.
+
+    Raises:
+        TextError: ``text`` is not a string.
+        ConfigError: a cleaner name is unknown.
+
+    >>> text_to_sequence("1{AA}2 3")[:4]
+    [52, 51, 42, 64]
+    """
+    if not isinstance(text, str):
+        raise TextError(f"text: expected a str, found {type(text).__name__}")
+    if isinstance(cleaner_names, str):
+        cleaner_names = (cleaner_names,)
+    cleaners = [get_cleaner(name) for name in cleaner_names]
+
+    ids: list[int] = []
+    while text:
+        match = _CURLY.match(text)
+        if match is None:
+            ids += _symbols_to_ids(_clean(text, cleaners))
+            break
+        prefix, phones, text = match.groups()
+        ids += _symbols_to_ids(_clean(prefix, cleaners))
+        ids += _symbols_to_ids("@" + phone for phone in phones.split())
+    return ids
+
+
+def sequence_to_text(ids: Iterable[int]) -> str:
+    """Text of symbol ids (for debugging): phones come back in braces, adjacent groups merged.
+
+    Args:
+        ids: (T_text,) symbol ids; a list of ints or a 1-D integer tensor.
+
+    Raises:
+        TextError: an id is outside [0, 148).
+
+    >>> sequence_to_text([45, 46, 11, 106, 82])
+    'hi {HH AW1}'
+    """
+    pieces: list[str] = []
+    for position, value in enumerate(ids):
+        symbol = id_to_symbol.get(int(value))
+        if symbol is None:
+            raise TextError(
+                f"symbol id {int(value)} at position {position}: expected an id in [0, {n_symbols})"
+            )
+        pieces.append(f"{{{symbol[1:]}}}" if symbol.startswith("@") else symbol)
+    # Neighbouring phones form one group: "{HH}{AW1}" -> "{HH AW1}".
+    return "".join(pieces).replace("}{", " ")
