@@ -59,3 +59,12 @@ def test_guided_attention_loss_prefers_diagonal_alignment():
     good = guided_attention_loss(diagonal, text_lengths, mel_lengths)
     bad = guided_attention_loss(stuck, text_lengths, mel_lengths)
     assert good < 0.05 < bad
+
+
+def test_tacotron2_loss_groups_gate_targets_per_decoder_step():
+    mel = torch.zeros(1, 4, 6)
+    gate_target = torch.tensor([[0, 0, 0, 1, 1, 1]], dtype=torch.float32)  # last real frame: index 3
+    per_step = torch.tensor([[-50.0, 50.0, 50.0]])  # steps cover frames (0,1), (2,3), (4,5)
+    assert tacotron2_loss(mel, mel, per_step, mel, gate_target).item() < 1e-10
+    late = torch.tensor([[-50.0, -50.0, 50.0]])
+    assert tacotron2_loss(mel, mel, late, mel, gate_target).item() > 10

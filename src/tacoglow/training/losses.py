@@ -22,7 +22,7 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
     Args:
         mel (Tensor): decoder output before the postnet, (B, n_mels, T_mel).
         mel_postnet (Tensor): output after the postnet residual, (B, n_mels, T_mel).
-        gate (Tensor): stop-gate logits, (B, T_mel).
+        gate (Tensor): stop-gate logits, (B, T_mel / n_frames_per_step).
         mel_target (Tensor): zero-padded target log-mel, (B, n_mels, T_mel).
         gate_target (Tensor): 1 from each item's last real frame on, else 0, (B, T_mel).
 
@@ -30,6 +30,11 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
         Tensor: scalar loss. Means include padded positions, as in the reference.
     """
     mel_target = mel_target.to(mel.dtype)
+    if gate.shape[-1] != gate_target.shape[-1]:
+        # n_frames_per_step > 1: one gate per decoder step; a step should fire when its group
+        # reaches the last real frame, i.e. at the group's last frame.
+        frames_per_step = gate_target.shape[-1] // gate.shape[-1]
+        gate_target = gate_target[:, frames_per_step - 1::frames_per_step]
     gate_loss = F.binary_cross_entropy_with_logits(gate.reshape(-1, 1),
                                                    gate_target.to(gate.dtype).reshape(-1, 1))
     return F.mse_loss(mel, mel_target) + F.mse_loss(mel_postnet, mel_target) + gate_loss

@@ -1,0 +1,591 @@
+"""Tacotron 2: text ids -> log-mel spectrogram, matching NVIDIA's reference bit for bit in fp32.
+
+Reads bottom-up: the config, the encoder (3 convs + BiLSTM), the always-on-dropout prenet, the
+location-sensitive attention, the decoder (one ``step`` shared by teacher forcing and inference),
+the postnet, and ``Tacotron2``. Module and attribute names give NVIDIA's state-dict keys exactly
+(84 entries at full size), so the reference checkpoints load with a strict ``load_state_dict``.
+
+Shapes use B (batch), T_text (padded text length), T_mel (mel frames), n_mels, and
+T_steps = T_mel / n_frames_per_step (decoder steps; equal to T_mel at the default of 1 frame per
+step). Each decoder step predicts a group of ``n_frames_per_step`` frames, one stop-gate logit and
+one attention row, so gate and alignments are per step while mels are per frame.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from tacoglow.errors import ConfigError, DataError
+from tacoglow.models.layers import ConvNorm, LinearNorm
+
+__all__ = ["Tacotron2", "Tacotron2Config", "Tacotron2Inference"]
+
+logger = logging.getLogger(__name__)
+
+# Dropout after the encoder and postnet convolutions; fixed in the reference, active only in training.
+_CONV_DROPOUT = 0.5
+# Gate logit written at padded steps when mask_padding is on: sigmoid(1e3) == 1, i.e. "stopped".
+_PADDED_GATE_LOGIT = 1e3
+
+# NVIDIA's constructor keywords, in the order its config dicts list them.
+_NVIDIA_KEYS = (
+    "mask_padding", "n_mel_channels", "n_symbols", "symbols_embedding_dim", "encoder_kernel_size",
+    "encoder_n_convolutions", "encoder_embedding_dim", "attention_rnn_dim", "attention_dim",
+    "attention_location_n_filters", "attention_location_kernel_size", "n_frames_per_step",
+    "decoder_rnn_dim", "prenet_dim", "max_decoder_steps", "gate_threshold", "p_attention_dropout",
+    "p_decoder_dropout", "postnet_embedding_dim", "postnet_kernel_size", "postnet_n_convolutions",
+    "decoder_no_early_stopping",
+)
+
+
+@dataclass
+class Tacotron2Config:
+    """Hyper-parameters of ``Tacotron2``; NVIDIA's constructor names and full-size defaults.
+
+    Attributes:
+        mask_padding: in ``forward``, set mels to 0 and gate logits to 1e3 at frames past each
+            item's mel length (default False).
+        n_mel_channels: mel bands, n_mels (default 80).
+        n_symbols: size of the symbol table / embedding rows (default 148).
+        symbols_embedding_dim: embedding width; must equal ``encoder_embedding_dim`` (default 512).
+        encoder_kernel_size: width of the encoder convolutions, odd (default 5).
+        encoder_n_convolutions: number of encoder conv + batch-norm blocks (default 3).
+        encoder_embedding_dim: encoder width; the BiLSTM has half of it per direction (default 512).
+        attention_rnn_dim: hidden size of the attention LSTMCell (default 1024).
+        attention_dim: width of the attention energies' hidden space (default 128).
+        attention_location_n_filters: filters of the location convolution (default 32).
+        attention_location_kernel_size: width of the location convolution, odd (default 31).
+        n_frames_per_step: mel frames predicted per decoder step (default 1, the reference's only
+            working value; larger values group frames, see the module docstring).
+        decoder_rnn_dim: hidden size of the decoder LSTMCell (default 1024).
+        prenet_dim: width of both prenet layers (default 256).
+        max_decoder_steps: cap on inference decoder steps (default 2000, the reference CLI's).
+        gate_threshold: an item keeps decoding while sigmoid(gate) <= this (default 0.5).
+        p_attention_dropout: dropout on the attention LSTM output, training only (default 0.1).
+        p_decoder_dropout: dropout on the decoder LSTM output, training only (default 0.1).
+        postnet_embedding_dim: channels of the inner postnet convolutions (default 512).
+        postnet_kernel_size: width of the postnet convolutions, odd (default 5).
+        postnet_n_convolutions: postnet conv + batch-norm blocks, at least 2 (default 5).
+        early_stopping: stop inference once every item's gate fired (default True). NVIDIA stores
+            the negation, ``decoder_no_early_stopping``.
+        prenet_dropout: probability of the prenet dropout, which is on in training *and* inference
+            as in the reference (default 0.5; 0 turns it off for deterministic output).
+    """
+
+    mask_padding: bool = False
+    n_mel_channels: int = 80
+    n_symbols: int = 148
+    symbols_embedding_dim: int = 512
+    encoder_kernel_size: int = 5
+    encoder_n_convolutions: int = 3
+    encoder_embedding_dim: int = 512
+    attention_rnn_dim: int = 1024
+    attention_dim: int = 128
+    attention_location_n_filters: int = 32
+    attention_location_kernel_size: int = 31
+    n_frames_per_step: int = 1
+    decoder_rnn_dim: int = 1024
+    prenet_dim: int = 256
+    max_decoder_steps: int = 2000
+    gate_threshold: float = 0.5
+    p_attention_dropout: float = 0.1
+    p_decoder_dropout: float = 0.1
+    postnet_embedding_dim: int = 512
+    postnet_kernel_size: int = 5
+    postnet_n_convolutions: int = 5
+    early_stopping: bool = True
+    prenet_dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"Tacotron2Config.{f.name}: expected a bool, found {value!r}")
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"Tacotron2Config.{f.name}: expected an int, found {value!r}")
+            if f.type == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"Tacotron2Config.{f.name}: expected a number, found {value!r}")
+                setattr(self, f.name, float(value))
+            if f.type == "int" and value < (0 if f.name == "encoder_n_convolutions" else 1):
+                raise ConfigError(f"Tacotron2Config.{f.name}: expected a positive int, found {value}")
+        for name in ("encoder_kernel_size", "attention_location_kernel_size", "postnet_kernel_size"):
+            if getattr(self, name) % 2 != 1:
+                raise ConfigError(f"Tacotron2Config.{name}: expected an odd kernel size "
+                                  f"(same-length padding), found {getattr(self, name)}")
+        if self.symbols_embedding_dim != self.encoder_embedding_dim:
+            raise ConfigError(f"Tacotron2Config: symbols_embedding_dim ({self.symbols_embedding_dim}) must "
+                              f"equal encoder_embedding_dim ({self.encoder_embedding_dim})")
+        if self.encoder_embedding_dim % 2 != 0:
+            raise ConfigError(f"Tacotron2Config.encoder_embedding_dim: expected an even width (BiLSTM "
+                              f"halves), found {self.encoder_embedding_dim}")
+        if self.postnet_n_convolutions < 2:
+            raise ConfigError(f"Tacotron2Config.postnet_n_convolutions: expected at least 2, "
+                              f"found {self.postnet_n_convolutions}")
+        for name in ("gate_threshold", "p_attention_dropout", "p_decoder_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"Tacotron2Config.{name}: expected a value in [0, 1], found {getattr(self, name)}")
+        if not 0.0 <= self.prenet_dropout < 1.0:
+            raise ConfigError(f"Tacotron2Config.prenet_dropout: expected a value in [0, 1), "
+                              f"found {self.prenet_dropout}")
+
+    @classmethod
+    def from_nvidia(cls, d: Mapping[str, Any]) -> Tacotron2Config:
+        """Build from NVIDIA's constructor-keyword dict (a checkpoint's ``config``).
+
+        Missing keys keep their defaults (older checkpoints lack ``decoder_no_early_stopping``);
+        unknown keys raise ``ConfigError`` naming them. ``prenet_dropout`` keeps its default 0.5.
+        """
+        unknown = sorted(set(d) - set(_NVIDIA_KEYS))
+        if unknown:
+            raise ConfigError(f"Tacotron 2 NVIDIA config: unknown keys {unknown}")
+        kwargs = {k: v for k, v in d.items() if k != "decoder_no_early_stopping"}
+        if "decoder_no_early_stopping" in d:
+            no_early = d["decoder_no_early_stopping"]
+            if not isinstance(no_early, bool):
+                raise ConfigError(f"Tacotron 2 NVIDIA config: decoder_no_early_stopping must be a bool, "
+                                  f"found {no_early!r}")
+            kwargs["early_stopping"] = not no_early
+        return cls(**kwargs)
+
+    def to_nvidia(self) -> dict[str, Any]:
+        """Return NVIDIA's constructor-keyword dict: exactly its 22 keys, in its order.
+
+        ``prenet_dropout`` has no NVIDIA counterpart (fixed at 0.5 there) and is left out.
+        """
+        values = dataclasses.asdict(self)
+        values["decoder_no_early_stopping"] = not self.early_stopping
+        return {k: values[k] for k in _NVIDIA_KEYS}
+
+
+class Tacotron2Inference(NamedTuple):
+    """What ``Tacotron2.infer`` returns.
+
+    Attributes:
+        mel_postnet: natural-log mel after the postnet, (B, n_mels, T_mel), T_mel = T_steps *
+            n_frames_per_step. Frames past an item's length are kept (not zeroed).
+        mel_lengths: int32 (B,), frames before the step whose gate fired (that step's frames are
+            emitted but not counted), or T_mel for items that never stopped.
+        alignments: attention weights, (B, T_steps, T_text).
+        gate: stop-gate logits, (B, T_steps).
+        stopped: bool (B,), whether the item's gate fired before ``max_decoder_steps``.
+    """
+
+    mel_postnet: Tensor
+    mel_lengths: Tensor
+    alignments: Tensor
+    gate: Tensor
+    stopped: Tensor
+
+
+def _prenet_dropout(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Tensor:
+    """Dropout that is always on; with a generator, masks come from it instead of the global RNG.
+
+    The generator path repeats F.dropout's CPU arithmetic (Bernoulli(1-p) mask, divided by 1-p,
+    times x), so the same seed gives the same output either way.
+    """
+    if generator is None:
+        return F.dropout(x, p, training=True)
+    if p == 0.0:
+        return x
+    noise = torch.empty_like(x).bernoulli_(1.0 - p, generator=generator)
+    noise.div_(1.0 - p)
+    return x * noise
+
+
+class _Encoder(nn.Module):
+    """Conv + batch-norm + ReLU blocks, then a BiLSTM: (B, d, T_text) -> (B, T_text, d)."""
+
+    def __init__(self, config: Tacotron2Config) -> None:
+        super().__init__()
+        dim, kernel = config.encoder_embedding_dim, config.encoder_kernel_size
+        self.convolutions = nn.ModuleList(
+            nn.Sequential(
+                ConvNorm(dim, dim, kernel_size=kernel, stride=1, padding=(kernel - 1) // 2, dilation=1,
+                         w_init_gain="relu"),
+                nn.BatchNorm1d(dim),
+            )
+            for _ in range(config.encoder_n_convolutions)
+        )
+        self.lstm = nn.LSTM(dim, dim // 2, num_layers=1, batch_first=True, bidirectional=True)
+
+    def forward(self, embedded: Tensor, text_lengths_cpu: Tensor) -> Tensor:
+        """embedded (B, d, T_text), text_lengths_cpu (B,) int64 on CPU -> (B, T_text, d), 0 at padding."""
+        x = embedded
+        for block in self.convolutions:
+            x = F.dropout(F.relu(block(x)), _CONV_DROPOUT, self.training)
+        x = x.transpose(1, 2)  # (B, d, T_text) -> (B, T_text, d)
+        # enforce_sorted=False sorts inside and restores the caller's order, so any order works.
+        packed = pack_padded_sequence(x, text_lengths_cpu, batch_first=True, enforce_sorted=False)
+        outputs, _ = self.lstm(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
+        return outputs
+
+
+class _Prenet(nn.Module):
+    """Bias-free Linear + ReLU + dropout layers: (..., in_dim) -> (..., sizes[-1])."""
+
+    def __init__(self, in_dim: int, sizes: list[int]) -> None:
+        super().__init__()
+        in_sizes = [in_dim] + sizes[:-1]
+        self.layers = nn.ModuleList(LinearNorm(i, o, bias=False) for i, o in zip(in_sizes, sizes))
+
+    def forward(self, x: Tensor, p: float, generator: Optional[torch.Generator] = None) -> Tensor:
+        """Apply each layer; dropout p is applied even in eval mode (see ``_Decoder``)."""
+        for linear in self.layers:
+            x = _prenet_dropout(F.relu(linear(x)), p, generator)
+        return x
+
+
+class _LocationLayer(nn.Module):
+    """Conv over [previous, cumulative] attention weights: (B, 2, T_text) -> (B, T_text, attention_dim)."""
+
+    def __init__(self, n_filters: int, kernel_size: int, attention_dim: int) -> None:
+        super().__init__()
+        self.location_conv = ConvNorm(2, n_filters, kernel_size=kernel_size, padding=(kernel_size - 1) // 2,
+                                      bias=False, stride=1, dilation=1)
+        self.location_dense = LinearNorm(n_filters, attention_dim, bias=False, w_init_gain="tanh")
+
+    def forward(self, attention_weights_cat: Tensor) -> Tensor:
+        x = self.location_conv(attention_weights_cat)
+        x = x.transpose(1, 2)  # (B, n_filters, T_text) -> (B, T_text, n_filters)
+        return self.location_dense(x)
+
+
+class _Attention(nn.Module):
+    """Location-sensitive additive attention (Chorowski et al. 2015), as in the reference."""
+
+    def __init__(self, config: Tacotron2Config) -> None:
+        super().__init__()
+        dim = config.attention_dim
+        self.query_layer = LinearNorm(config.attention_rnn_dim, dim, bias=False, w_init_gain="tanh")
+        self.memory_layer = LinearNorm(config.encoder_embedding_dim, dim, bias=False, w_init_gain="tanh")
+        self.v = LinearNorm(dim, 1, bias=False)
+        self.location_layer = _LocationLayer(config.attention_location_n_filters,
+                                             config.attention_location_kernel_size, dim)
+
+    def forward(self, query: Tensor, memory: _Memory, attention_weights_cat: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, attention_rnn_dim), attention_weights_cat (B, 2, T_text) ->
+        (context (B, encoder_embedding_dim), weights (B, T_text))."""
+        processed_query = self.query_layer(query.unsqueeze(1))  # (B, 1, attention_dim)
+        processed_location = self.location_layer(attention_weights_cat)  # (B, T_text, attention_dim)
+        # The addition order (query + location) + memory is the reference's; it matters in the last bit.
+        energies = self.v(torch.tanh(processed_query + processed_location + memory.processed)).squeeze(-1)
+        if memory.mask is not None:
+            energies = energies.masked_fill(memory.mask, float("-inf"))
+        weights = F.softmax(energies, dim=1)
+        context = torch.bmm(weights.unsqueeze(1), memory.encoded).squeeze(1)
+        return context, weights
+
+
+class _Memory(NamedTuple):
+    """Encoder outputs and what attention derives from them once per utterance."""
+
+    encoded: Tensor  # (B, T_text, encoder_embedding_dim), 0 at padding
+    processed: Tensor  # (B, T_text, attention_dim), memory_layer(encoded)
+    mask: Optional[Tensor]  # (B, T_text) bool, True at padding; None when nothing is padded
+
+
+class _DecoderState(NamedTuple):
+    """Recurrent state carried from one decoder step to the next."""
+
+    attention_hidden: Tensor  # (B, attention_rnn_dim)
+    attention_cell: Tensor  # (B, attention_rnn_dim)
+    decoder_hidden: Tensor  # (B, decoder_rnn_dim)
+    decoder_cell: Tensor  # (B, decoder_rnn_dim)
+    attention_weights: Tensor  # (B, T_text), previous step's weights
+    attention_weights_cum: Tensor  # (B, T_text), sum of all previous weights
+    attention_context: Tensor  # (B, encoder_embedding_dim)
+
+
+class _Decoder(nn.Module):
+    """Autoregressive decoder; ``forward`` (teacher forcing) and ``infer`` both run ``step``.
+
+    Named quirk, always-on prenet dropout: the reference applies prenet dropout with training
+    forced on, in eval mode and at inference too. Its noise is what lets the decoder escape
+    attention failures, and trained checkpoints expect it, so we keep it (p = config.prenet_dropout)
+    and make it switchable (p = 0) or reproducible (a torch.Generator) instead of removing it.
+    Runtime settings (dropouts, gate threshold, step cap, early stopping) are read from ``config``
+    at call time.
+    """
+
+    def __init__(self, config: Tacotron2Config) -> None:
+        super().__init__()
+        self.config = config
+        frame_dim = config.n_mel_channels * config.n_frames_per_step
+        memory_dim = config.encoder_embedding_dim
+        self.prenet = _Prenet(frame_dim, [config.prenet_dim, config.prenet_dim])
+        self.attention_rnn = nn.LSTMCell(config.prenet_dim + memory_dim, config.attention_rnn_dim)
+        self.attention_layer = _Attention(config)
+        self.decoder_rnn = nn.LSTMCell(config.attention_rnn_dim + memory_dim, config.decoder_rnn_dim, bias=True)
+        self.linear_projection = LinearNorm(config.decoder_rnn_dim + memory_dim, frame_dim)
+        self.gate_layer = LinearNorm(config.decoder_rnn_dim + memory_dim, 1, bias=True, w_init_gain="sigmoid")
+
+    def memory(self, encoded: Tensor, text_lengths: Tensor, padded: bool) -> _Memory:
+        """encoded (B, T_text, d), text_lengths (B,) on encoded's device -> ``_Memory``."""
+        mask = None
+        if padded:
+            positions = torch.arange(encoded.size(1), device=encoded.device)
+            mask = positions.unsqueeze(0) >= text_lengths.unsqueeze(1)  # (B, T_text)
+        return _Memory(encoded, self.attention_layer.memory_layer(encoded), mask)
+
+    def initial_state(self, memory: _Memory) -> _DecoderState:
+        """All-zero state in the memory's dtype and device."""
+        encoded = memory.encoded
+        batch, text_len = encoded.size(0), encoded.size(1)
+        attention = encoded.new_zeros(batch, self.config.attention_rnn_dim)
+        decoder = encoded.new_zeros(batch, self.config.decoder_rnn_dim)
+        weights = encoded.new_zeros(batch, text_len)
+        return _DecoderState(attention, attention, decoder, decoder, weights, weights,
+                             encoded.new_zeros(batch, self.config.encoder_embedding_dim))
+
+    def go_frame(self, memory: _Memory) -> Tensor:
+        """The all-zero first decoder input, (B, n_mels * n_frames_per_step)."""
+        return memory.encoded.new_zeros(memory.encoded.size(0), self.linear_projection.linear_layer.out_features)
+
+    def step(self, prenet_out: Tensor, *, state: _DecoderState, memory: _Memory
+             ) -> tuple[Tensor, Tensor, _DecoderState]:
+        """One decoder step.
+
+        Args:
+            prenet_out: prenet output for this step, (B, prenet_dim).
+            state: the previous step's state.
+            memory: encoder outputs (see ``_Memory``).
+
+        Returns:
+            frames (B, n_mels * n_frames_per_step), the pre-postnet mel group; gate logit (B, 1);
+            the new state (its ``attention_weights`` are this step's alignment, (B, T_text)).
+        """
+        cfg = self.config
+        attention_hidden, attention_cell = self.attention_rnn(
+            torch.cat((prenet_out, state.attention_context), -1), (state.attention_hidden, state.attention_cell))
+        # Training dropout hits the hidden state that is carried on, not just this step's output.
+        attention_hidden = F.dropout(attention_hidden, cfg.p_attention_dropout, self.training)
+        weights_cat = torch.cat((state.attention_weights.unsqueeze(1), state.attention_weights_cum.unsqueeze(1)), dim=1)
+        context, weights = self.attention_layer(attention_hidden, memory, weights_cat)
+        decoder_hidden, decoder_cell = self.decoder_rnn(
+            torch.cat((attention_hidden, context), -1), (state.decoder_hidden, state.decoder_cell))
+        decoder_hidden = F.dropout(decoder_hidden, cfg.p_decoder_dropout, self.training)
+        hidden_context = torch.cat((decoder_hidden, context), dim=1)
+        frames = self.linear_projection(hidden_context)
+        gate = self.gate_layer(hidden_context)
+        new_state = _DecoderState(attention_hidden, attention_cell, decoder_hidden, decoder_cell,
+                                  weights, state.attention_weights_cum + weights, context)
+        return frames, gate, new_state
+
+    def _stack(self, frames: list[Tensor], gates: list[Tensor], weights: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-step lists -> mel (B, n_mels, T_mel), gate (B, T_steps), alignments (B, T_steps, T_text)."""
+        mel = torch.stack(frames).transpose(0, 1).contiguous()  # (T_steps, B, n_mels*nfps) -> (B, T_steps, n_mels*nfps)
+        mel = mel.view(mel.size(0), -1, self.config.n_mel_channels)  # -> (B, T_mel, n_mels)
+        mel = mel.transpose(1, 2)  # -> (B, n_mels, T_mel)
+        gate = torch.stack(gates).squeeze(-1).transpose(0, 1)  # (T_steps, B, 1) -> (B, T_steps)
+        alignments = torch.stack(weights).transpose(0, 1)  # (T_steps, B, T_text) -> (B, T_steps, T_text)
+        return mel, gate, alignments
+
+    def forward(self, memory: _Memory, mels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Teacher forcing: step t sees ground-truth group t-1 (the go frame at t = 0).
+
+        Args:
+            memory: encoder outputs.
+            mels: target log-mels (B, n_mels, T_mel), T_mel a multiple of n_frames_per_step.
+
+        Returns:
+            mel (B, n_mels, T_mel), gate logits (B, T_steps), alignments (B, T_steps, T_text).
+        """
+        batch, group = mels.size(0), self.linear_projection.linear_layer.out_features
+        # (B, n_mels, T_mel) -> (B, T_mel, n_mels) -> (B, T_steps, n_mels*nfps) -> (T_steps, B, n_mels*nfps)
+        inputs = mels.transpose(1, 2).reshape(batch, -1, group).transpose(0, 1)
+        inputs = torch.cat((self.go_frame(memory).unsqueeze(0), inputs), dim=0)
+        # One dropout draw over all steps per layer, as the reference does (same RNG consumption).
+        prenet_out = self.prenet(inputs, self.config.prenet_dropout)
+        state = self.initial_state(memory)
+        frames, gates, weights = [], [], []
+        for t in range(inputs.size(0) - 1):
+            frame, gate, state = self.step(prenet_out[t], state=state, memory=memory)
+            frames.append(frame)
+            gates.append(gate)
+            weights.append(state.attention_weights)
+        return self._stack(frames, gates, weights)
+
+    def infer(self, memory: _Memory, generator: Optional[torch.Generator] = None
+              ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Free-running decoding; each step is fed the previous pre-postnet frame group.
+
+        Stop rule (the reference's): an item continues while sigmoid(gate) <= gate_threshold; once
+        it fires it stays finished (and keeps being decoded while others run). Its length counts
+        the steps before the firing one.
+
+        Returns:
+            mel (B, n_mels, T_mel), gate logits (B, T_steps), alignments (B, T_steps, T_text),
+            mel_lengths int32 (B,) in frames, stopped bool (B,).
+        """
+        cfg = self.config
+        frame = self.go_frame(memory)
+        state = self.initial_state(memory)
+        batch = frame.size(0)
+        not_finished = torch.ones(batch, dtype=torch.int32, device=frame.device)
+        mel_lengths = torch.zeros(batch, dtype=torch.int32, device=frame.device)
+        frames, gates, weights = [], [], []
+        for _ in range(cfg.max_decoder_steps):
+            prenet_out = self.prenet(frame, cfg.prenet_dropout, generator)
+            frame, gate, state = self.step(prenet_out, state=state, memory=memory)
+            frames.append(frame)
+            gates.append(gate)
+            weights.append(state.attention_weights)
+            not_finished = not_finished * torch.le(torch.sigmoid(gate), cfg.gate_threshold).to(torch.int32).squeeze(1)
+            mel_lengths += not_finished
+            if cfg.early_stopping and not bool(not_finished.any()):  # the one host sync per step
+                break
+        stopped = not_finished == 0
+        if len(frames) == cfg.max_decoder_steps:
+            unfinished = int(batch - stopped.sum())
+            if unfinished:
+                logger.warning("Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d "
+                               "items; raise max_decoder_steps or check the input", cfg.max_decoder_steps,
+                               unfinished, batch)
+        mel, gate_logits, alignments = self._stack(frames, gates, weights)
+        return mel, gate_logits, alignments, mel_lengths * cfg.n_frames_per_step, stopped
+
+
+class _Postnet(nn.Module):
+    """Residual conv stack: mel (B, n_mels, T_mel) -> correction (B, n_mels, T_mel), added by the caller."""
+
+    def __init__(self, config: Tacotron2Config) -> None:
+        super().__init__()
+        n_mels, dim, kernel = config.n_mel_channels, config.postnet_embedding_dim, config.postnet_kernel_size
+        sizes = [n_mels] + [dim] * (config.postnet_n_convolutions - 1) + [n_mels]
+        gains = ["tanh"] * (config.postnet_n_convolutions - 1) + ["linear"]
+        self.convolutions = nn.ModuleList(
+            nn.Sequential(
+                ConvNorm(c_in, c_out, kernel_size=kernel, stride=1, padding=(kernel - 1) // 2, dilation=1,
+                         w_init_gain=gain),
+                nn.BatchNorm1d(c_out),
+            )
+            for c_in, c_out, gain in zip(sizes[:-1], sizes[1:], gains)
+        )
+
+    def forward(self, mel: Tensor) -> Tensor:
+        x = mel
+        for block in self.convolutions[:-1]:
+            x = F.dropout(torch.tanh(block(x)), _CONV_DROPOUT, self.training)
+        return F.dropout(self.convolutions[-1](x), _CONV_DROPOUT, self.training)  # last block: no tanh
+
+
+class Tacotron2(nn.Module):
+    """Tacotron 2 (Shen et al. 2018) in NVIDIA's DeepLearningExamples form.
+
+    ``forward`` trains by teacher forcing; ``infer`` decodes autoregressively. Both run the same
+    decoder step. The prenet dropout stays on in eval mode (``config.prenet_dropout``, see
+    ``_Decoder``); set it to 0 for deterministic output or pass ``generator`` to ``infer``.
+    Runtime settings (mask_padding, dropouts, gate_threshold, max_decoder_steps, early_stopping)
+    are read from ``model.config`` at call time, so they may be changed on a built model.
+
+    Args:
+        config: hyper-parameters, see ``Tacotron2Config``.
+
+    Example:
+        >>> import torch
+        >>> from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
+        >>> config = Tacotron2Config(symbols_embedding_dim=16, encoder_embedding_dim=16,
+        ...     attention_rnn_dim=16, attention_dim=8, attention_location_n_filters=4,
+        ...     decoder_rnn_dim=16, prenet_dim=8, postnet_embedding_dim=8, max_decoder_steps=20)
+        >>> model = Tacotron2(config).eval()
+        >>> text = torch.randint(1, 148, (2, 12))
+        >>> text_lengths = torch.tensor([12, 9])
+        >>> out = model.infer(text, text_lengths, generator=torch.Generator().manual_seed(0))
+        >>> out.mel_postnet.shape[:2], out.alignments.shape[-1], out.mel_lengths.dtype
+        (torch.Size([2, 80]), 12, torch.int32)
+        >>> mels, mel_lengths = torch.randn(2, 80, 30), torch.tensor([30, 25])
+        >>> mel, mel_postnet, gate, alignments = model(text, text_lengths, mels, mel_lengths)
+        >>> tuple(mel_postnet.shape), tuple(gate.shape), tuple(alignments.shape)
+        ((2, 80, 30), (2, 30), (2, 30, 12))
+    """
+
+    def __init__(self, config: Tacotron2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.n_symbols, config.symbols_embedding_dim)
+        # Glorot-uniform bound for an (n_symbols, dim) matrix: the reference's embedding init.
+        std = math.sqrt(2.0 / (config.n_symbols + config.symbols_embedding_dim))
+        bound = math.sqrt(3.0) * std
+        self.embedding.weight.data.uniform_(-bound, bound)
+        self.encoder = _Encoder(config)
+        self.decoder = _Decoder(config)
+        self.postnet = _Postnet(config)
+
+    def _encode(self, text: Tensor, text_lengths: Tensor) -> _Memory:
+        """text (B, T_text) int64, text_lengths (B,) -> ``_Memory``."""
+        if text.dim() != 2 or text_lengths.shape != text.shape[:1]:
+            raise DataError(f"Tacotron2: expected text (B, T_text) and text_lengths (B,), found "
+                            f"{tuple(text.shape)} and {tuple(text_lengths.shape)}")
+        lengths_cpu = text_lengths.to("cpu", torch.int64)  # pack_padded_sequence wants CPU lengths
+        shortest, longest = int(lengths_cpu.min()), int(lengths_cpu.max())
+        if shortest < 1 or longest > text.size(1):
+            raise DataError(f"Tacotron2: text_lengths must lie in [1, {text.size(1)}] (T_text), "
+                            f"found min {shortest}, max {longest}")
+        embedded = self.embedding(text).transpose(1, 2)  # (B, T_text, d) -> (B, d, T_text)
+        encoded = self.encoder(embedded, lengths_cpu)
+        return self.decoder.memory(encoded, text_lengths.to(encoded.device), padded=shortest < text.size(1))
+
+    def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor, mel_lengths: Tensor
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Teacher-forced pass for training.
+
+        Args:
+            text: symbol ids (B, T_text) int64, zero-padded; any length order.
+            text_lengths: (B,) int64, each in [1, T_text].
+            mels: target natural-log mels (B, n_mels, T_mel), zero-padded; T_mel must be a
+                multiple of n_frames_per_step.
+            mel_lengths: (B,) valid frames per item (used only when ``config.mask_padding``).
+
+        Returns:
+            mel (B, n_mels, T_mel) before the postnet; mel_postnet (B, n_mels, T_mel) =
+            mel + postnet(mel); gate logits (B, T_steps); alignments (B, T_steps, T_text).
+            With ``mask_padding`` mels are 0 at frames >= mel_length and the gate logit is 1e3 at
+            steps whose first frame is >= mel_length.
+        """
+        nfps = self.config.n_frames_per_step
+        if mels.dim() != 3 or mels.size(1) != self.config.n_mel_channels or mels.size(2) % nfps:
+            raise DataError(f"Tacotron2: expected mels (B, {self.config.n_mel_channels}, T_mel) with T_mel a "
+                            f"multiple of n_frames_per_step={nfps}, found {tuple(mels.shape)}")
+        memory = self._encode(text, text_lengths)
+        mel, gate, alignments = self.decoder(memory, mels)
+        mel_postnet = mel + self.postnet(mel)
+        if self.config.mask_padding:
+            # Out-of-place fill (the reference writes .data): same values, no gradient at padding.
+            frames = torch.arange(mel.size(2), device=mel.device)
+            padded = frames.unsqueeze(0) >= mel_lengths.to(mel.device).unsqueeze(1)  # (B, T_mel)
+            mel = mel.masked_fill(padded.unsqueeze(1), 0.0)
+            mel_postnet = mel_postnet.masked_fill(padded.unsqueeze(1), 0.0)
+            gate = gate.masked_fill(padded[:, ::nfps], _PADDED_GATE_LOGIT)
+        return mel, mel_postnet, gate, alignments
+
+    @torch.no_grad()
+    def infer(self, text: Tensor, text_lengths: Tensor, generator: Optional[torch.Generator] = None
+              ) -> Tacotron2Inference:
+        """Synthesize mels autoregressively (no gradients).
+
+        Args:
+            text: symbol ids (B, T_text) int64, zero-padded; any length order. Batching pads the
+                shorter items with id 0, which (as in the reference) slightly changes their output.
+            text_lengths: (B,) int64, each in [1, T_text].
+            generator: draws the prenet dropout masks when given (it must live on the model's
+                device); otherwise torch's global RNG is used exactly as the reference does.
+
+        Returns:
+            ``Tacotron2Inference``; T_steps = the first step at which every item has stopped (with
+            ``early_stopping``) or ``max_decoder_steps``. Hitting the cap with unfinished items
+            logs a warning and leaves their ``stopped`` False.
+        """
+        memory = self._encode(text, text_lengths)
+        mel, gate, alignments, mel_lengths, stopped = self.decoder.infer(memory, generator)
+        mel_postnet = mel + self.postnet(mel)
+        return Tacotron2Inference(mel_postnet, mel_lengths, alignments, gate, stopped)

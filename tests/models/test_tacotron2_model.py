@@ -1,0 +1,273 @@
+"""Tacotron2 against NVIDIA's golden outputs, its state-dict layout, and its own invariants."""
+from __future__ import annotations
+
+import dataclasses
+import doctest
+import json
+import logging
+
+import pytest
+import torch
+
+import tacoglow.models.tacotron2 as tacotron2_module
+from tacoglow.errors import DataError
+from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config, Tacotron2Inference
+from tacoglow.training.losses import tacotron2_loss
+
+TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def golden(golden_dir):
+    checkpoint = torch.load(golden_dir / "tacotron2.pt", weights_only=True)
+    io = torch.load(golden_dir / "tacotron2_io.pt", weights_only=True)
+    return checkpoint, io
+
+
+def golden_model(golden, **overrides) -> Tacotron2:
+    checkpoint, _ = golden
+    config = dataclasses.replace(Tacotron2Config.from_nvidia(checkpoint["config"]), **overrides)
+    model = Tacotron2(config)
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
+    return model.eval()
+
+
+def tiny_config(**overrides) -> Tacotron2Config:
+    sizes = dict(n_mel_channels=8, n_symbols=20, symbols_embedding_dim=16, encoder_embedding_dim=16,
+                 encoder_kernel_size=3, attention_rnn_dim=16, attention_dim=8, attention_location_n_filters=4,
+                 attention_location_kernel_size=5, decoder_rnn_dim=16, prenet_dim=8, postnet_embedding_dim=8,
+                 postnet_kernel_size=3, max_decoder_steps=12)
+    sizes.update(overrides)
+    return Tacotron2Config(**sizes)
+
+
+def teacher_forced(model: Tacotron2, inputs: dict):
+    with torch.no_grad():
+        return model(inputs["text_padded"], inputs["input_lengths"], inputs["mel_padded"], inputs["output_lengths"])
+
+
+def test_forward_matches_reference(golden):
+    _, io = golden
+    inputs, want = io["forward_inputs"], io["forward"]
+    mel, mel_postnet, gate, alignments = teacher_forced(golden_model(golden, prenet_dropout=0.0), inputs)
+    torch.testing.assert_close(mel, want["mel_outputs"], **TOL)
+    torch.testing.assert_close(mel_postnet, want["mel_outputs_postnet"], **TOL)
+    torch.testing.assert_close(gate, want["gate_outputs"], **TOL)
+    torch.testing.assert_close(alignments, want["alignments"], **TOL)
+    loss = tacotron2_loss(mel, mel_postnet, gate, inputs["mel_padded"], inputs["gate_padded"])
+    assert loss.item() == pytest.approx(want["loss"], rel=1e-5)
+
+
+def test_forward_mask_padding_matches_reference(golden):
+    _, io = golden
+    inputs, want = io["forward_inputs"], io["forward_other_mask_padding"]
+    assert want["mask_padding"] is True
+    mel, mel_postnet, gate, _ = teacher_forced(golden_model(golden, prenet_dropout=0.0, mask_padding=True), inputs)
+    torch.testing.assert_close(gate, want["gate_outputs"], **TOL)
+    loss = tacotron2_loss(mel, mel_postnet, gate, inputs["mel_padded"], inputs["gate_padded"])
+    assert loss.item() == pytest.approx(want["loss"], rel=1e-5)
+    assert min(inputs["output_lengths"].tolist()) < mel.size(2)
+    for b, length in enumerate(inputs["output_lengths"].tolist()):
+        assert torch.all(mel[b, :, length:] == 0) and torch.all(mel_postnet[b, :, length:] == 0)
+        assert torch.all(gate[b, length:] == 1e3)
+        assert torch.all(mel[b, :, :length] != 0)
+
+
+@pytest.mark.parametrize("case, stopped", [
+    ("infer_batch", [True, True]),
+    ("infer_single", [False]),
+    ("infer_batch_no_early_stopping", [True, True]),
+])
+def test_infer_matches_reference(golden, case, stopped):
+    _, io = golden
+    want = io[case]
+    model = golden_model(golden, prenet_dropout=0.0, early_stopping=want["early_stopping"])
+    out = model.infer(want["text_padded"], want["input_lengths"])
+    assert isinstance(out, Tacotron2Inference)
+    assert out.mel_lengths.dtype == torch.int32
+    assert out.mel_lengths.tolist() == want["mel_lengths"].tolist()
+    assert out.gate.shape[1] == want["n_steps"]
+    assert out.stopped.tolist() == stopped
+    torch.testing.assert_close(out.mel_postnet, want["mel_outputs_postnet"], **TOL)
+    torch.testing.assert_close(out.alignments, want["alignments"], **TOL)
+    torch.testing.assert_close(out.gate, want["gate_outputs"], **TOL)
+
+
+def test_infer_hitting_max_decoder_steps_warns(golden, caplog):
+    _, io = golden
+    want = io["infer_single"]
+    model = golden_model(golden, prenet_dropout=0.0)
+    with caplog.at_level(logging.WARNING, logger="tacoglow.models.tacotron2"):
+        out = model.infer(want["text_padded"], want["input_lengths"])
+    assert "max_decoder_steps=40" in caplog.text and "1 of 1 items" in caplog.text
+    assert out.mel_lengths.tolist() == [40] and not out.stopped.item()
+
+
+def test_infer_that_stops_does_not_warn(golden, caplog):
+    _, io = golden
+    want = io["infer_batch_no_early_stopping"]
+    model = golden_model(golden, prenet_dropout=0.0, early_stopping=False)
+    with caplog.at_level(logging.WARNING, logger="tacoglow.models.tacotron2"):
+        model.infer(want["text_padded"], want["input_lengths"])
+    assert caplog.text == ""
+
+
+def test_seeded_prenet_dropout_matches_reference(golden):
+    _, io = golden
+    want = io["infer_single_prenet_dropout_seeded"]
+    model = golden_model(golden)
+    assert model.config.prenet_dropout == 0.5
+    seed = want["prenet_dropout_seed"]
+
+    torch.manual_seed(seed)
+    global_rng = model.infer(want["text_padded"], want["input_lengths"])
+
+    rng_state = torch.get_rng_state()
+    own_rng = model.infer(want["text_padded"], want["input_lengths"], generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(torch.get_rng_state(), rng_state)  # the generator path leaves the global RNG alone
+
+    for out in (global_rng, own_rng):
+        assert out.mel_lengths.tolist() == want["mel_lengths"].tolist()
+        torch.testing.assert_close(out.mel_postnet, want["mel_outputs_postnet"], **TOL)
+        torch.testing.assert_close(out.alignments, want["alignments"], **TOL)
+        torch.testing.assert_close(out.gate, want["gate_outputs"], **TOL)
+
+
+def test_prenet_dropout_stays_on_in_eval_mode(golden):
+    _, io = golden
+    want = io["infer_single"]
+    model = golden_model(golden, max_decoder_steps=5, early_stopping=False)
+    first = model.infer(want["text_padded"], want["input_lengths"], generator=torch.Generator().manual_seed(1))
+    second = model.infer(want["text_padded"], want["input_lengths"], generator=torch.Generator().manual_seed(2))
+    assert not torch.allclose(first.mel_postnet, second.mel_postnet)
+
+
+def test_full_size_state_dict_layout(keys_dir):
+    reference = json.loads((keys_dir / "tacotron2_keys.json").read_text())
+    with torch.device("meta"):
+        model = Tacotron2(Tacotron2Config())
+    got = [(name, list(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in model.state_dict().items()]
+    want = [(e["name"], e["shape"], e["dtype"]) for e in reference["state_dict"]]
+    assert got == want
+    assert len(got) == reference["n_state_dict_entries"] == 84
+    assert sum(p.numel() for p in model.parameters()) == reference["n_parameters"] == 28_193_153
+
+
+def test_backward_gives_finite_grads():
+    torch.manual_seed(0)
+    model = Tacotron2(tiny_config(mask_padding=True)).train()
+    text = torch.randint(1, 20, (3, 7))
+    text_lengths = torch.tensor([7, 5, 6])
+    mels = torch.randn(3, 8, 10)
+    mel_lengths = torch.tensor([10, 6, 8])
+    gate_target = (torch.arange(10)[None, :] >= mel_lengths[:, None] - 1).float()
+    mel, mel_postnet, gate, _ = model(text, text_lengths, mels, mel_lengths)
+    tacotron2_loss(mel, mel_postnet, gate, mels, gate_target).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+    assert model.postnet.convolutions[-1][1].weight.grad.abs().sum() > 0
+    assert model.embedding.weight.grad.abs().sum() > 0
+    assert model.decoder.gate_layer.linear_layer.weight.grad.abs().sum() > 0
+
+
+def test_unsorted_lengths_give_the_sorted_results(golden):
+    _, io = golden
+    inputs = io["forward_inputs"]
+    model = golden_model(golden, prenet_dropout=0.0)
+    perm = torch.tensor([2, 0, 1])  # input_lengths become ascending-then-descending
+    sorted_out = teacher_forced(model, inputs)
+    shuffled = {k: inputs[k][perm] for k in ("text_padded", "input_lengths", "mel_padded", "output_lengths")}
+    assert shuffled["input_lengths"].tolist() != sorted(shuffled["input_lengths"].tolist(), reverse=True)
+    shuffled_out = teacher_forced(model, shuffled)
+    for a, b in zip(sorted_out, shuffled_out):
+        torch.testing.assert_close(a[perm], b, rtol=1e-5, atol=1e-5)
+
+
+def test_batched_and_single_inference_agree_where_no_padding_enters(golden):
+    """The longest item sees no text padding, so batching must not change its result.
+
+    A shorter item does change: its encoder convolutions see the padding id's (non-zero)
+    embedding near its end, exactly as in the reference, so it is not compared here.
+    """
+    _, io = golden
+    want = io["infer_batch"]
+    model = golden_model(golden, prenet_dropout=0.0)
+    batched = model.infer(want["text_padded"], want["input_lengths"])
+    longest = int(want["input_lengths"].argmax())
+    n_text = int(want["input_lengths"][longest])
+    single = model.infer(want["text_padded"][longest:longest + 1, :n_text], want["input_lengths"][longest:longest + 1])
+    assert single.mel_lengths.tolist() == [batched.mel_lengths[longest].item()]
+    steps = single.gate.size(1)
+    torch.testing.assert_close(single.alignments[0], batched.alignments[longest, :steps], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(single.gate[0], batched.gate[longest, :steps], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_frames_per_step", [1, 2])
+def test_forward_and_infer_run_the_same_step(n_frames_per_step):
+    """Teacher forcing on infer's own output reproduces it: the two paths cannot drift."""
+    torch.manual_seed(1)
+    model = Tacotron2(tiny_config(n_frames_per_step=n_frames_per_step, prenet_dropout=0.0,
+                                  early_stopping=False)).eval()
+    text = torch.randint(1, 20, (2, 9))
+    text_lengths = torch.tensor([9, 6])
+    with torch.no_grad():
+        memory = model._encode(text, text_lengths)
+        mel, gate, alignments, mel_lengths, _ = model.decoder.infer(memory)
+        out = model.infer(text, text_lengths)
+        tf_mel, tf_mel_postnet, tf_gate, tf_alignments = model(text, text_lengths, mel, mel_lengths)
+    steps = model.config.max_decoder_steps
+    assert mel.shape == (2, 8, steps * n_frames_per_step)
+    assert gate.shape == (2, steps) and alignments.shape == (2, steps, 9)
+    assert torch.all(mel_lengths % n_frames_per_step == 0)
+    torch.testing.assert_close(tf_mel, mel, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tf_gate, gate, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tf_alignments, alignments, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tf_mel_postnet, out.mel_postnet, rtol=1e-5, atol=1e-5)
+
+
+def test_two_frames_per_step_mask_padding_and_bad_length():
+    torch.manual_seed(2)
+    model = Tacotron2(tiny_config(n_frames_per_step=2, mask_padding=True)).eval()
+    text, text_lengths = torch.randint(1, 20, (2, 5)), torch.tensor([5, 5])
+    mels, mel_lengths = torch.randn(2, 8, 10), torch.tensor([10, 5])
+    with torch.no_grad():
+        mel, mel_postnet, gate, alignments = model(text, text_lengths, mels, mel_lengths)
+    assert mel.shape == (2, 8, 10) and gate.shape == (2, 5) and alignments.shape == (2, 5, 5)
+    assert torch.all(mel_postnet[1, :, 5:] == 0) and torch.all(mel_postnet[1, :, :5] != 0)
+    # step 2 holds frames 4 and 5: frame 4 is real, so only steps 3 and 4 are padding
+    assert torch.all(gate[1, 3:] == 1e3) and torch.all(gate[1, :3] != 1e3)
+    with pytest.raises(DataError, match="multiple of n_frames_per_step=2"):
+        model(text, text_lengths, torch.randn(2, 8, 9), mel_lengths)
+
+
+def test_batch_of_one_trains_and_runtime_settings_apply():
+    """The reference squeezes a batch of one to a scalar gate and crashes; here it works."""
+    torch.manual_seed(3)
+    model = Tacotron2(tiny_config()).train()
+    mel, mel_postnet, gate, alignments = model(torch.randint(1, 20, (1, 4)), torch.tensor([4]),
+                                               torch.randn(1, 8, 6), torch.tensor([6]))
+    assert mel.shape == (1, 8, 6) and gate.shape == (1, 6) and alignments.shape == (1, 6, 4)
+    (mel_postnet.mean() + gate.mean()).backward()
+    model.eval()
+    model.config.max_decoder_steps = 3
+    model.config.early_stopping = False
+    out = model.infer(torch.randint(1, 20, (1, 4)), torch.tensor([4]))
+    assert out.gate.shape == (1, 3) and out.mel_postnet.shape == (1, 8, 3)
+
+
+def test_bad_inputs_raise_data_error():
+    model = Tacotron2(tiny_config()).eval()
+    with pytest.raises(DataError, match=r"text \(B, T_text\)"):
+        model.infer(torch.randint(1, 20, (6,)), torch.tensor([6]))
+    with pytest.raises(DataError, match=r"\[1, 6\].*max 7"):
+        model.infer(torch.randint(1, 20, (1, 6)), torch.tensor([7]))
+    with pytest.raises(DataError, match="min 0"):
+        model.infer(torch.randint(1, 20, (2, 6)), torch.tensor([6, 0]))
+    with pytest.raises(DataError, match=r"mels \(B, 8, T_mel\)"):
+        model(torch.randint(1, 20, (1, 6)), torch.tensor([6]), torch.randn(1, 80, 4), torch.tensor([4]))
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(tacotron2_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
