@@ -1,0 +1,144 @@
+"""Griffin-Lim phase reconstruction and a Griffin-Lim mel vocoder (no neural network needed).
+
+:func:`griffin_lim` follows NVIDIA's helper step for step, so with the same initial phase it
+reproduces the reference's output; the reference draws that phase from numpy's global RNG,
+here it is an argument or comes from an explicit ``torch.Generator``.
+:class:`GriffinLimVocoder` turns a Tacotron 2 log-mel into audio: a quick, weight-free way to
+listen to a model's output without WaveGlow.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tacoglow.audio.mel import MelConfig, dynamic_range_decompression, mel_to_linear
+from tacoglow.audio.stft import STFT
+from tacoglow.errors import AudioError, ConfigError
+
+__all__ = ["griffin_lim", "GriffinLimVocoder"]
+
+# Seed of the generator used when neither an initial phase nor a generator is given, so that
+# a plain call is reproducible instead of depending on hidden global RNG state.
+_DEFAULT_SEED = 0
+
+
+def griffin_lim(magnitude: Tensor, stft: STFT, n_iters: int = 30, initial_phase: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Waveform whose STFT magnitude approximates ``magnitude`` (Griffin & Lim, 1984).
+
+    signal = inverse(magnitude, phase_0); then ``n_iters`` times: phase = transform(signal)
+    phase, signal = inverse(magnitude, phase).
+
+    Args:
+        magnitude (Tensor): linear magnitudes, (B, n_fft // 2 + 1, F).
+        stft (STFT): the transform that defines the spectrogram.
+        n_iters (int): refinement iterations after the initial inverse. Default 30.
+        initial_phase (Tensor | None): starting phase in radians, shape of ``magnitude``.
+        generator (torch.Generator | None): draws a uniform initial phase in [-π, π) when
+            ``initial_phase`` is None; None uses a fresh generator seeded with 0 (deterministic).
+
+    Returns:
+        Tensor: audio, (B, (F - 1) * hop_length).
+
+    >>> stft = STFT(1024, 256, 1024)
+    >>> griffin_lim(torch.ones(1, 513, 13), stft, n_iters=2).shape
+    torch.Size([1, 3072])
+    """
+    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
+        raise ConfigError(f"griffin_lim n_iters: expected an integer >= 0, found {n_iters!r}")
+    if initial_phase is None:
+        if generator is None:
+            generator = torch.Generator().manual_seed(_DEFAULT_SEED)
+        uniform = torch.rand(magnitude.shape, generator=generator, device=generator.device)
+        phase = (uniform * (2 * math.pi) - math.pi).to(device=magnitude.device, dtype=magnitude.dtype)
+    else:
+        if initial_phase.shape != magnitude.shape:
+            raise AudioError(f"griffin_lim initial_phase: expected the magnitude's shape "
+                             f"{tuple(magnitude.shape)}, found {tuple(initial_phase.shape)}")
+        phase = initial_phase.to(device=magnitude.device, dtype=magnitude.dtype)
+    # transform() reflect-pads by n_fft // 2, which needs a longer signal than that.
+    min_frames = stft.filter_length // 2 // stft.hop_length + 2
+    if n_iters > 0 and magnitude.size(-1) < min_frames:
+        raise AudioError(f"griffin_lim magnitude: expected at least {min_frames} frames for "
+                         f"filter_length {stft.filter_length}, found {magnitude.size(-1)}")
+    signal = stft.inverse(magnitude, phase).squeeze(1)
+    for _ in range(n_iters):
+        _, phase = stft.transform(signal)
+        signal = stft.inverse(magnitude, phase).squeeze(1)
+    return signal
+
+
+class GriffinLimVocoder(nn.Module):
+    """Log-mel -> audio by mel pseudo-inverse and Griffin-Lim.
+
+    Steps: exp(log-mel) -> linear magnitudes via the filterbank pseudo-inverse
+    (:func:`~tacoglow.audio.mel.mel_to_linear`) -> sharpen -> :func:`griffin_lim`.
+
+    Sharpening raises the magnitudes, relative to each utterance's peak, to ``power`` (keeping
+    the peak level): peak · (magnitude / peak) ** power. Griffin-Lim cannot make a smeared,
+    inconsistent spectrogram consistent, and renders the weak energy between harmonics and
+    formants (which the mel pseudo-inverse spreads over each band) as hiss and "phasiness"; an
+    exponent above 1 pushes those weak bins down relative to the peaks. The Tacotron paper (Wang
+    et al., 2017) found 1.2 reduces these artifacts and it is the default here; open Tacotron
+    ports often use 1.5, which also expands loudness differences more (a frame 40 dB below the
+    peak lands 60 dB below it instead of 48), muffling quiet consonants. 1.0 disables it.
+
+    Args:
+        mel_config (MelConfig | None): the mel contract of the input; None means the defaults.
+        n_iters (int): Griffin-Lim iterations. Default 60.
+        power (float): sharpening exponent, >= 1 in practice. Default 1.2.
+
+    >>> vocoder = GriffinLimVocoder(MelConfig(), n_iters=2)
+    >>> vocoder(torch.full((1, 80, 10), -5.0)).shape  # (B, T_mel * hop_length)
+    torch.Size([1, 2560])
+    """
+
+    def __init__(self, mel_config: MelConfig | None = None, n_iters: int = 60,
+                 power: float = 1.2) -> None:
+        super().__init__()
+        if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
+            raise ConfigError(f"GriffinLimVocoder n_iters: expected an integer >= 0, found {n_iters!r}")
+        if not (isinstance(power, (int, float)) and math.isfinite(power) and power > 0):
+            raise ConfigError(f"GriffinLimVocoder power: expected a positive number, found {power!r}")
+        self.mel_config = MelConfig() if mel_config is None else mel_config
+        self.n_iters = n_iters
+        self.power = float(power)
+        cfg = self.mel_config
+        self.stft = STFT(cfg.filter_length, cfg.hop_length, cfg.win_length)
+
+    @torch.no_grad()
+    def forward(self, mel: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Audio for a batch of log-mels.
+
+        Args:
+            mel (Tensor): natural-log mel (Tacotron 2 output), (B, n_mels, T_mel).
+            generator (torch.Generator | None): draws the initial phase (see :func:`griffin_lim`).
+
+        Returns:
+            Tensor: audio, (B, T_mel * hop_length), roughly in [-1, 1] for mels of such audio
+            (not clipped). Runs without autograd.
+        """
+        if mel.dim() != 3:
+            raise AudioError(f"GriffinLimVocoder input: expected a log-mel of shape "
+                             f"(B, {self.mel_config.n_mel_channels}, T_mel), found {tuple(mel.shape)}")
+        n_frames = mel.size(-1)
+        hop = self.mel_config.hop_length
+        if n_frames == 0:
+            return mel.new_zeros(mel.size(0), 0, dtype=torch.float32)
+        magnitude = mel_to_linear(dynamic_range_decompression(mel.float()), self.mel_config)
+        if self.power != 1.0:
+            peak = magnitude.amax(dim=(1, 2), keepdim=True)
+            magnitude = peak * (magnitude / peak) ** self.power
+        # Silent frames after the last: one more frame gives (T_mel + 1 - 1) * hop = T_mel * hop
+        # samples, the length WaveGlow produces for the same mel, and lets the last real frame
+        # fade out; very short mels get as many as the STFT's reflect padding needs.
+        min_frames = self.mel_config.filter_length // 2 // hop + 2
+        magnitude = F.pad(magnitude, (0, max(1, min_frames - n_frames)))
+        audio = griffin_lim(magnitude, self.stft, self.n_iters, generator=generator)
+        return audio[:, :n_frames * hop]
+
+    def extra_repr(self) -> str:
+        return f"n_iters={self.n_iters}, power={self.power}"
