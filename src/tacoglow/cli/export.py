@@ -1,0 +1,37 @@
+"""``tacoglow export``: convert a checkpoint between NVIDIA's layout and tacoglow's."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export", help="convert a checkpoint (NVIDIA layout <-> tacoglow layout)",
+        description="Rewrite a Tacotron 2 or WaveGlow checkpoint in another layout. 'nvidia' files load with "
+                    "NVIDIA's inference.py and torch.hub code; 'tacoglow' files carry the config, symbols and "
+                    "mel contract, so they rebuild their model alone.")
+    parser.add_argument("checkpoint", help="input checkpoint (any supported layout)")
+    parser.add_argument("-o", "--output", required=True, help="output file")
+    parser.add_argument("--format", choices=("tacoglow", "nvidia"), default="tacoglow",
+                        help="layout to write (default: tacoglow)")
+    parser.add_argument("--remove-weight-norm", action="store_true",
+                        help="WaveGlow, tacoglow layout: store fused weights (what inference runs)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
+
+    loaded = load_model(args.checkpoint)
+    model = loaded.model
+    if args.format == "nvidia":
+        export_nvidia(args.output, model)
+    else:
+        if args.remove_weight_norm and loaded.kind == "waveglow":
+            model.remove_weight_norm()
+        save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols)
+    logger.info("wrote %s (%s, %s layout)", args.output, loaded.kind, args.format)
+    return 0
