@@ -1,0 +1,527 @@
+"""Training configuration: typed dataclasses, read from YAML or JSON, with ``--set`` overrides.
+
+A config file holds any subset of :class:`TrainConfig`'s fields; the rest take the reference
+recipe's defaults for the chosen model (ARCHITECTURE_FACTS §6, :func:`default_config`)::
+
+    model: tacotron2
+    batch_size: 48
+    amp: bf16
+    tacotron2: {attention_dim: 128}      # Tacotron2Config fields (the waveglow: section for WaveGlow)
+    mel: {mel_fmax: 8000.0}              # MelConfig fields
+    data: {train: LJSpeech-1.1, validation_items: 100}
+    optim: {learning_rate: 1.0e-3, anneal_steps: [500, 1000, 1500], anneal_factor: 0.1}
+    loss: {guided_attention_weight: 1.0}
+    checkpoint: {every_epochs: 50}
+
+The model's ``n_mel_channels`` follows ``mel.n_mel_channels`` unless the model section sets it.
+Command-line overrides use dotted keys, ``--set optim.learning_rate=5e-4 --set amp=off``; the
+value is read as YAML (or JSON without PyYAML), so lists and ``null`` work. A key that is not a
+field is a :class:`~tacoglow.errors.ConfigError` naming it, never silently ignored. JSON files
+always work; YAML needs PyYAML (``pip install 'tacoglow[yaml]'``).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+from tacoglow.audio import MelConfig
+from tacoglow.errors import ConfigError
+from tacoglow.models.tacotron2 import Tacotron2Config
+from tacoglow.models.waveglow import HOP_LENGTH as WAVEGLOW_HOP
+from tacoglow.models.waveglow import WaveGlowConfig
+
+__all__ = [
+    "AMP_MODES",
+    "MODELS",
+    "CheckpointConfig",
+    "DataConfig",
+    "LogConfig",
+    "LossConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "default_config",
+    "load_config",
+    "read_config_file",
+]
+
+MODELS = ("tacotron2", "waveglow")
+AMP_MODES = ("off", "fp16", "bf16")
+ON_BAD_ITEMS = ("skip", "stop")
+
+
+@dataclass
+class DataConfig:
+    """Where the training data is and how it is read.
+
+    Attributes:
+        train: the training set: an LJ Speech folder or ``metadata.csv``, an NVIDIA filelist of
+            wavs (``path|text``), or a mel filelist written by ``tacoglow preprocess``
+            (Tacotron 2 then reads the mels from disk, as the reference's ``--load-mel-from-disk``).
+        validation: the validation set, same kinds; "" holds out ``validation_items`` instead.
+        dataset_root: the folder filelist paths are relative to (NVIDIA's ``--dataset-path``);
+            "" means each filelist's own folder.
+        validation_items: with no ``validation`` set, the last this-many training utterances
+            become the validation set (0: no validation).
+        cleaners: text cleaners applied to every transcript.
+        segment_length: WaveGlow audio segment in samples (the reference's scripts use 8000).
+        resample: resample audio at another sample rate instead of treating it as bad data.
+        check: check every item before training (missing files, sample rate, empty text,
+            silence, clipping; see :func:`tacoglow.data.check_dataset`).
+        on_bad_items: "skip" drops items the check flags (with a count and examples in the log);
+            "stop" refuses to train.
+        num_workers: DataLoader worker processes per training process (reference: 1).
+    """
+
+    train: str = ""
+    validation: str = ""
+    dataset_root: str = ""
+    validation_items: int = 0
+    cleaners: list[str] = field(default_factory=lambda: ["english_cleaners"])
+    segment_length: int = 8000
+    resample: bool = False
+    check: bool = True
+    on_bad_items: str = "skip"
+    num_workers: int = 1
+
+
+@dataclass
+class OptimConfig:
+    """Adam, the epoch-based step decay, and gradient clipping (ARCHITECTURE_FACTS §6.1).
+
+    Attributes:
+        learning_rate: initial learning rate (reference: 1e-3 Tacotron 2, 1e-4 WaveGlow).
+        weight_decay: Adam's coupled L2 (reference: 1e-6 Tacotron 2, 0 WaveGlow).
+        anneal_steps: epochs at which the learning rate drops (reference scripts: 500 1000 1500
+            for Tacotron 2; none for WaveGlow).
+        anneal_factor: drop per anneal step: 0.1 (FP32/TF32 recipe) or 0.3 (AMP recipe, which
+            alternates ×0.3 and ×1/3); see :func:`tacoglow.training.schedule.learning_rate`.
+        grad_clip_thresh: clip the total gradient L2 norm to this; None clips nothing (WaveGlow
+            in FP32), and under fp16 AMP None means 65504, the fp16 maximum, as the reference.
+    """
+
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-6
+    anneal_steps: list[int] = field(default_factory=lambda: [500, 1000, 1500])
+    anneal_factor: float = 0.1
+    grad_clip_thresh: Union[float, None] = 1.0
+
+
+@dataclass
+class LossConfig:
+    """Loss settings beyond the reference's fixed objectives (ARCHITECTURE_FACTS §4).
+
+    Attributes:
+        sigma: WaveGlow's prior standard deviation in training (reference: 1.0).
+        guided_attention_weight: Tacotron 2 only: weight of the diagonal guided-attention
+            term (:func:`tacoglow.training.losses.guided_attention_loss`). 0 (default) is the
+            reference; about 1.0 makes attention align within ~100 steps on small datasets
+            (measured on espeak-ng speech; without it attention had not formed after 630 steps).
+        guided_attention_width: width of the diagonal band, as a share of the utterance.
+    """
+
+    sigma: float = 1.0
+    guided_attention_weight: float = 0.0
+    guided_attention_width: float = 0.2
+
+
+@dataclass
+class CheckpointConfig:
+    """When checkpoints are written (always also at the end of training).
+
+    Attributes:
+        every_epochs: after every this-many epochs, after validation (reference: 50); 0 = never.
+        every_steps: after every this-many optimizer steps; 0 = never.
+    """
+
+    every_epochs: int = 50
+    every_steps: int = 0
+
+
+@dataclass
+class LogConfig:
+    """What is logged, and how often.
+
+    Attributes:
+        every_steps: a JSON line (``train.jsonl``) and TensorBoard scalars every this-many steps.
+        line_every_steps: a human-readable log line on stderr every this-many steps.
+        tensorboard: also write TensorBoard events (scalars, alignment images, validation
+            audio) to ``<output>/tensorboard`` when the ``tensorboard`` package is installed.
+        progress_bar: a tqdm bar per epoch on stderr (rank 0, terminals only).
+    """
+
+    every_steps: int = 1
+    line_every_steps: int = 50
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved in every checkpoint as a plain dict.
+
+    Attributes:
+        model: "tacotron2" or "waveglow".
+        tacotron2: the Tacotron 2 architecture (set exactly when ``model`` is "tacotron2").
+        waveglow: the WaveGlow architecture (set exactly when ``model`` is "waveglow").
+        mel: the mel contract of the data (checked against preprocessed mels).
+        data: datasets, checks and loading.
+        optim: optimizer, schedule and clipping.
+        loss: loss settings.
+        checkpoint: checkpoint frequency.
+        log: logging.
+        epochs: epochs to train (reference: 1501 Tacotron 2, 1001 WaveGlow).
+        max_steps: stop after this many optimizer steps in total (0: no limit); a checkpoint
+            is written where it stops, so ``--resume`` continues exactly from there.
+        batch_size: items per batch **per process** (the global batch is × world size;
+            reference per GPU: 48 FP32 / 128 A100 Tacotron 2, 4 FP32 / 10 AMP WaveGlow).
+        amp: "off" (fp32, TF32 where allowed), "fp16" (autocast + dynamic loss scaling with
+            GradScaler) or "bf16" (autocast, no loss scaling needed).
+        tf32: allow TF32 tensor cores for matmuls and convolutions on CUDA (Ampere and later).
+        seed: seeds model init (same on every rank), data order and crops (by epoch and item),
+            and dropout (seed + rank), so a run and its ``--resume`` give the same losses.
+        device: "auto" (CUDA if available, else CPU), "cpu" or "cuda".
+        uniform_bn_init: Tacotron 2: batch-norm weights drawn from U(0, 1) at init, as the
+            reference's training does by default.
+        validate_every_epochs: validation after every this-many epochs (0: never).
+    """
+
+    model: str = "tacotron2"
+    tacotron2: Union[Tacotron2Config, None] = field(default_factory=Tacotron2Config)
+    waveglow: Union[WaveGlowConfig, None] = None
+    mel: MelConfig = field(default_factory=MelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    epochs: int = 1501
+    max_steps: int = 0
+    batch_size: int = 48
+    amp: str = "off"
+    tf32: bool = True
+    seed: int = 1234
+    device: str = "auto"
+    uniform_bn_init: bool = True
+    validate_every_epochs: int = 1
+
+    @property
+    def model_config(self) -> Union[Tacotron2Config, WaveGlowConfig]:
+        """The architecture of the model being trained."""
+        config = self.tacotron2 if self.model == "tacotron2" else self.waveglow
+        assert config is not None, "validate() guarantees the model's section"
+        return config
+
+    @property
+    def effective_grad_clip(self) -> float | None:
+        """The clipping threshold in effect: None becomes 65504 under fp16 AMP, as the reference."""
+        if self.optim.grad_clip_thresh is None and self.amp == "fp16":
+            return 65504.0
+        return self.optim.grad_clip_thresh
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of every field (JSON-able; what checkpoints store)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output (or any subset: the rest takes the defaults).
+
+        Raises:
+            ConfigError: unknown keys (named with their dotted path) or bad values.
+        """
+        model = values.get("model", "tacotron2")
+        return _build(default_config(model if isinstance(model, str) else ""), dict(values))
+
+    def validate(self) -> TrainConfig:
+        """Check ranges and consistency; return self.
+
+        Raises:
+            ConfigError: naming the setting, what was expected and what was found.
+        """
+        if self.model not in MODELS:
+            raise ConfigError(f"model: expected one of {', '.join(MODELS)}, found {self.model!r}")
+        other = "waveglow" if self.model == "tacotron2" else "tacotron2"
+        if getattr(self, other) is not None:
+            raise ConfigError(f"{other}: section given for a {self.model} run; remove it or set model: {other}")
+        if getattr(self, self.model) is None:
+            raise ConfigError(f"{self.model}: expected the model's architecture section, found null")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp: expected one of {', '.join(AMP_MODES)}, found {self.amp!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device: expected auto, cpu or cuda, found {self.device!r}")
+        if self.data.on_bad_items not in ON_BAD_ITEMS:
+            raise ConfigError(f"data.on_bad_items: expected skip or stop, found {self.data.on_bad_items!r}")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size,
+                    "data.segment_length": self.data.segment_length, "log.every_steps": self.log.every_steps,
+                    "log.line_every_steps": self.log.line_every_steps}
+        non_negative = {"max_steps": self.max_steps, "seed": self.seed,
+                        "data.validation_items": self.data.validation_items,
+                        "data.num_workers": self.data.num_workers,
+                        "checkpoint.every_epochs": self.checkpoint.every_epochs,
+                        "checkpoint.every_steps": self.checkpoint.every_steps,
+                        "validate_every_epochs": self.validate_every_epochs}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{name}: expected an integer >= 1, found {value}")
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ConfigError(f"{name}: expected an integer >= 0, found {value}")
+        optim = self.optim
+        if not (optim.learning_rate > 0 and math.isfinite(optim.learning_rate)):
+            raise ConfigError(f"optim.learning_rate: expected a positive number, found {optim.learning_rate}")
+        if optim.weight_decay < 0:
+            raise ConfigError(f"optim.weight_decay: expected a number >= 0, found {optim.weight_decay}")
+        if not 0.0 < optim.anneal_factor <= 1.0:
+            raise ConfigError(f"optim.anneal_factor: expected a value in (0, 1], found {optim.anneal_factor}")
+        if any(step < 0 for step in optim.anneal_steps):
+            raise ConfigError(f"optim.anneal_steps: expected epochs >= 0, found {optim.anneal_steps}")
+        if optim.grad_clip_thresh is not None and not optim.grad_clip_thresh > 0:
+            raise ConfigError(f"optim.grad_clip_thresh: expected a positive number or null, "
+                              f"found {optim.grad_clip_thresh}")
+        loss = self.loss
+        if not loss.sigma > 0:
+            raise ConfigError(f"loss.sigma: expected a positive number, found {loss.sigma}")
+        if loss.guided_attention_weight < 0:
+            raise ConfigError(f"loss.guided_attention_weight: expected a number >= 0, "
+                              f"found {loss.guided_attention_weight}")
+        if loss.guided_attention_weight > 0 and self.model != "tacotron2":
+            raise ConfigError("loss.guided_attention_weight: guided attention applies to Tacotron 2 only, "
+                              f"found {loss.guided_attention_weight} for a {self.model} run")
+        if not loss.guided_attention_width > 0:
+            raise ConfigError(f"loss.guided_attention_width: expected a positive number, "
+                              f"found {loss.guided_attention_width}")
+        if self.model_config.n_mel_channels != self.mel.n_mel_channels:
+            raise ConfigError(f"{self.model}.n_mel_channels ({self.model_config.n_mel_channels}) must equal "
+                              f"mel.n_mel_channels ({self.mel.n_mel_channels})")
+        if self.model == "waveglow":
+            hop = self.mel.hop_length
+            if hop != WAVEGLOW_HOP:
+                raise ConfigError(f"mel.hop_length: WaveGlow upsamples mels by a fixed {WAVEGLOW_HOP} samples "
+                                  f"per frame, found {hop}")
+            n_group = self.model_config.n_group  # type: ignore[union-attr]
+            if self.data.segment_length % n_group:
+                raise ConfigError(f"data.segment_length: expected a multiple of waveglow.n_group ({n_group}), "
+                                  f"found {self.data.segment_length}")
+        return self
+
+
+def default_config(model: str) -> TrainConfig:
+    """The reference recipe for ``model`` ("tacotron2" or "waveglow"), FP32 script values.
+
+    >>> default_config("waveglow").optim.learning_rate, default_config("waveglow").batch_size
+    (0.0001, 4)
+    """
+    if model == "tacotron2":
+        return TrainConfig()
+    if model == "waveglow":
+        return TrainConfig(
+            model="waveglow", tacotron2=None, waveglow=WaveGlowConfig(), epochs=1001, batch_size=4,
+            optim=OptimConfig(learning_rate=1e-4, weight_decay=0.0, anneal_steps=[], grad_clip_thresh=None),
+        )
+    raise ConfigError(f"model: expected one of {', '.join(MODELS)}, found {model!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files and overrides
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``, needs PyYAML) or JSON config file as a dict.
+
+    Raises:
+        ConfigError: missing file, syntax error, PyYAML absent for a YAML file, or not a mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ModuleNotFoundError:
+            raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install 'tacoglow[yaml]'), "
+                              "or write the config as JSON") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    """A ``--set`` value: YAML when PyYAML is there, else JSON, else the plain string."""
+    try:
+        import yaml
+    except ModuleNotFoundError:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings to a nested settings dict (a new dict is returned).
+
+    Raises:
+        ConfigError: an override without ``=`` or with an empty key.
+    """
+    values = copy.deepcopy(values)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set {item!r}: expected key.sub=value")
+        *parents, leaf = key.split(".")
+        node = values
+        for depth, part in enumerate(parents):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parents[:depth + 1])} is a value, not a section")
+            node = child
+        node[leaf] = _parse_value(raw)
+    return values
+
+
+def load_config(path: str | os.PathLike[str] | None = None, model: str | None = None,
+                overrides: Sequence[str] = ()) -> TrainConfig:
+    """The training config: the model's reference defaults, then the file, then ``overrides``.
+
+    Args:
+        path: a YAML/JSON config file, or None for the defaults alone.
+        model: "tacotron2" or "waveglow"; None takes the file's ``model`` (default tacotron2).
+        overrides: ``key.sub=value`` strings (the CLI's ``--set``).
+
+    Returns:
+        a validated :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: unknown keys (dotted path named), wrong types or ranges, or a file whose
+            ``model`` differs from ``model``.
+
+    >>> load_config(model="waveglow", overrides=["batch_size=2", "waveglow.n_flows=4"]).waveglow.n_flows
+    4
+    """
+    values = read_config_file(path) if path is not None else {}
+    values = apply_overrides(values, overrides)
+    file_model = values.get("model")
+    if model is not None and file_model is not None and file_model != model:
+        raise ConfigError(f"{path or '--set'}: model is {file_model!r}, but a {model} run was asked for")
+    chosen = model or file_model or "tacotron2"
+    values["model"] = chosen
+    return _build(default_config(chosen), values)
+
+
+def _build(defaults: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """Merge ``values`` over ``defaults`` with type checks; validate."""
+    merged = dataclasses.asdict(defaults)
+    for section in ("tacotron2", "waveglow"):
+        if merged[section] is None and values.get(section) is not None:
+            raise ConfigError(f"{section}: section given for a {defaults.model} run; "
+                              f"remove it or set model: {section}")
+    _merge(merged, values, "")
+    section = merged.get(merged.get("model"))
+    given = values.get(defaults.model)
+    if isinstance(section, dict) and not (isinstance(given, Mapping) and "n_mel_channels" in given):
+        # The model's mel channels follow the mel contract unless set on their own.
+        section["n_mel_channels"] = merged["mel"].get("n_mel_channels", section["n_mel_channels"])
+    config = _convert(TrainConfig, merged, "")
+    return config.validate()
+
+
+def _merge(base: dict[str, Any], new: Mapping[str, Any], prefix: str) -> None:
+    unknown = sorted(str(key) for key in new if key not in base)
+    if unknown:
+        names = ", ".join(prefix + key for key in unknown)
+        known = ", ".join(sorted(base))
+        raise ConfigError(f"unknown setting(s) {names} (known{' in ' + prefix[:-1] if prefix else ''}: {known})")
+    for key, value in new.items():
+        if isinstance(base[key], dict) and isinstance(value, dict):
+            _merge(base[key], value, f"{prefix}{key}.")
+        else:
+            base[key] = value
+
+
+def _convert(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+    """Build dataclass ``cls`` from ``values`` with each field converted to its declared type."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            kwargs[f.name] = _coerce(values[f.name], hints[f.name], prefix + f.name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{prefix[:-1] or 'config'}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        inner = [option for option in options if option is not type(None)]
+        return _coerce(value, inner[0], name)
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name}: expected a section of settings, found {value!r}")
+        return _convert(hint, value, name + ".")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, found {value!r}")
+        (item_hint,) = typing.get_args(hint)
+        return [_coerce(item, item_hint, f"{name}[{i}]") for i, item in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name}: expected true or false, found {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{name}: expected an integer, found {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-3" (no dot) as a string.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected a number, found {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name}: expected a string, found {value!r}")
+    raise AssertionError(f"config field {name} has an unsupported type {hint!r}")

@@ -1,0 +1,104 @@
+"""``tacoglow corpus``, ``check-data``, ``preprocess`` and ``train`` from the command line."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from tacoglow.cli import main
+from tacoglow.data import read_filelist, read_metadata
+from tacoglow.training.metrics import read_jsonl
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+SENTENCES = "\n".join([
+    "The quick brown fox jumps over the lazy dog.",
+    "She sells sea shells by the sea shore.",
+    "A stitch in time saves nine.",
+    "Birds of a feather flock together.",
+    "Every cloud has a silver lining.",
+    "Actions speak louder than words.",
+]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic-audio corpus written by ``tacoglow corpus --synthetic``."""
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "sentences.txt").write_text(SENTENCES)
+    assert main(["-q", "corpus", str(folder / "sentences.txt"), "--output", str(folder / "corpus"),
+                 "--synthetic", "--char-ms", "20", "--jobs", "1"]) == 0
+    return folder / "corpus"
+
+
+def test_corpus_command_writes_an_ljspeech_layout(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    utterances = read_metadata(corpus)
+    assert len(utterances) == 6 and all(u.audio_path.exists() for u in utterances)
+    # a re-run reuses every wav
+    assert main(["-q", "corpus", str(corpus.parent / "sentences.txt"), "-o", str(corpus), "--synthetic",
+                 "--char-ms", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "6 utterances" in out and "(0 rendered, 6 reused, 0 dropped)" in out
+
+
+def test_check_data_reports_and_writes_a_clean_filelist(corpus: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-q", "check-data", str(corpus)]) == 0
+    assert "6 utterances, 6 usable, 0 with problems" in capsys.readouterr().out
+    listed = [f"{u.audio_path}|{u.text}" for u in read_metadata(corpus)]
+    filelist = tmp_path / "list.txt"
+    filelist.write_text("\n".join([*listed, "gone/missing.wav|hello there"]) + "\n")
+    clean = tmp_path / "clean.txt"
+    assert main(["-q", "check-data", str(filelist), "--write-filelist", str(clean)]) == 1
+    out = capsys.readouterr().out
+    assert "missing file" in out and "missing (" in out and f"{clean}: 6 utterances without problems" in out
+    assert [u.audio_path.resolve() for u in read_filelist(clean)] == [u.audio_path.resolve() for u in read_metadata(corpus)]
+
+
+def test_preprocess_then_train_tacotron2_and_warm_start(corpus: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    mel_args = ["--set", "mel.n_mel_channels=40"]
+    assert main(["-q", "preprocess", str(corpus), "-o", str(tmp_path / "mels"), "--jobs", "1", *mel_args]) == 0
+    mels_txt = Path(capsys.readouterr().out.strip())
+    assert mels_txt == tmp_path / "mels" / "mels.txt" and len(read_filelist(mels_txt)) == 6
+    first = sorted((tmp_path / "mels" / "mels").glob("*.pt"))[0]
+    assert torch.load(first, weights_only=True).shape[0] == 40
+
+    common = ["-q", "train", "tacotron2", "--config", str(CONFIGS / "tiny_tacotron2.json"), "--data", str(mels_txt),
+              "--max-steps", "1"]
+    assert main([*common, "-o", str(tmp_path / "run1")]) == 0
+    checkpoint = Path(capsys.readouterr().out.strip())
+    assert checkpoint == tmp_path / "run1" / "checkpoint_tacotron2_step1.pt"
+    assert main([*common, "-o", str(tmp_path / "run2"), "--warm-start", str(checkpoint),
+                 "--ignore-layers", "embedding.weight", "postnet"]) == 0
+    event = read_jsonl(tmp_path / "run2" / "train.jsonl", "warm_start")[0]
+    assert "embedding.weight" in event["fresh"] and "postnet.convolutions.0.0.conv.weight" in event["fresh"]
+    assert not any(key.startswith("encoder.") for key in event["fresh"])
+
+
+def test_train_waveglow_resume_auto_and_overrides(corpus: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"), "--data", str(corpus),
+            "-o", str(tmp_path), "--set", "data.segment_length=2048", "--batch-size", "2"]
+    assert main([*base, "--max-steps", "2", "--resume", "auto"]) == 0  # nothing to resume yet: fresh start
+    assert main([*base, "--max-steps", "3", "--resume", "auto"]) == 0
+    steps = read_jsonl(tmp_path / "train.jsonl", "step")
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    assert [r["event"] for r in read_jsonl(tmp_path / "train.jsonl") if r["event"] == "resume"] == ["resume"]
+    checkpoint = torch.load(tmp_path / "checkpoint_waveglow_last.pt", weights_only=True)
+    assert checkpoint["step"] == 3 and checkpoint["train_config"]["data"]["segment_length"] == 2048
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "optim.lr=1"], r"tacoglow train: error: unknown setting\(s\) optim.lr"),
+    (["--set", "amp=fp8"], "tacoglow train: error: amp: expected one of off, fp16, bf16, found 'fp8'"),
+    (["--warm-start", "nowhere.pt"], "tacoglow train: error: nowhere.pt: file not found"),
+])
+def test_train_errors_are_one_line(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   argv: list[str], message: str) -> None:
+    code = main(["-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"), "--data", str(corpus),
+                 "-o", str(tmp_path), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert re.search(message, err), err
