@@ -280,3 +280,13 @@ def test_pickle_module_is_not_used_for_reading(tmp_path):
     path.write_bytes(pickle.dumps({"state_dict": {}}))
     with pytest.raises(CheckpointError, match=r"plain\.pkl: (not a PyTorch checkpoint|refusing)"):
         load_tacotron2(path)
+
+
+def test_nvidia_file_with_another_symbol_count_loads_without_a_table(t2_golden):
+    state = dict(t2_golden["state_dict"])
+    state["embedding.weight"] = torch.randn(60, state["embedding.weight"].shape[1])
+    config = dict(t2_golden["config"], n_symbols=60)
+    loaded = load_model({"state_dict": state, "config": config})
+    assert loaded.model.config.n_symbols == 60
+    assert loaded.symbols is None
+    assert load_model({"state_dict": dict(t2_golden["state_dict"])}).symbols[11] == " "

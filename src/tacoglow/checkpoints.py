@@ -47,7 +47,7 @@ __all__ = [
     "FORMAT_VERSION", "LoadedModel", "read_checkpoint", "detect_kind", "load_model",
     "load_tacotron2", "load_waveglow", "tacotron2_config_from_state_dict",
     "waveglow_config_from_state_dict", "save_checkpoint", "export_nvidia", "atomic_save",
-    "unwrap_model",
+    "unwrap_model", "state_dict_of", "to_weight_norm_form",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _strip_prefixes(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def _state_dict_of(checkpoint: Mapping[str, Any], name: str) -> dict[str, torch.Tensor]:
+def state_dict_of(checkpoint: Mapping[str, Any], name: str) -> dict[str, torch.Tensor]:
     state = checkpoint.get("state_dict", checkpoint)
     if not isinstance(state, Mapping) or not state:
         raise CheckpointError(f"{name}: expected a 'state_dict' of tensors, found nothing usable")
@@ -304,7 +304,7 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
     """
     name = _name(source)
     checkpoint = read_checkpoint(source)
-    state = _state_dict_of(checkpoint, name)
+    state = state_dict_of(checkpoint, name)
     kind = kind or detect_kind(state) or "tacotron2"  # no match: _check_kind names the layout
     _check_kind(state, kind, name)
     tacoglow_format = checkpoint.get("format") == "tacoglow"
@@ -315,10 +315,18 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
         config = _tacotron2_config(checkpoint, state, name, overrides)
         model: nn.Module = Tacotron2(config)
         _load_weights(model, state, "Tacotron 2", name)
-        symbols = list(checkpoint.get("symbols") or DEFAULT_SYMBOLS)
-        if len(symbols) != config.n_symbols:
-            raise CheckpointError(f"{name}: symbol table has {len(symbols)} entries, "
-                                  f"the embedding has {config.n_symbols} rows")
+        stored_symbols = checkpoint.get("symbols")
+        if stored_symbols is not None:
+            symbols: list[str] | None = list(stored_symbols)
+            if len(symbols) != config.n_symbols:
+                raise CheckpointError(f"{name}: symbol table has {len(symbols)} entries, "
+                                      f"the embedding has {config.n_symbols} rows")
+        elif config.n_symbols == len(DEFAULT_SYMBOLS):
+            symbols = list(DEFAULT_SYMBOLS)  # every NVIDIA release uses the same 148 symbols
+        else:
+            symbols = None  # a custom table the file does not record
+            logger.warning("%s: %d symbols and no symbol table stored; text cannot be mapped to its ids",
+                           name, config.n_symbols)
     else:
         stored = checkpoint.get("config")
         try:
@@ -434,7 +442,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, mel_config: Me
     return atomic_save(checkpoint, path)
 
 
-def _to_weight_norm_form(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def to_weight_norm_form(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Fused WaveGlow weights → the reference's ``bias, weight_g, weight_v`` form (exact: v = w, g = ‖w‖)."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
@@ -457,5 +465,5 @@ def export_nvidia(path: str | os.PathLike, model: nn.Module, epoch: int = 0) -> 
     kind = _kind_of(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     if kind == "waveglow" and _is_fused_waveglow(state):
-        state = _to_weight_norm_form(state)
+        state = to_weight_norm_form(state)
     return atomic_save({"epoch": epoch, "config": model.config.to_nvidia(), "state_dict": state}, path)

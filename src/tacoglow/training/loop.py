@@ -54,8 +54,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tacoglow.audio import GriffinLimVocoder
 from tacoglow.checkpoints import (
-    _state_dict_of,
-    _to_weight_norm_form,
+    state_dict_of,
+    to_weight_norm_form,
     detect_kind,
     load_model,
     read_checkpoint,
@@ -233,7 +233,7 @@ def warm_start(model: nn.Module, source: str | os.PathLike[str], ignore_layers: 
     """
     name = str(source)
     kind = "tacotron2" if isinstance(model, Tacotron2) else "waveglow"
-    state = _state_dict_of(read_checkpoint(source), name)
+    state = state_dict_of(read_checkpoint(source), name)
     found = detect_kind(state)
     if found != kind:
         raise CheckpointError(f"{name}: expected a {kind} checkpoint to warm-start from, "
@@ -241,7 +241,7 @@ def warm_start(model: nn.Module, source: str | os.PathLike[str], ignore_layers: 
     target = model.state_dict()
     if kind == "waveglow" and any(k.endswith(".weight_g") for k in target) and not any(
             k.endswith(".weight_g") for k in state):
-        state = _to_weight_norm_form(state)  # a fused file into a weight-norm model: exact conversion
+        state = to_weight_norm_form(state)  # a fused file into a weight-norm model: exact conversion
     report = WarmStartReport()
     update = {}
     for key, tensor in target.items():
