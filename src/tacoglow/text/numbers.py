@@ -16,16 +16,16 @@ NVIDIA's reference including its quirks:
 """
 from __future__ import annotations
 
+import functools
 import re
-from typing import Final
-
-import inflect
+from typing import TYPE_CHECKING
 
 from tacoglow.errors import TextError
 
-__all__ = ["normalize_numbers"]
+if TYPE_CHECKING:
+    import inflect
 
-_inflect: Final = inflect.engine()
+__all__ = ["normalize_numbers"]
 
 _COMMA_NUMBER = re.compile(r"[0-9][0-9,]+[0-9]")
 _POUNDS = re.compile(r"£([0-9,]*[0-9])")
@@ -35,10 +35,26 @@ _ORDINAL = re.compile(r"[0-9]+(?:st|nd|rd|th)")
 _NUMBER = re.compile(r"[0-9]+")
 
 
+@functools.lru_cache(maxsize=1)
+def _engine() -> inflect.engine:
+    """The process's inflect engine, created on the first number to spell out.
+
+    Importing inflect costs 1-7 s (its typeguard decorators instrument the module at import), so
+    it is deferred until text actually contains digits: ``import tacoglow.text`` stays cheap and
+    text without numbers never pays for it.
+    """
+    import inflect
+
+    return inflect.engine()
+
+
 def _words(number: int | str, *, andword: str = "and", zero: str = "zero", group: int = 0) -> str:
     """inflect's ``number_to_words`` (same defaults), its range error turned into a TextError."""
+    engine = _engine()
+    import inflect  # already loaded by _engine(); only its exception type is needed here
+
     try:
-        return str(_inflect.number_to_words(number, andword=andword, zero=zero, group=group))
+        return str(engine.number_to_words(number, andword=andword, zero=zero, group=group))
     except inflect.NumOutOfRangeError:
         raise TextError(
             f"number {str(number)!r}: expected fewer than 37 digits to spell it out, "
