@@ -1,0 +1,69 @@
+"""``tacoglow bench``: NVIDIA's inference benchmark (latency statistics, mels/s, samples/s, RTF).
+
+Runs on checkpoints or, without them, on full-size models with random weights and a fixed number
+of decoder steps; prints a table and optionally writes JSON. See :mod:`tacoglow.bench.inference`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("tacoglow.cli.bench")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Declare ``tacoglow bench`` and its options."""
+    parser = subparsers.add_parser(
+        "bench", help="inference benchmark (NVIDIA's test_infer.py, in its terms)",
+        description="Time text -> Tacotron 2 -> WaveGlow -> denoiser on the reference's benchmark phrases. "
+                    "Without checkpoints: full-size models with random weights and --steps decoder steps.",
+    )
+    parser.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint (default: random)")
+    parser.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint (default: random)")
+    parser.add_argument("--wn-channels", type=int, choices=(256, 512),
+                        help="channels of the random WaveGlow (default 256, as NVIDIA's published one)")
+    parser.add_argument("--steps", type=int,
+                        help="fixed decoder steps, early stopping off (default 600 with a random Tacotron 2; "
+                             "a checkpoint stops on its gate unless given)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[1], metavar="B",
+                        help="batch sizes (the reference: 1 4 8; default 1)")
+    parser.add_argument("--input-length", type=int, nargs="+", default=[128], metavar="CHARS",
+                        help="characters per utterance (the reference: 64 128 256; default 128)")
+    parser.add_argument("--iterations", type=int, default=10, help="measured runs per case (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="discarded runs before them (default 3)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--sigma", type=float, default=0.6, help="WaveGlow noise scale (default 0.6)")
+    parser.add_argument("--denoise", type=float, default=0.01, help="denoiser strength (default 0.01)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of weights and noise (default 1234)")
+    parser.add_argument("--compare-fp32", action="store_true",
+                        help="also report the SNR of this precision's audio against fp32 with the same noise")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark, print the table, write JSON if asked; returns the exit code."""
+    from tacoglow.bench.inference import BenchSettings, format_table, run_benchmark, write_json
+    from tacoglow.errors import ConfigError
+
+    if args.wn_channels is not None and args.waveglow is not None:
+        raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
+    if args.json is not None and not args.json.parent.is_dir():
+        raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
+    steps = args.steps if args.steps is not None else (600 if args.tacotron2 is None else None)
+    settings = BenchSettings(
+        batch_sizes=tuple(args.batch_size), input_lengths=tuple(args.input_length), iterations=args.iterations,
+        warmup=args.warmup, steps=steps, precision=args.precision, device=args.device, threads=args.threads,
+        sigma=args.sigma, denoise=args.denoise, seed=args.seed, wn_channels=args.wn_channels or 256,
+        compare_fp32=args.compare_fp32,
+    )
+    report = run_benchmark(settings, tacotron2=args.tacotron2, waveglow=args.waveglow, progress=logger.info)
+    print(format_table(report))
+    if args.json is not None:
+        write_json(report, args.json)
+        logger.info("wrote %s", args.json)
+    return 0

@@ -1,0 +1,74 @@
+"""Batching for Tacotron 2: planning, padding, and batched == one-at-a-time (tacoglow.inference.batching)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tacoglow.checkpoints import load_tacotron2
+from tacoglow.errors import ConfigError
+from tacoglow.inference.batching import infer_batch, pad_tokens, plan_batches
+from tacoglow.text import text_to_sequence
+
+# Different lengths; with the golden model (60 steps) their stop gates fire at different steps.
+TEXTS = ["hello there, how are you today?", "a short one.", "this is a medium sized sentence", "tiny"]
+
+
+@pytest.fixture(scope="module")
+def tacotron2(golden_dir):
+    return load_tacotron2(golden_dir / "tacotron2.pt", prenet_dropout=0.0, max_decoder_steps=60)
+
+
+def test_plan_batches_groups_by_length_and_covers_every_item():
+    lengths = [5, 40, 7, 12, 40, 3, 9]
+    batches = plan_batches(lengths, batch_size=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= 3 for b in batches)
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths, reverse=True)
+    assert plan_batches([4, 4], batch_size=8) == [[0, 1]]
+    with pytest.raises(ConfigError, match="batch_size"):
+        plan_batches(lengths, batch_size=0)
+
+
+def test_pad_tokens_pads_with_id_0():
+    text, lengths = pad_tokens([[5, 6, 7], [8]])
+    assert text.tolist() == [[5, 6, 7], [8, 0, 0]] and text.dtype == torch.int64
+    assert lengths.tolist() == [3, 1]
+
+
+def test_batched_equals_one_at_a_time(tacotron2):
+    ids = [text_to_sequence(t) for t in TEXTS]
+    text, lengths = pad_tokens(ids)
+    batched = infer_batch(tacotron2, text, lengths)
+    stop_steps = {item.mel_length for item in batched}
+    assert len(stop_steps) > 1, "the case must include items that stop before others"
+    for row, sequence in enumerate(ids):
+        single_text, single_lengths = pad_tokens([sequence])
+        [alone] = infer_batch(tacotron2, single_text, single_lengths)
+        got = batched[row]
+        assert got.mel_length == alone.mel_length and got.stopped == alone.stopped
+        assert got.mel.shape == (80, alone.mel_length)
+        assert got.alignment.shape == (alone.mel_length, len(sequence))
+        torch.testing.assert_close(got.mel, alone.mel, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got.alignment, alone.alignment, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got.gate, alone.gate, rtol=1e-4, atol=1e-4)
+
+
+def test_plain_reference_batching_differs(tacotron2):
+    """Why infer_batch exists: the reference's padded batch changes the shorter items."""
+    ids = [text_to_sequence(t) for t in TEXTS]
+    text, lengths = pad_tokens(ids)
+    plain = tacotron2.infer(text, lengths)
+    worst = 0.0
+    for row, sequence in enumerate(ids):
+        alone = tacotron2.infer(*pad_tokens([sequence]))
+        n = min(int(alone.mel_lengths[0]), int(plain.mel_lengths[row]))
+        worst = max(worst, float((plain.mel_postnet[row, :, :n] - alone.mel_postnet[0, :, :n]).abs().max()))
+    assert worst > 1e-2
+
+
+def test_keep_all_frames_keeps_fixed_length(tacotron2):
+    text, lengths = pad_tokens([text_to_sequence(t) for t in TEXTS[:2]])
+    items = infer_batch(tacotron2, text, lengths, keep_all_frames=True)
+    assert {item.mel_length for item in items} == {items[0].decoded_frames}
+    assert all(item.mel.shape[1] == item.decoded_frames for item in items)
