@@ -414,7 +414,8 @@ def _kind_of(model: nn.Module) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, mel_config: MelConfig | None = None,
-                    symbols: list[str] | None = None, **extra: Any) -> Path:
+                    symbols: list[str] | None = None, weights_dtype: torch.dtype | None = None,
+                    **extra: Any) -> Path:
     """Write a tacoglow checkpoint (config, weights, mel contract, symbols) atomically.
 
     Args:
@@ -422,12 +423,16 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, mel_config: Me
         model: a Tacotron2 or WaveGlow (DDP / compiled wrappers are unwrapped).
         mel_config: the audio settings the model was trained with (defaults: NVIDIA's).
         symbols: Tacotron 2's symbol table (defaults: tacoglow.text.symbols).
+        weights_dtype: store floating-point weights in this dtype (e.g. torch.float16 halves
+            the file, as NVIDIA's published files do); loading casts them back to float32.
         **extra: training state to keep beside the weights (step, epoch, optimizer, scaler,
             rng, train_config ...): tensors, numbers, strings and containers of those only.
     """
     model = unwrap_model(model)
     kind = _kind_of(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
     checkpoint: dict[str, Any] = {
         "format": "tacoglow",
         "format_version": FORMAT_VERSION,

@@ -17,12 +17,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("-o", "--output", required=True, help="output file")
     parser.add_argument("--format", choices=("tacoglow", "nvidia"), default="tacoglow",
                         help="layout to write (default: tacoglow)")
+    parser.add_argument("--half", action="store_true",
+                        help="tacoglow layout: store weights as float16 (half the size; loaded as float32)")
     parser.add_argument("--remove-weight-norm", action="store_true",
                         help="WaveGlow, tacoglow layout: store fused weights (what inference runs)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
 
     loaded = load_model(args.checkpoint)
@@ -32,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.remove_weight_norm and loaded.kind == "waveglow":
             model.remove_weight_norm()
-        save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols)
+        save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols,
+                        weights_dtype=torch.float16 if args.half else None)
     logger.info("wrote %s (%s, %s layout)", args.output, loaded.kind, args.format)
     return 0

@@ -100,10 +100,13 @@ def guided_attention_loss(alignments: Tensor, text_lengths: Tensor, mel_lengths:
         width (float): see :func:`guided_attention_weights`.
 
     Returns:
-        Tensor: scalar, the penalty averaged over the valid (step, token) positions.
+        Tensor: scalar in [0, 1]: the attention mass off the diagonal, averaged over the valid
+        decoder steps.
     """
     weights = guided_attention_weights(text_lengths, mel_lengths, width)
     steps, tokens = weights.shape[1], weights.shape[2]
     alignments = alignments[:, :steps, :tokens]
-    valid = (text_lengths.to(torch.float32) * mel_lengths.to(torch.float32)).sum()
-    return (alignments.float() * weights).sum() / valid
+    # Averaged per decoder step, not per (step, token) cell: each step's attention sums to 1,
+    # so the loss reads as "share of attention off the diagonal", in [0, 1] whatever the text
+    # length. Per cell it would be ~1/T_text of that and too weak beside the mel loss.
+    return (alignments.float() * weights).sum() / mel_lengths.to(torch.float32).sum()

@@ -1,0 +1,37 @@
+"""`tacoglow info` and `tacoglow export` on the golden NVIDIA files."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from tacoglow.checkpoints import load_model
+from tacoglow.cli import main
+
+
+def test_info_describes_an_nvidia_waveglow(golden_dir, capsys):
+    assert main(["info", str(golden_dir / "waveglow.pt"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kind"] == "waveglow" and info["layout"] == "nvidia" and info["weight_norm"] is True
+    assert info["config"]["n_flows"] == 5 and info["config"]["n_channels"] == 6
+    assert info["state_dict_entries"] == len(torch.load(golden_dir / "waveglow.pt", weights_only=True)["state_dict"])
+
+
+def test_export_to_tacoglow_half_and_back_to_nvidia(golden_dir, tmp_path, capsys):
+    half = tmp_path / "t2_half.pt"
+    assert main(["export", str(golden_dir / "tacotron2.pt"), "-o", str(half), "--half"]) == 0
+    stored = torch.load(half, weights_only=True)
+    assert stored["format"] == "tacoglow" and stored["state_dict"]["embedding.weight"].dtype == torch.float16
+    reloaded = load_model(half)
+    original = load_model(golden_dir / "tacotron2.pt")
+    want = original.model.state_dict()["embedding.weight"]
+    assert torch.equal(reloaded.model.state_dict()["embedding.weight"], want.half().float())
+    nvidia = tmp_path / "t2_nvidia.pt"
+    assert main(["export", str(half), "-o", str(nvidia), "--format", "nvidia"]) == 0
+    assert torch.load(nvidia, weights_only=True)["config"] == original.model.config.to_nvidia()
+
+
+def test_info_on_a_missing_file_is_one_line(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "none.pt: file not found" in err
