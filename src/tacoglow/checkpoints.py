@@ -262,19 +262,22 @@ def _mel_config_of(checkpoint: Mapping[str, Any], name: str) -> MelConfig:
         raise CheckpointError(f"{name}: bad mel_config: {exc}") from None
 
 
-def _tacotron2_config(checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str,
-                      overrides: Mapping[str, Any]) -> Tacotron2Config:
+def _model_config(checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str, kind: str,
+                  overrides: Mapping[str, Any]) -> Any:
+    """The stored config (tacoglow or NVIDIA form), else one read off the tensors; plus overrides."""
+    config_class, from_shapes = ((Tacotron2Config, tacotron2_config_from_state_dict) if kind == "tacotron2"
+                                 else (WaveGlowConfig, waveglow_config_from_state_dict))
     stored = checkpoint.get("config")
     try:
         if checkpoint.get("format") == "tacoglow":
-            config = Tacotron2Config(**dict(stored))
+            config = config_class(**dict(stored))
         elif isinstance(stored, Mapping):
-            config = Tacotron2Config.from_nvidia(dict(stored))
+            config = config_class.from_nvidia(dict(stored))
         else:
-            config = tacotron2_config_from_state_dict(state, name)
+            config = from_shapes(state, name)
     except (TypeError, ConfigError) as exc:
-        raise CheckpointError(f"{name}: bad Tacotron 2 config: {exc}") from None
-    return _apply_overrides(config, overrides, "Tacotron 2")
+        raise CheckpointError(f"{name}: bad {_KIND_NAMES[kind]} config: {exc}") from None
+    return _apply_overrides(config, overrides, _KIND_NAMES[kind])
 
 
 def _apply_overrides(config: Any, overrides: Mapping[str, Any], what: str) -> Any:
@@ -311,8 +314,8 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
     if tacoglow_format and checkpoint.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{name}: written by a newer tacoglow (format {checkpoint['format_version']}, "
                               f"this version reads up to {FORMAT_VERSION})")
+    config = _model_config(checkpoint, state, name, kind, overrides)
     if kind == "tacotron2":
-        config = _tacotron2_config(checkpoint, state, name, overrides)
         model: nn.Module = Tacotron2(config)
         _load_weights(model, state, "Tacotron 2", name)
         stored_symbols = checkpoint.get("symbols")
@@ -328,17 +331,6 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
             logger.warning("%s: %d symbols and no symbol table stored; text cannot be mapped to its ids",
                            name, config.n_symbols)
     else:
-        stored = checkpoint.get("config")
-        try:
-            if tacoglow_format:
-                config = WaveGlowConfig(**dict(stored))
-            elif isinstance(stored, Mapping):
-                config = WaveGlowConfig.from_nvidia(dict(stored))
-            else:
-                config = waveglow_config_from_state_dict(state, name)
-        except (TypeError, ConfigError) as exc:
-            raise CheckpointError(f"{name}: bad WaveGlow config: {exc}") from None
-        config = _apply_overrides(config, overrides, "WaveGlow")
         model = WaveGlow(config)
         if _is_fused_waveglow(state):
             model.remove_weight_norm()
