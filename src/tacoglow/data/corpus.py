@@ -27,19 +27,17 @@ import random
 import re
 import shutil
 import subprocess
-import tempfile
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
-from tqdm import tqdm
 
 from tacoglow.audio import resample, save_wav
+from tacoglow.data.files import atomic_write_text, run_parallel
 from tacoglow.errors import DataError
 from tacoglow.text import english_cleaners, symbols
 
@@ -332,17 +330,6 @@ def _synthetic_renderer(sample_rate: int, char_ms: float) -> Callable[[_Item], t
     return render
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _previous_texts(metadata: Path) -> dict[str, str] | None:
     """id -> normalized text of an earlier run's metadata.csv, or None if there is none."""
     if not metadata.exists():
@@ -369,7 +356,7 @@ def _check_settings(path: Path, settings: dict[str, object]) -> None:
             )
         if old == settings:
             return
-    _atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 def _build(
@@ -426,23 +413,11 @@ def _build(
         audio, rate = render(item)
         save_wav(wav_dir / f"{item.id}.wav", _finish(audio, rate, sample_rate, item.id), sample_rate)
 
-    if todo:
-        with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(
-            total=len(todo), desc="corpus", unit="utt", disable=not progress
-        ) as bar:
-            futures = [pool.submit(work, item) for item in todo]
-            try:
-                for future in as_completed(futures):
-                    future.result()
-                    bar.update(1)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+    run_parallel(work, todo, jobs=jobs, desc="corpus", progress=progress)
 
     rows = "".join(f"{item.id}|{item.raw}|{item.normalized}\n" for item in items)
     if not metadata.exists() or metadata.read_text(encoding="utf-8") != rows:
-        _atomic_write_text(metadata, rows)
+        atomic_write_text(metadata, rows)
     total_seconds = sum(sf.info(str(wav_dir / f"{item.id}.wav")).duration for item in items)
     summary = CorpusSummary(
         out_dir=out,

@@ -18,17 +18,15 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from tacoglow.audio import MelConfig, MelSpectrogram, load_wav
 from tacoglow.data.datasets import Utterance
+from tacoglow.data.files import atomic_write_bytes, run_parallel
 from tacoglow.errors import ConfigError, DataError
 
 __all__ = ["MEL_CONFIG_FILE", "MEL_DIR", "MEL_FILELIST", "preprocess", "read_mel_config"]
@@ -38,17 +36,6 @@ log = logging.getLogger(__name__)
 MEL_DIR = "mels"
 MEL_FILELIST = "mels.txt"
 MEL_CONFIG_FILE = "mel_config.json"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_mel_config(path: str | os.PathLike[str]) -> MelConfig:
@@ -90,7 +77,7 @@ def _claim_folder(out: Path, mel_config: MelConfig) -> None:
                 "use another folder"
             )
         return
-    _atomic_write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def preprocess(
@@ -155,25 +142,13 @@ def preprocess(
             mel = mel_fn(torch.as_tensor(audio).unsqueeze(0)).squeeze(0)  # (1, S) -> (n_mels, T_mel)
         buffer = io.BytesIO()  # saved from memory: the archive name inside stays the same on every run
         torch.save(mel.contiguous().clone(), buffer)
-        _atomic_write_bytes(mel_dir / f"{utt.id}.pt", buffer.getvalue())
+        atomic_write_bytes(mel_dir / f"{utt.id}.pt", buffer.getvalue())
 
-    if todo:
-        with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(
-            total=len(todo), desc="preprocess", unit="utt", disable=not progress
-        ) as bar:
-            futures = [pool.submit(work, utt) for utt in todo]
-            try:
-                for future in as_completed(futures):
-                    future.result()
-                    bar.update(1)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+    run_parallel(work, todo, jobs=jobs, desc="preprocess", progress=progress)
 
     filelist = out / MEL_FILELIST
     rows = "".join(f"{MEL_DIR}/{utt.id}.pt|{' '.join(utt.text.split())}\n" for utt in utterances)
     if not filelist.exists() or filelist.read_text(encoding="utf-8") != rows:
-        _atomic_write_bytes(filelist, rows.encode("utf-8"))
+        atomic_write_bytes(filelist, rows.encode("utf-8"))
     log.info("preprocess %s: %d mels (%d computed, %d already there)", out, len(utterances), len(todo), len(utterances) - len(todo))
     return filelist
