@@ -274,27 +274,39 @@ def _finish(audio: np.ndarray, sample_rate_in: int, sample_rate: int, item_id: s
     return wave[start:end] * (PEAK_LEVEL / peak)
 
 
-def _espeak_renderer(voice: str, rate_wpm: int) -> Callable[[_Item], tuple[np.ndarray, int]]:
+def render_espeak(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> tuple[np.ndarray, int]:
+    """Speak ``text`` with Debian's espeak-ng, exactly as given.
+
+    Returns:
+        (audio, sample_rate): float32 (T_audio,) in [-1, 1] at espeak-ng's rate (22050 Hz).
+
+    Raises:
+        DataError: espeak-ng is not installed ("apt-get install espeak-ng"), or it failed
+            (unknown voice, ...).
+    """
     exe = shutil.which(ESPEAK)
     if exe is None:
         raise DataError(MISSING_ESPEAK)
+    # Text on stdin, never on the command line: a sentence starting with "-" is no option.
+    proc = subprocess.run([exe, "-v", voice, "-s", str(rate_wpm), "--stdout", "--stdin"],
+                          input=text.encode("utf-8"), capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise DataError(f"espeak-ng -v {voice}: failed (exit {proc.returncode}: "
+                        f"{message[-1] if message else 'no audio'})")
+    audio, sample_rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+    return audio, int(sample_rate)
+
+
+def _espeak_renderer(voice: str, rate_wpm: int) -> Callable[[_Item], tuple[np.ndarray, int]]:
+    if shutil.which(ESPEAK) is None:
+        raise DataError(MISSING_ESPEAK)
 
     def render(item: _Item) -> tuple[np.ndarray, int]:
-        # Text on stdin, never on the command line: a sentence starting with "-" is no option.
-        proc = subprocess.run(
-            [exe, "-v", voice, "-s", str(rate_wpm), "--stdout", "--stdin"],
-            input=item.normalized.encode("utf-8"),
-            capture_output=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise DataError(
-                f"espeak-ng -v {voice}: failed on utterance {item.id} "
-                f"(exit {proc.returncode}: {message[-1] if message else 'no message'})"
-            )
-        audio, sample_rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
-        return audio, sample_rate
+        try:
+            return render_espeak(item.normalized, voice=voice, rate_wpm=rate_wpm)
+        except DataError as exc:
+            raise DataError(str(exc).replace(": failed", f": failed on utterance {item.id}", 1)) from None
 
     return render
 

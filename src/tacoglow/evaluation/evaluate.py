@@ -17,26 +17,23 @@ The :class:`EvaluationReport` prints as a table and saves as JSON.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
 
-import soundfile as sf
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
 from tacoglow.audio import load_wav
 from tacoglow.data import normalize_for_corpus
+from tacoglow.data.corpus import render_espeak as corpus_render_espeak
 from tacoglow.errors import AudioError, ConfigError, DataError
 from tacoglow.evaluation.asr import ASREngine, load_asr
 from tacoglow.evaluation.metrics import (
@@ -253,27 +250,16 @@ class EvaluationReport:
 
 
 def render_espeak(text: str, *, voice: str = ESPEAK_VOICE, rate_wpm: int = ESPEAK_RATE_WPM) -> tuple[Tensor, int]:
-    """Speak ``text`` with Debian's espeak-ng, exactly as given.
-
-    Returns:
-        (audio, sample_rate): float32 (T_audio,) in [-1, 1] at espeak-ng's rate (22050 Hz).
+    """Speak ``text`` with espeak-ng (see :func:`tacoglow.data.corpus.render_espeak`) as a tensor.
 
     Raises:
-        ConfigError: espeak-ng is not installed ("apt-get install espeak-ng"), or it failed
-            (unknown voice, ...).
+        ConfigError: espeak-ng is missing or failed (a teacher the evaluation cannot use).
     """
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise ConfigError("espeak-ng not found: install it with `apt-get install espeak-ng`")
-    # Text on stdin, never on the command line: a sentence starting with "-" is no option.
-    proc = subprocess.run([exe, "-v", voice, "-s", str(rate_wpm), "--stdout", "--stdin"],
-                          input=text.encode("utf-8"), capture_output=True, check=False)
-    message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-    if proc.returncode != 0 or not proc.stdout:
-        raise ConfigError(f"espeak-ng -v {voice} -s {rate_wpm}: failed "
-                          f"(exit {proc.returncode}: {message[-1] if message else 'no audio'})")
-    audio, sample_rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
-    return torch.from_numpy(audio), int(sample_rate)
+    try:
+        audio, sample_rate = corpus_render_espeak(text, voice=voice, rate_wpm=rate_wpm)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
+    return torch.from_numpy(audio), sample_rate
 
 
 def _sentences(sentences: Sequence[str] | Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
