@@ -72,3 +72,15 @@ def test_keep_all_frames_keeps_fixed_length(tacotron2):
     items = infer_batch(tacotron2, text, lengths, keep_all_frames=True)
     assert {item.mel_length for item in items} == {items[0].decoded_frames}
     assert all(item.mel.shape[1] == item.decoded_frames for item in items)
+
+
+def test_emitted_alignment_keeps_the_step_whose_gate_fired(tacotron2):
+    sequence = text_to_sequence(TEXTS[1])
+    text, lengths = pad_tokens([sequence])
+    [item] = infer_batch(tacotron2, text, lengths)
+    assert item.stopped
+    with torch.no_grad():
+        out = tacotron2.infer(text, lengths)
+    assert item.alignment.shape[0] == item.mel_length
+    assert item.emitted_alignment.shape == (item.mel_length + 1, len(sequence))
+    torch.testing.assert_close(item.emitted_alignment, out.alignments[0, :item.mel_length + 1], rtol=1e-5, atol=1e-6)

@@ -43,6 +43,9 @@ class MelItem:
             never fired), as the reference counts them.
         alignment: attention weights, (T_steps, T_text), T_steps = ceil(T_mel / frames per step).
         gate: stop-gate logits, (T_steps,).
+        emitted_alignment: attention of every step the item emitted, (T_steps + 1, T_text) when
+            the stop gate fired: the firing step is where attention reaches the last tokens, so
+            health checks read this one.
         stopped: whether the stop gate fired before ``max_decoder_steps``.
         decoded_frames: frames the decoder produced for this item's batch (padding included);
             what the reference's Tacotron 2 throughput counts.
@@ -52,6 +55,7 @@ class MelItem:
     mel_length: int
     alignment: Tensor
     gate: Tensor
+    emitted_alignment: Tensor
     stopped: bool
     decoded_frames: int
 
@@ -142,6 +146,7 @@ def infer_batch(model: Tacotron2, text: Tensor, text_lengths: Tensor,
             mel_length=int(mel_length),
             alignment=out.alignments[row, :steps, :n_text],
             gate=out.gate[row, :steps],
+            emitted_alignment=out.alignments[row, :-(-emitted // nfps), :n_text],
             stopped=bool(fired),
             decoded_frames=total,
         ))

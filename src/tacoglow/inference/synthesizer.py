@@ -554,7 +554,7 @@ class Synthesizer:
                 timings.count("mel_frames", sum(item.decoded_frames for item in items))
                 for index, item in zip(indices, items):
                     piece = pieces[index]
-                    reached_end, coverage = attention_health(item.alignment)
+                    reached_end, coverage = attention_health(item.emitted_alignment)
                     better = piece.item is None or (item.stopped + reached_end
                                                     > piece.item.stopped + piece.reached_end)
                     piece.attempts += 1
