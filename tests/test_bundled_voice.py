@@ -1,0 +1,39 @@
+"""The voice shipped inside the package: it loads with no arguments and speaks."""
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from tacoglow import Synthesizer
+from tacoglow.checkpoints import load_model
+from tacoglow.cli import main
+from tacoglow.inference import bundled_voice_paths
+
+
+def test_bundled_tacotron2_is_a_tacoglow_file_with_its_contract():
+    tacotron2_path, _ = bundled_voice_paths()
+    assert tacotron2_path is not None, "the package must ship tacoglow/voices/tacotron2.pt"
+    assert tacotron2_path.stat().st_size < 8 * 2**20  # keep the wheel small
+    loaded = load_model(tacotron2_path)
+    assert loaded.kind == "tacotron2" and loaded.source_format == "tacoglow"
+    assert loaded.mel_config.sampling_rate == 22050 and loaded.mel_config.n_mel_channels == 80
+    assert loaded.symbols is not None and len(loaded.symbols) == 148
+
+
+def test_synthesizer_without_arguments_speaks():
+    torch.manual_seed(0)
+    utterance = Synthesizer(seed=0).synthesize("Hello world.")[0]
+    assert utterance.sample_rate == 22050
+    assert utterance.waveform.dtype == np.float32 or utterance.waveform.dtype == torch.float32
+    waveform = np.asarray(utterance.waveform)
+    assert 0.2 < waveform.size / 22050 < 5.0  # a short phrase, not silence and not a runaway decoder
+    assert np.isfinite(waveform).all() and np.abs(waveform).max() > 0.01
+    assert waveform.size == utterance.mel_length * 256
+
+
+def test_main_command_with_no_checkpoint_arguments(tmp_path):
+    out = tmp_path / "hello.wav"
+    assert main(["synthesize", "Hello world.", "-o", str(out), "--seed", "1"]) == 0
+    audio, rate = sf.read(out)
+    assert rate == 22050 and audio.size > 0.2 * rate and np.abs(audio).max() > 0.01
