@@ -9,7 +9,6 @@ each rank's own padding.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,23 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tacoglow.data import make_corpus, make_synthetic_corpus
 from tacoglow.models.waveglow import WaveGlow
 from tacoglow.training.config import load_config
 from tacoglow.training.loop import Trainer, checkpoint_name
 from tacoglow.training.metrics import read_jsonl
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "She sells sea shells by the sea shore.",
-    "A stitch in time saves nine.",
-    "Birds of a feather flock together.",
-    "Every cloud has a silver lining.",
-    "Actions speak louder than words.",
-    "The early bird catches the worm.",
-    "Practice makes perfect in the end.",
-]
+
 # 8 items, global batch 4: 2 steps an epoch; 3 steps cross an epoch boundary (sampler reshuffle).
 SETTINGS = ["data.validation_items=0", "max_steps=3", "device=cpu", "checkpoint.every_epochs=0"]
 
@@ -45,14 +34,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ddp_corpus")
-    if shutil.which("espeak-ng"):
-        make_corpus(out, SENTENCES, rate_wpm=320, jobs=1, progress=False)
-    else:
-        make_synthetic_corpus(out, SENTENCES, char_ms=25.0)
-    return out
 
 
 def test_two_processes_under_torchrun_match_one_process(corpus: Path, tmp_path: Path) -> None:

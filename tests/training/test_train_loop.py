@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tacoglow.checkpoints import load_model, read_checkpoint
-from tacoglow.data import make_corpus, make_synthetic_corpus, preprocess, read_metadata
+from tacoglow.data import preprocess, read_metadata
 from tacoglow.errors import CheckpointError, ConfigError, DataError
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.training import loop as loop_module
@@ -18,27 +18,9 @@ from tacoglow.training.loop import Trainer, TrainingError, checkpoint_name, warm
 from tacoglow.training.metrics import read_jsonl
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "She sells sea shells by the sea shore.",
-    "A stitch in time saves nine.",
-    "Birds of a feather flock together.",
-    "Every cloud has a silver lining.",
-    "Actions speak louder than words.",
-    "The early bird catches the worm.",
-    "Practice makes perfect in the end.",
-]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """8 utterances of espeak-ng speech (synthetic tones where espeak-ng is missing)."""
-    out = tmp_path_factory.mktemp("corpus")
-    if shutil.which("espeak-ng"):
-        make_corpus(out, SENTENCES, rate_wpm=320, jobs=1, progress=False)
-    else:
-        make_synthetic_corpus(out, SENTENCES, char_ms=25.0)
-    return out
+
 
 
 class _RecordingWriter:
