@@ -30,29 +30,12 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from tacoglow.bench.inference import waveglow_gflop_per_second
 from tacoglow.bench.stats import matmul_peak_gflops, snr_db
-from tacoglow.models.waveglow import HOP_LENGTH, UPSAMPLE_KERNEL, WaveGlow, WaveGlowConfig
+from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow, WaveGlowConfig
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SAMPLE_RATE = 22050
-
-
-def reference_flops(config: WaveGlowConfig, n_samples: int) -> float:
-    """Multiply-adds ×2 of the reference's mel upsampling, WNs and inverse 1×1 convs for
-    ``n_samples`` of audio (elementwise work left out)."""
-    C, n_cond = config.n_channels, config.n_mel_channels * config.n_group
-    L = n_samples // config.n_group
-    per_position = 0
-    channels = config.n_group
-    for k in range(config.n_flows):
-        if k > 0 and k % config.n_early_every == 0:
-            channels -= config.n_early_size
-        n_in = channels // 2
-        per_position += n_in * C + C * 2 * n_in + channels * channels  # start, end, inverse 1×1
-        per_position += config.n_layers * 2 * C * (C * config.kernel_size + n_cond)  # in + cond
-        per_position += (config.n_layers - 1) * 2 * C * C + C * C  # res/skip (the last: skip only)
-    upsample = config.n_mel_channels ** 2 * UPSAMPLE_KERNEL * (n_samples // HOP_LENGTH)
-    return 2.0 * (per_position * L + upsample)
 
 
 def reference_wn(wn: torch.nn.Module, audio: Tensor, spect: Tensor) -> Tensor:
@@ -140,7 +123,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(1)
     mel = torch.randn(1, model.config.n_mel_channels, args.frames, generator=generator) - 5.0
     n_samples = args.frames * HOP_LENGTH
-    gflop = reference_flops(model.config, n_samples) / 1e9
+    gflop = waveglow_gflop_per_second(model.config) * n_samples / 22050
     print(f"WaveGlow-{args.wn_channels}: {args.frames} frames = {n_samples / SAMPLE_RATE:.2f} s of audio, "
           f"{gflop:.1f} GFLOP ({gflop / (n_samples / SAMPLE_RATE):.1f} per second of audio)")
     models = {name: model if name == "fp32" else copy.deepcopy(model).to(DTYPES[name]) for name in args.dtypes}
