@@ -16,6 +16,7 @@ from tacoglow.checkpoints import (export_nvidia, load_model, load_tacotron2, loa
 from tacoglow.errors import CheckpointError, ConfigError
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+from tacoglow.text import TextFrontend
 
 
 def _load(path: Path) -> dict:
@@ -280,6 +281,20 @@ def test_pickle_module_is_not_used_for_reading(tmp_path):
     path.write_bytes(pickle.dumps({"state_dict": {}}))
     with pytest.raises(CheckpointError, match=r"plain\.pkl: (not a PyTorch checkpoint|refusing)"):
         load_tacotron2(path)
+
+
+def test_text_frontend_is_stored_and_defaults_to_letters(tmp_path, t2_golden):
+    model = _randomise(Tacotron2(_tiny_t2()))
+    phones = TextFrontend(arpabet=True)
+    loaded = load_model(save_checkpoint(tmp_path / "phones.pt", model, text_frontend=phones))
+    assert loaded.text_frontend == phones
+    assert load_model(save_checkpoint(tmp_path / "letters.pt", model)).text_frontend == TextFrontend()
+    assert load_model({"state_dict": dict(t2_golden["state_dict"])}).text_frontend == TextFrontend()
+    assert load_model(save_checkpoint(tmp_path / "wg.pt", WaveGlow(_tiny_wg()))).text_frontend is None
+    bad = _load(tmp_path / "phones.pt")
+    bad["text_frontend"] = {"arpabet": "maybe"}
+    with pytest.raises(CheckpointError, match="arpabet: expected true or false"):
+        load_model(bad)
 
 
 def test_nvidia_file_with_another_symbol_count_loads_without_a_table(t2_golden):

@@ -6,7 +6,8 @@ Layouts read (ARCHITECTURE_FACTS §5.9, checkpoint_layout.md §3):
 
       {"format": "tacoglow", "format_version": 1, "kind": "tacotron2" | "waveglow",
        "config": asdict(model config), "mel_config": MelConfig.to_dict(),
-       "symbols": [148 symbols] (Tacotron 2 only), "state_dict": {...},
+       "symbols": [148 symbols], "text_frontend": {"cleaners", "arpabet"} (Tacotron 2 only),
+       "state_dict": {...},
        ... training extras: "step", "epoch", "optimizer", "scaler", "rng", "train_config" ...}
 
   The file alone rebuilds its model and states its mel contract (sample rate, hop, n_mels,
@@ -41,6 +42,7 @@ from tacoglow.audio import MelConfig
 from tacoglow.errors import CheckpointError, ConfigError
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+from tacoglow.text import TextFrontend
 from tacoglow.text import symbols as DEFAULT_SYMBOLS
 
 __all__ = [
@@ -66,6 +68,8 @@ class LoadedModel(NamedTuple):
         kind: "tacotron2" or "waveglow".
         mel_config: the mel contract (NVIDIA's defaults for files that do not store one).
         symbols: the symbol table the embedding was trained with (Tacotron 2), else None.
+        text_frontend: how text becomes ids for this Tacotron 2 (NVIDIA files: letters with
+            english_cleaners), else None.
         source_format: "tacoglow" or "nvidia".
         checkpoint: the raw checkpoint dict (for optimizer state, step, ... when resuming).
     """
@@ -76,6 +80,7 @@ class LoadedModel(NamedTuple):
     symbols: list[str] | None
     source_format: str
     checkpoint: dict
+    text_frontend: TextFrontend | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,15 +335,29 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
             symbols = None  # a custom table the file does not record
             logger.warning("%s: %d symbols and no symbol table stored; text cannot be mapped to its ids",
                            name, config.n_symbols)
+        frontend: TextFrontend | None = _text_frontend_of(checkpoint, name)
     else:
         model = WaveGlow(config)
         if _is_fused_waveglow(state):
             model.remove_weight_norm()
         _load_weights(model, state, "WaveGlow", name)
-        symbols = None
+        symbols = frontend = None
     model.eval()
     return LoadedModel(model, kind, _mel_config_of(checkpoint, name), symbols,
-                       "tacoglow" if tacoglow_format else "nvidia", checkpoint)
+                       "tacoglow" if tacoglow_format else "nvidia", checkpoint, frontend)
+
+
+def _text_frontend_of(checkpoint: Mapping[str, Any], name: str) -> TextFrontend:
+    """The stored text frontend, or NVIDIA's (letters, english_cleaners) when none is stored."""
+    stored = checkpoint.get("text_frontend")
+    if stored is None:
+        return TextFrontend()
+    if not isinstance(stored, Mapping):
+        raise CheckpointError(f"{name}: text_frontend: expected a mapping, found {type(stored).__name__}")
+    try:
+        return TextFrontend.from_dict(stored)
+    except ConfigError as err:
+        raise CheckpointError(f"{name}: {err}") from None
 
 
 def load_tacotron2(source: Source, **overrides: Any) -> Tacotron2:
@@ -409,15 +428,16 @@ def _kind_of(model: nn.Module) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, mel_config: MelConfig | None = None,
-                    symbols: list[str] | None = None, weights_dtype: torch.dtype | None = None,
-                    **extra: Any) -> Path:
-    """Write a tacoglow checkpoint (config, weights, mel contract, symbols) atomically.
+                    symbols: list[str] | None = None, text_frontend: TextFrontend | None = None,
+                    weights_dtype: torch.dtype | None = None, **extra: Any) -> Path:
+    """Write a tacoglow checkpoint (config, weights, mel contract, symbols, text frontend) atomically.
 
     Args:
         path: target file.
         model: a Tacotron2 or WaveGlow (DDP / compiled wrappers are unwrapped).
         mel_config: the audio settings the model was trained with (defaults: NVIDIA's).
         symbols: Tacotron 2's symbol table (defaults: tacoglow.text.symbols).
+        text_frontend: how Tacotron 2 reads text (default: letters with english_cleaners).
         weights_dtype: store floating-point weights in this dtype (e.g. torch.float16 halves
             the file, as NVIDIA's published files do); loading casts them back to float32.
         **extra: training state to keep beside the weights (step, epoch, optimizer, scaler,
@@ -438,6 +458,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, mel_config: Me
     }
     if kind == "tacotron2":
         checkpoint["symbols"] = list(symbols if symbols is not None else DEFAULT_SYMBOLS)
+        checkpoint["text_frontend"] = (text_frontend or TextFrontend()).to_dict()
     checkpoint.update(extra)
     return atomic_save(checkpoint, path)
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tacoglow.audio import MelConfig
-from tacoglow.checkpoints import load_model, load_tacotron2, load_waveglow
+from tacoglow.checkpoints import load_model, load_tacotron2, load_waveglow, save_checkpoint
 from tacoglow.errors import ConfigError, TextError
 from tacoglow.inference import (Synthesizer, StageTimes, attention_health, bundled_voice_paths, check_mel_pair,
                                 max_chars_for_steps)
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
-from tacoglow.text import text_to_sequence
+from tacoglow.text import TextFrontend, text_to_sequence
 
 TEXTS = ["hello there, how are you today?", "a short one.", "this is a medium sized sentence", "tiny"]
 
@@ -213,3 +213,18 @@ def test_vocode_a_given_mel(synth):
     assert torch.equal(audio, synth.vocode(mel, seed=5))
     assert not torch.equal(audio, synth.vocode(mel, seed=6))
     assert synth.vocode(mel[:, :0], seed=5).numel() == 0
+
+
+def test_text_frontend_of_the_checkpoint_is_used(golden_dir, tmp_path):
+    """A voice saved as reading phones gets CMUdict phones: "hello there" sounds as its phones do in a letter voice."""
+    loaded = load_model(golden_dir / "tacotron2.pt")
+    phones_voice = save_checkpoint(tmp_path / "phones.pt", loaded.model, text_frontend=TextFrontend(arpabet=True))
+    settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
+    phones = Synthesizer(phones_voice, **settings)
+    letters = Synthesizer(golden_dir / "tacotron2.pt", **settings)
+    assert phones.text_frontend.arpabet and not letters.text_frontend.arpabet
+    [got] = phones.synthesize("Hello there.")
+    [want] = letters.synthesize("{HH AH0 L OW1} {DH EH1 R}.")
+    [spelled] = letters.synthesize("Hello there.")
+    assert torch.equal(got.mel, want.mel)
+    assert got.mel.shape != spelled.mel.shape or not torch.equal(got.mel, spelled.mel)

@@ -210,6 +210,14 @@ def test_dtype_change_rebuilds_the_step_weights():
     assert low.mel_postnet.dtype == torch.bfloat16
     error = (low.mel_postnet.float() - want.mel_postnet).norm() / want.mel_postnet.norm()
     assert error < 0.05
+    # float16 is the GPU precision; CPU kernels run the same arithmetic (slowly), so its numerics are checked here
+    model.half()
+    half = model.infer(TEXT, TEXT_LENGTHS)
+    assert model.decoder.step_weights().decoder_rnn.dtype == torch.float16
+    assert half.mel_postnet.dtype == torch.float16 and torch.isfinite(half.mel_postnet).all()
+    assert torch.isfinite(half.alignments).all() and torch.equal(half.mel_lengths, want.mel_lengths)
+    error = (half.mel_postnet.float() - want.mel_postnet).norm() / want.mel_postnet.norm()
+    assert error < 0.01
 
 
 def test_step_weights_cached_in_inference_mode_serve_autograd_later():

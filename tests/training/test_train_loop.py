@@ -15,6 +15,7 @@ from tacoglow.training import loop as loop_module
 from tacoglow.training import metrics as metrics_module
 from tacoglow.training.config import load_config
 from tacoglow.training.loop import Trainer, TrainingError, checkpoint_name, warm_start
+from tacoglow.text import TextFrontend, symbol_to_id
 from tacoglow.training.metrics import read_jsonl
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -231,6 +232,13 @@ def test_trains_from_preprocessed_mels_and_checks_their_contract(corpus: Path, t
     trainer = Trainer(tiny("tacotron2", mels_txt, "max_steps=2"), tmp_path / "run")
     assert trainer.train_set.load_mel_from_disk
     assert trainer.fit().step == 2
+    assert load_model(tmp_path / "run" / checkpoint_name("tacotron2", last=True)).text_frontend == TextFrontend()
+    phones = Trainer(tiny("tacotron2", mels_txt, "max_steps=1", "data.arpabet=true"), tmp_path / "phones")
+    ids = phones.train_set.text_ids(0).tolist()  # every word of the corpus is in the dictionary: no letters
+    assert not any(symbol_to_id["A"] <= i <= symbol_to_id["z"] for i in ids) and max(ids) >= 64
+    assert phones.fit().step == 1
+    saved = load_model(tmp_path / "phones" / checkpoint_name("tacotron2", last=True))
+    assert saved.text_frontend == TextFrontend(arpabet=True)
     with pytest.raises(ConfigError, match="mels were made with other mel settings.*mel_fmax"):
         Trainer(tiny("tacotron2", mels_txt, "mel.mel_fmax=7000.0"), tmp_path / "bad")
     with pytest.raises(DataError, match="WaveGlow trains on audio, found a mel filelist"):

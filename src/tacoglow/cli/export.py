@@ -32,11 +32,14 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint)
     model = loaded.model
     if args.format == "nvidia":
+        if loaded.text_frontend is not None and loaded.text_frontend.arpabet:
+            logger.warning("%s reads CMUdict phones; NVIDIA's code feeds it letters unless the text is given "
+                           "as {ARPABET} groups", args.checkpoint)
         export_nvidia(args.output, model)
     else:
         if args.remove_weight_norm and loaded.kind == "waveglow":
             model.remove_weight_norm()
         save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols,
-                        weights_dtype=torch.float16 if args.half else None)
+                        text_frontend=loaded.text_frontend, weights_dtype=torch.float16 if args.half else None)
     logger.info("wrote %s (%s, %s layout)", args.output, loaded.kind, args.format)
     return 0

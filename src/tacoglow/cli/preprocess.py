@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     utterances = read_dataset(args.data, args.dataset_path)
     if args.check:
         report = check_dataset(utterances, config.mel, resample=resample, cleaners=config.data.cleaners,
+                               arpabet=config.data.arpabet,
                                jobs=args.jobs, progress=progress)
         utterances = filter_utterances(utterances, report, on_error=args.on_bad_items)
     filelist = preprocess(utterances, args.output, config.mel, jobs=args.jobs, resample=resample, progress=progress)

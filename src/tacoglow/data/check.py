@@ -32,7 +32,7 @@ from tqdm import tqdm
 from tacoglow.audio import MelConfig, load_wav
 from tacoglow.data.datasets import Utterance, load_mel
 from tacoglow.errors import ConfigError, DataError, TacoglowError
-from tacoglow.text import symbols, text_to_sequence
+from tacoglow.text import TextFrontend, symbols
 
 __all__ = ["PROBLEMS", "DataReport", "check_dataset", "filter_utterances"]
 
@@ -114,7 +114,7 @@ class DataReport:
 def _check_one(
     utt: Utterance,
     mel_config: MelConfig,
-    cleaners: Sequence[str],
+    frontend: TextFrontend,
     resample: bool,
     min_duration_s: float,
     max_duration_s: float,
@@ -125,7 +125,7 @@ def _check_one(
         found.append(("empty_text", "empty transcript"))
     else:
         try:
-            ids = text_to_sequence(utt.text, cleaners)
+            ids = frontend.to_sequence(utt.text)
         except TacoglowError as err:
             found.append(("empty_text", str(err)))
         else:
@@ -171,6 +171,7 @@ def check_dataset(
     *,
     resample: bool = False,
     cleaners: Sequence[str] = ("english_cleaners",),
+    arpabet: bool = False,
     min_duration_s: float = 0.2,
     max_duration_s: float = 20.0,
     jobs: int = 1,
@@ -184,6 +185,7 @@ def check_dataset(
             ``n_mel_channels`` the expected mel size.
         resample: audio at another rate will be resampled, so it is no problem.
         cleaners: the text cleaners training uses.
+        arpabet: training reads CMUdict phones (see :class:`tacoglow.text.TextFrontend`).
         min_duration_s: shorter utterances are ``too_short``.
         max_duration_s: longer utterances are ``too_long`` (Tacotron 2's default 2000 decoder
             steps hold 23.2 s at 22050 Hz / hop 256).
@@ -199,8 +201,10 @@ def check_dataset(
     if jobs < 1:
         raise ConfigError(f"jobs: expected at least 1 worker, found {jobs}")
 
+    frontend = TextFrontend(tuple(cleaners), arpabet)
+
     def one(utt: Utterance) -> list[tuple[str, str]]:
-        return _check_one(utt, mel_config, tuple(cleaners), resample, min_duration_s, max_duration_s)
+        return _check_one(utt, mel_config, frontend, resample, min_duration_s, max_duration_s)
 
     report = DataReport(len(utterances), {kind: [] for kind in PROBLEMS})
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from tacoglow.audio import MelConfig, MelSpectrogram, load_wav
 from tacoglow.errors import DataError
-from tacoglow.text import text_to_sequence
+from tacoglow.text import TextFrontend
 
 __all__ = [
     "AudioMelDataset",
@@ -212,6 +212,7 @@ class TextMelDataset(Dataset[tuple[Tensor, Tensor]]):
         utterances: the items, e.g. from :func:`read_metadata` or :func:`read_filelist`.
         mel_config: the mel contract (sample rate, STFT sizes, n_mels, fmin/fmax).
         cleaners: text cleaner names for :func:`tacoglow.text.text_to_sequence`.
+        arpabet: map dictionary words to CMUdict phones first (:class:`tacoglow.text.TextFrontend`).
         load_mel_from_disk: read precomputed mels instead of computing them from audio.
         resample: resample audio whose rate differs from ``mel_config.sampling_rate``
             (otherwise such a file is an error, as in the reference).
@@ -233,10 +234,11 @@ class TextMelDataset(Dataset[tuple[Tensor, Tensor]]):
         cleaners: Sequence[str] = ("english_cleaners",),
         load_mel_from_disk: bool = False,
         resample: bool = False,
+        arpabet: bool = False,
     ) -> None:
         self.utterances = list(utterances)
         self.mel_config = mel_config
-        self.cleaners = tuple(cleaners)
+        self.frontend = TextFrontend(tuple(cleaners), arpabet)
         self.load_mel_from_disk = load_mel_from_disk
         self.resample = resample
         if load_mel_from_disk:
@@ -261,7 +263,7 @@ class TextMelDataset(Dataset[tuple[Tensor, Tensor]]):
     def text_ids(self, index: int) -> Tensor:
         """Symbol ids of item ``index``, LongTensor (T_text,)."""
         utt = self.utterances[index]
-        return torch.tensor(text_to_sequence(utt.text, self.cleaners), dtype=torch.long)
+        return torch.tensor(self.frontend.to_sequence(utt.text), dtype=torch.long)
 
     def mel(self, index: int) -> Tensor:
         """Mel of item ``index``, float32 (n_mels, T_mel)."""

@@ -46,7 +46,7 @@ from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow
 from tacoglow.text import symbols as DEFAULT_SYMBOLS
-from tacoglow.text import text_to_sequence
+from tacoglow.text import TextFrontend
 
 __all__ = [
     "PRECISIONS",
@@ -421,7 +421,8 @@ class Synthesizer:
             overrides["gate_threshold"] = float(gate_threshold)
         if not prenet_dropout:
             overrides["prenet_dropout"] = 0.0
-        self.tacotron2, tacotron2_mel, self.symbols = self._load_tacotron2(tacotron2, mel_config, overrides)
+        self.tacotron2, tacotron2_mel, self.symbols, self.text_frontend = self._load_tacotron2(
+            tacotron2, mel_config, overrides)
         self.mel_config = tacotron2_mel
         self.waveglow: Optional[WaveGlow] = None
         self.denoiser: Optional[Denoiser] = None
@@ -441,15 +442,15 @@ class Synthesizer:
     # ------------------------------------------------------------------------------- loading
 
     def _load_tacotron2(self, source: ModelSource, mel_config: Optional[MelConfig],
-                        overrides: dict[str, object]) -> tuple[Tacotron2, MelConfig, list[str]]:
+                        overrides: dict[str, object]) -> tuple[Tacotron2, MelConfig, list[str], TextFrontend]:
         if isinstance(source, (str, os.PathLike)):
             loaded = load_model(source, "tacotron2", **overrides)
-            model, mel, symbols = loaded.model, loaded.mel_config, loaded.symbols
+            model, mel, symbols, frontend = loaded.model, loaded.mel_config, loaded.symbols, loaded.text_frontend
         else:
             if isinstance(source, LoadedModel):
-                model, mel, symbols = source.model, source.mel_config, source.symbols
+                model, mel, symbols, frontend = source.model, source.mel_config, source.symbols, source.text_frontend
             else:
-                model, mel, symbols = source, mel_config, None
+                model, mel, symbols, frontend = source, mel_config, None, None
             if not isinstance(model, Tacotron2):
                 raise ConfigError(f"tacotron2: expected a Tacotron2 model or checkpoint, found {type(model).__name__}")
             config = dataclasses.replace(model.config, **overrides)
@@ -465,7 +466,7 @@ class Synthesizer:
             raise ConfigError(f"Tacotron 2 predicts {model.config.n_mel_channels} mel channels, its mel "
                               f"contract says n_mel_channels={mel.n_mel_channels}")
         model.eval().to(self.device, self.tacotron2_dtype)
-        return model, mel, symbols
+        return model, mel, symbols, frontend or TextFrontend()
 
     def _load_waveglow(self, source: ModelSource, mel_config: Optional[MelConfig]) -> tuple[WaveGlow, MelConfig]:
         if isinstance(source, (str, os.PathLike)):
@@ -503,7 +504,7 @@ class Synthesizer:
                                    self.mel_config.hop_length)
 
     def _ids(self, text: str) -> list[int]:
-        return text_to_sequence(text)
+        return self.text_frontend.to_sequence(text)
 
     def _speakable_ids(self, text: str) -> bool:
         return any(i in self._speakable for i in self._ids(text))

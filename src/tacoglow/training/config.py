@@ -37,6 +37,7 @@ from tacoglow.errors import ConfigError
 from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import HOP_LENGTH as WAVEGLOW_HOP
 from tacoglow.models.waveglow import WaveGlowConfig
+from tacoglow.text import TextFrontend
 
 __all__ = [
     "AMP_MODES",
@@ -72,6 +73,9 @@ class DataConfig:
         validation_items: with no ``validation`` set, the last this-many training utterances
             become the validation set (0: no validation).
         cleaners: text cleaners applied to every transcript.
+        arpabet: feed Tacotron 2 CMUdict phones instead of letters (dictionary words become
+            ARPAbet; see :class:`tacoglow.text.TextFrontend`). Stored in every checkpoint, so
+            synthesis reads text the way training did.
         segment_length: WaveGlow audio segment in samples (the reference's scripts use 8000).
         resample: resample audio at another sample rate instead of treating it as bad data.
         check: check every item before training (missing files, sample rate, empty text,
@@ -86,11 +90,17 @@ class DataConfig:
     dataset_root: str = ""
     validation_items: int = 0
     cleaners: list[str] = field(default_factory=lambda: ["english_cleaners"])
+    arpabet: bool = False
     segment_length: int = 8000
     resample: bool = False
     check: bool = True
     on_bad_items: str = "skip"
     num_workers: int = 1
+
+    @property
+    def text_frontend(self) -> TextFrontend:
+        """How transcripts become symbol ids (cleaners, then letters or phones)."""
+        return TextFrontend(tuple(self.cleaners), self.arpabet)
 
 
 @dataclass

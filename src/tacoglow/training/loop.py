@@ -356,7 +356,7 @@ def _split_and_check(config: TrainConfig, ctx: DistributedContext) -> tuple[list
 
 def _checked(utts: list[Utterance], config: TrainConfig) -> list[Utterance]:
     report = check_dataset(utts, config.mel, resample=config.data.resample, cleaners=config.data.cleaners,
-                           jobs=max(1, min(8, os.cpu_count() or 1)))
+                           arpabet=config.data.arpabet, jobs=max(1, min(8, os.cpu_count() or 1)))
     if config.model == "waveglow":  # WaveGlow never reads the transcripts
         report = DataReport(report.n_utterances, {k: v for k, v in report.problems.items() if k != "empty_text"})
     return filter_utterances(utts, report, on_error=config.data.on_bad_items)  # type: ignore[arg-type]
@@ -494,7 +494,7 @@ class Trainer:
         if self.kind == "tacotron2":
             from_disk = bool(utts) and utts[0].mel_path is not None
             return TextMelDataset(utts, config.mel, config.data.cleaners, load_mel_from_disk=from_disk,
-                                  resample=config.data.resample)
+                                  resample=config.data.resample, arpabet=config.data.arpabet)
         audio = AudioMelDataset(utts, config.mel, config.data.segment_length, resample=config.data.resample)
         return _SeededCrops(audio, config.seed, stream)
 
@@ -718,6 +718,7 @@ class Trainer:
             save_checkpoint(
                 path, self.raw_model, mel_config=self.config.mel,
                 symbols=list(SYMBOLS) if self.kind == "tacotron2" else None,
+                text_frontend=self.config.data.text_frontend if self.kind == "tacotron2" else None,
                 optimizer=self.optimizer.state_dict(),
                 scaler=self.scaler.state_dict() if self.scaler is not None else {},
                 rng=rng, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, step=self.step,
