@@ -5,8 +5,9 @@ import json
 
 import torch
 
-from tacoglow.checkpoints import load_model
+from tacoglow.checkpoints import load_model, save_checkpoint
 from tacoglow.cli import main
+from tacoglow.text import TextFrontend
 
 
 def test_info_describes_an_nvidia_waveglow(golden_dir, capsys):
@@ -35,3 +36,17 @@ def test_info_on_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["info", str(tmp_path / "none.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "none.pt: file not found" in err
+
+
+def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
+    phones = tmp_path / "phones.pt"
+    save_checkpoint(phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True))
+    assert main(["info", str(phones), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["text_frontend"] == {"cleaners": ["english_cleaners"], "arpabet": True}
+    assert main(["info", str(golden_dir / "waveglow.pt")]) == 0
+    assert "text_frontend" not in capsys.readouterr().out
+    half = tmp_path / "phones_half.pt"
+    assert main(["export", str(phones), "-o", str(half), "--half"]) == 0
+    assert load_model(half).text_frontend == TextFrontend(arpabet=True)
+    assert main(["export", str(phones), "-o", str(tmp_path / "nvidia.pt"), "--format", "nvidia"]) == 0
+    assert "reads CMUdict phones" in capsys.readouterr().err

@@ -29,6 +29,7 @@ def describe(path: str) -> dict:
         "weight_norm": any(k.endswith("weight_g") for k in state),
         "config": dataclasses.asdict(loaded.model.config),
         "mel_config": loaded.mel_config.to_dict(),
+        "text_frontend": loaded.text_frontend.to_dict() if loaded.text_frontend is not None else None,
         "step": loaded.checkpoint.get("step"),
         "epoch": loaded.checkpoint.get("epoch"),
     }
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{info['file']}: {info['kind']} ({info['layout']} layout), {info['parameters']:,} parameters, "
           f"{info['state_dict_entries']} state_dict entries" + (", weight norm" if info["weight_norm"] else ""))
-    for group in ("config", "mel_config"):
+    for group in ("config", "mel_config", "text_frontend"):
+        if info[group] is None:
+            continue
         print(f"{group}:")
         for key, value in info[group].items():
             print(f"  {key} = {value}")
