@@ -15,6 +15,7 @@ def test_dictionary_words_become_phones_after_cleaning():
     # english_cleaners runs first: numbers and abbreviations are spelled out, then looked up
     assert to_arpabet("Dr. Smith read 2 books.") == "{D AA1 K T ER0} {S M IH1 TH} {R EH1 D} {T UW1} {B UH1 K S}."
     assert to_arpabet("Don't STOP!") == "{D OW1 N T} {S T AA1 P}!"
+    assert to_arpabet("Mrs. Jones") == "{M IH1 S IH0 Z} {JH OW1 N Z}"  # english_cleaners spells it "misess"
 
 
 def test_unknown_words_stay_letters_and_punctuation_stays():

@@ -22,6 +22,8 @@ __all__ = ["to_arpabet"]
 
 # Words as english_cleaners leaves them: lower-case letters with inner apostrophes ("don't").
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+# english_cleaners' spellings that are not dictionary words (its "mrs." expansion is NVIDIA's "misess").
+_ALIASES = {"misess": "missus"}
 # Phone groups the user wrote ("{HH AW1 S}") pass through untouched.
 _GROUP = re.compile(r"(\{[^{}\n]+\})")
 
@@ -38,7 +40,7 @@ def _dictionary() -> dict[str, list[list[str]]]:
 
 def _phones(word: str) -> str | None:
     """The dictionary's first pronunciation of ``word`` as ``{PH ONES}``, or None if it has none."""
-    pronunciations = _dictionary().get(word)
+    pronunciations = _dictionary().get(_ALIASES.get(word, word))
     return "{" + " ".join(pronunciations[0]) + "}" if pronunciations else None
 
 
