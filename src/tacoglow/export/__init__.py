@@ -1,1 +1,0 @@
-"""tacoglow.export"""
