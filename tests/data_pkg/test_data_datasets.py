@@ -19,7 +19,7 @@ from tacoglow.data import (
     read_metadata,
 )
 from tacoglow.errors import AudioError, DataError
-from tacoglow.text import text_to_sequence
+from tacoglow.text import TextFrontend, text_to_sequence
 
 SR = 22050
 # A small STFT keeps the filterbank/basis construction cheap; the data code is size-agnostic.
@@ -107,8 +107,8 @@ def test_text_mel_dataset_loads_mels_from_disk(tmp_path: Path) -> None:
     good = TextMelDataset([Utterance("a", None, "hi", tmp_path / "a.pt")], config, load_mel_from_disk=True)
     assert torch.equal(good[0][1], mel)
     assert good[0][0].tolist() == text_to_sequence("hi")
-    phones = TextMelDataset([Utterance("a", None, "hi", tmp_path / "a.pt")], config, load_mel_from_disk=True,
-                            arpabet=True)
+    phones = TextMelDataset([Utterance("a", None, "hi", tmp_path / "a.pt")], config, TextFrontend(arpabet=True),
+                            load_mel_from_disk=True)
     assert phones[0][0].tolist() == text_to_sequence("{HH AY1}") and torch.equal(phones[0][1], mel)
     bad = TextMelDataset([Utterance("b", None, "hi", tmp_path / "b.pt")], config, load_mel_from_disk=True)
     with pytest.raises(DataError, match=r"b\.pt: expected 80 mel channels, found 40"):

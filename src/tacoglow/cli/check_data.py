@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides=args.overrides)
     utterances = read_dataset(args.data, args.dataset_path)
     report = check_dataset(utterances, config.mel, resample=args.resample or config.data.resample,
-                           cleaners=config.data.cleaners, arpabet=config.data.arpabet, min_duration_s=args.min_duration_s,
+                           text_frontend=config.data.text_frontend, min_duration_s=args.min_duration_s,
                            max_duration_s=args.max_duration_s, jobs=args.jobs,
                            progress=logging.getLogger().isEnabledFor(logging.INFO))
     print(report.summary())

@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
     progress = logging.getLogger().isEnabledFor(logging.INFO)
     utterances = read_dataset(args.data, args.dataset_path)
     if args.check:
-        report = check_dataset(utterances, config.mel, resample=resample, cleaners=config.data.cleaners,
-                               arpabet=config.data.arpabet,
+        report = check_dataset(utterances, config.mel, resample=resample, text_frontend=config.data.text_frontend,
                                jobs=args.jobs, progress=progress)
         utterances = filter_utterances(utterances, report, on_error=args.on_bad_items)
     filelist = preprocess(utterances, args.output, config.mel, jobs=args.jobs, resample=resample, progress=progress)

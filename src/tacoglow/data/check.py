@@ -170,8 +170,7 @@ def check_dataset(
     mel_config: MelConfig,
     *,
     resample: bool = False,
-    cleaners: Sequence[str] = ("english_cleaners",),
-    arpabet: bool = False,
+    text_frontend: TextFrontend | None = None,
     min_duration_s: float = 0.2,
     max_duration_s: float = 20.0,
     jobs: int = 1,
@@ -184,8 +183,8 @@ def check_dataset(
         mel_config: the mel contract; its ``sampling_rate`` is the expected rate and its
             ``n_mel_channels`` the expected mel size.
         resample: audio at another rate will be resampled, so it is no problem.
-        cleaners: the text cleaners training uses.
-        arpabet: training reads CMUdict phones (see :class:`tacoglow.text.TextFrontend`).
+        text_frontend: how training turns transcripts into ids (default: letters,
+            english_cleaners).
         min_duration_s: shorter utterances are ``too_short``.
         max_duration_s: longer utterances are ``too_long`` (Tacotron 2's default 2000 decoder
             steps hold 23.2 s at 22050 Hz / hop 256).
@@ -201,7 +200,7 @@ def check_dataset(
     if jobs < 1:
         raise ConfigError(f"jobs: expected at least 1 worker, found {jobs}")
 
-    frontend = TextFrontend(tuple(cleaners), arpabet)
+    frontend = text_frontend or TextFrontend()
 
     def one(utt: Utterance) -> list[tuple[str, str]]:
         return _check_one(utt, mel_config, frontend, resample, min_duration_s, max_duration_s)

@@ -211,8 +211,7 @@ class TextMelDataset(Dataset[tuple[Tensor, Tensor]]):
     Args:
         utterances: the items, e.g. from :func:`read_metadata` or :func:`read_filelist`.
         mel_config: the mel contract (sample rate, STFT sizes, n_mels, fmin/fmax).
-        cleaners: text cleaner names for :func:`tacoglow.text.text_to_sequence`.
-        arpabet: map dictionary words to CMUdict phones first (:class:`tacoglow.text.TextFrontend`).
+        text_frontend: how transcripts become symbol ids (default: letters, english_cleaners).
         load_mel_from_disk: read precomputed mels instead of computing them from audio.
         resample: resample audio whose rate differs from ``mel_config.sampling_rate``
             (otherwise such a file is an error, as in the reference).
@@ -231,14 +230,13 @@ class TextMelDataset(Dataset[tuple[Tensor, Tensor]]):
         self,
         utterances: Sequence[Utterance],
         mel_config: MelConfig,
-        cleaners: Sequence[str] = ("english_cleaners",),
+        text_frontend: TextFrontend | None = None,
         load_mel_from_disk: bool = False,
         resample: bool = False,
-        arpabet: bool = False,
     ) -> None:
         self.utterances = list(utterances)
         self.mel_config = mel_config
-        self.frontend = TextFrontend(tuple(cleaners), arpabet)
+        self.frontend = text_frontend or TextFrontend()
         self.load_mel_from_disk = load_mel_from_disk
         self.resample = resample
         if load_mel_from_disk:

@@ -355,8 +355,8 @@ def _split_and_check(config: TrainConfig, ctx: DistributedContext) -> tuple[list
 
 
 def _checked(utts: list[Utterance], config: TrainConfig) -> list[Utterance]:
-    report = check_dataset(utts, config.mel, resample=config.data.resample, cleaners=config.data.cleaners,
-                           arpabet=config.data.arpabet, jobs=max(1, min(8, os.cpu_count() or 1)))
+    report = check_dataset(utts, config.mel, resample=config.data.resample,
+                           text_frontend=config.data.text_frontend, jobs=max(1, min(8, os.cpu_count() or 1)))
     if config.model == "waveglow":  # WaveGlow never reads the transcripts
         report = DataReport(report.n_utterances, {k: v for k, v in report.problems.items() if k != "empty_text"})
     return filter_utterances(utts, report, on_error=config.data.on_bad_items)  # type: ignore[arg-type]
@@ -493,8 +493,8 @@ class Trainer:
         config = self.config
         if self.kind == "tacotron2":
             from_disk = bool(utts) and utts[0].mel_path is not None
-            return TextMelDataset(utts, config.mel, config.data.cleaners, load_mel_from_disk=from_disk,
-                                  resample=config.data.resample, arpabet=config.data.arpabet)
+            return TextMelDataset(utts, config.mel, config.data.text_frontend, load_mel_from_disk=from_disk,
+                                  resample=config.data.resample)
         audio = AudioMelDataset(utts, config.mel, config.data.segment_length, resample=config.data.resample)
         return _SeededCrops(audio, config.seed, stream)
 
