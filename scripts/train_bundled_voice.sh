@@ -17,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-voice_work}
-phone_steps=${2:-8398}
+phone_steps=${2:-9880}
 filelist=${FILELIST:-$here/../shared/data/filelists/ljs_audio_text_train_filelist.txt}
 config=$here/configs/voice_tacotron2.json
 mkdir -p "$work"
