@@ -15,8 +15,8 @@
 #   3. 1,700 more utterances (5,700 in all) and batches of 128: 1,200 steps at 4e-4 (x 0.3 at
 #      epochs 15 and 30), then 500 at 1.2e-4. The shipped voice ran this stage on one H200 GPU
 #      (11 minutes); STAGE3_DEVICE=cpu runs it on the CPU instead (about 2.5 hours on two threads);
-#   4. optionally, FINETUNE_STEPS steps of batches of 32 at 1e-4 on the CPU (default: the shipped
-#      voice's count).
+#   4. optionally, FINETUNE_STEPS steps of batches of 32 at 1e-4 on the CPU (default 0: the
+#      shipped voice skips it; 2,750 steps did not lower its WER).
 # Every stage stops at a step count and resumes with --resume auto, so an interrupted run goes on
 # where it stopped. The shipped voice's own numbers are in the README.
 set -euo pipefail
@@ -52,24 +52,22 @@ tacoglow preprocess "$work/corpus5700" --output "$work/mels5700" --jobs 2
 awk -F'|' 'NR == FNR { old[$1] = 1; next } !($1 in old)' "$work/mels/mels.txt" "$work/mels5700/mels.txt" \
     > "$work/mels5700/stage3.txt"
 cat "$work/mels/mels.txt" >> "$work/mels5700/stage3.txt"
-stage3() {  # output dir, warm-start file, then --set overrides
+on_5700() {  # output dir, warm-start file, then --set overrides
     local out=$1 from=$2; shift 2
     tacoglow train tacotron2 --config "$config" --data "$work/mels5700/stage3.txt" --output "$out" \
-        --warm-start "$from" --set device="$stage3_device" --set batch_size=128 --set data.num_workers=3 \
-        --set epochs=1000 --set checkpoint.every_steps=100 --resume auto "$@"
+        --warm-start "$from" --set epochs=1000 --resume auto "$@"
 }
-stage3 "$work/t2_big_a" "$work/t2/checkpoint_tacotron2_last.pt" --set max_steps=1200 \
+big_batches=(--set device="$stage3_device" --set batch_size=128 --set data.num_workers=3 --set checkpoint.every_steps=100)
+on_5700 "$work/t2_big_a" "$work/t2/checkpoint_tacotron2_last.pt" "${big_batches[@]}" --set max_steps=1200 \
     --set optim.learning_rate=4e-4 --set optim.anneal_steps=[15,30]
-stage3 "$work/t2_big_b" "$work/t2_big_a/checkpoint_tacotron2_last.pt" --set max_steps=500 \
+on_5700 "$work/t2_big_b" "$work/t2_big_a/checkpoint_tacotron2_last.pt" "${big_batches[@]}" --set max_steps=500 \
     --set optim.learning_rate=1.2e-4 --set optim.anneal_steps=[1000]
 # 6. Stage 4 (FINETUNE_STEPS > 0): fine-tuning on the CPU, batches of 32.
 final=$work/t2_big_b
 if [ "$finetune_steps" -gt 0 ]; then
-  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 tacoglow train tacotron2 --config "$config" \
-      --data "$work/mels5700/stage3.txt" --output "$work/t2_final" \
-      --warm-start "$work/t2_big_b/checkpoint_tacotron2_last.pt" --set device=cpu --set batch_size=32 \
-      --set optim.learning_rate=1e-4 --set optim.anneal_steps=[1000] --set epochs=1000 \
-      --set checkpoint.every_steps=250 --set max_steps="$finetune_steps" --resume auto
+  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 on_5700 "$work/t2_final" "$work/t2_big_b/checkpoint_tacotron2_last.pt" \
+      --set device=cpu --set batch_size=32 --set checkpoint.every_steps=250 --set max_steps="$finetune_steps" \
+      --set optim.learning_rate=1e-4 --set optim.anneal_steps=[1000]
   final=$work/t2_final
 fi
 # 7. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them.
