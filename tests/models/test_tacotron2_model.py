@@ -226,6 +226,53 @@ def test_forward_and_infer_run_the_same_step(n_frames_per_step):
     torch.testing.assert_close(tf_mel_postnet, out.mel_postnet, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_frames_per_step", [1, 3])
+def test_full_scheduled_sampling_trains_on_the_free_running_output(n_frames_per_step):
+    """At scheduled_sampling=1 the training pass feeds every step the model's own previous group,
+    so it reproduces free-running decoding and ignores the target values (not their length)."""
+    torch.manual_seed(4)
+    model = Tacotron2(tiny_config(n_frames_per_step=n_frames_per_step, prenet_dropout=0.0, early_stopping=False,
+                                  p_attention_dropout=0.0, p_decoder_dropout=0.0, scheduled_sampling=1.0))
+    text, text_lengths = torch.randint(1, 20, (2, 7)), torch.tensor([7, 5])
+    steps = model.config.max_decoder_steps
+    with torch.no_grad():
+        memory = model.eval()._encode(text, text_lengths)
+        free_mel, free_gate, free_alignments, _, _ = model.decoder.infer(memory)
+    model.decoder.train()
+    mels = torch.randn(2, 8, steps * n_frames_per_step)
+    mel, gate, alignments = model.decoder(memory, mels)
+    torch.testing.assert_close(mel, free_mel, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gate, free_gate, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(alignments, free_alignments, rtol=1e-5, atol=1e-5)
+    mel.mean().backward()  # the fed-back groups are detached; the step weights still get gradients
+    assert model.decoder.linear_projection.linear_layer.weight.grad.abs().sum() > 0
+    model.decoder.eval()  # in eval mode the targets are fed, whatever the setting
+    with torch.no_grad():
+        teacher_forced, _, _ = model.decoder(memory, mels)
+    assert not torch.allclose(teacher_forced, free_mel, atol=1e-3)
+
+
+def test_partial_scheduled_sampling_mixes_fed_inputs_per_step_and_item():
+    torch.manual_seed(5)
+    model = Tacotron2(tiny_config(prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0))
+    text, text_lengths = torch.randint(1, 20, (3, 6)), torch.tensor([6, 6, 6])
+    mels = torch.randn(3, 8, 12)
+    with torch.no_grad():
+        memory = model.eval()._encode(text, text_lengths)
+        model.decoder.train()
+        teacher_forced, _, _ = model.decoder(memory, mels)
+        model.config.scheduled_sampling = 0.5
+        torch.manual_seed(6)
+        mixed, _, _ = model.decoder(memory, mels)
+    torch.manual_seed(6)
+    own = torch.rand(12, 3, 1) < 0.5  # the draw the decoder made: (T_steps, B, 1)
+    first_own = [int(own[1:, b, 0].nonzero()[0]) + 1 for b in range(3)]  # step 0 always gets the go frame
+    for b, t in enumerate(first_own):
+        # identical up to the first step fed the model's own frame, different from there on
+        torch.testing.assert_close(mixed[b, :, :t], teacher_forced[b, :, :t], rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(mixed[b, :, t], teacher_forced[b, :, t], atol=1e-4)
+
+
 def test_two_frames_per_step_mask_padding_and_bad_length():
     torch.manual_seed(2)
     model = Tacotron2(tiny_config(n_frames_per_step=2, mask_padding=True)).eval()

@@ -84,6 +84,10 @@ class Tacotron2Config:
             the negation, ``decoder_no_early_stopping``.
         prenet_dropout: probability of the prenet dropout, which is on in training *and* inference
             as in the reference (default 0.5; 0 turns it off for deterministic output).
+        scheduled_sampling: in training, the probability that a decoder step of an item is fed
+            the model's own previous frame group (detached) instead of the ground truth, as in
+            Bengio et al. 2015; it trains the decoder on the inputs it meets when decoding freely
+            (default 0, the reference's pure teacher forcing).
     """
 
     mask_padding: bool = False
@@ -109,6 +113,7 @@ class Tacotron2Config:
     postnet_n_convolutions: int = 5
     early_stopping: bool = True
     prenet_dropout: float = 0.5
+    scheduled_sampling: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -136,7 +141,7 @@ class Tacotron2Config:
         if self.postnet_n_convolutions < 2:
             raise ConfigError(f"Tacotron2Config.postnet_n_convolutions: expected at least 2, "
                               f"found {self.postnet_n_convolutions}")
-        for name in ("gate_threshold", "p_attention_dropout", "p_decoder_dropout"):
+        for name in ("gate_threshold", "p_attention_dropout", "p_decoder_dropout", "scheduled_sampling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"Tacotron2Config.{name}: expected a value in [0, 1], found {getattr(self, name)}")
         if not 0.0 <= self.prenet_dropout < 1.0:
@@ -148,7 +153,8 @@ class Tacotron2Config:
         """Build from NVIDIA's constructor-keyword dict (a checkpoint's ``config``).
 
         Missing keys keep their defaults (older checkpoints lack ``decoder_no_early_stopping``);
-        unknown keys raise ``ConfigError`` naming them. ``prenet_dropout`` keeps its default 0.5.
+        unknown keys raise ``ConfigError`` naming them. ``prenet_dropout`` and ``scheduled_sampling``
+        keep their defaults (0.5 and 0).
         """
         unknown = sorted(set(d) - set(_NVIDIA_KEYS))
         if unknown:
@@ -165,7 +171,8 @@ class Tacotron2Config:
     def to_nvidia(self) -> dict[str, Any]:
         """Return NVIDIA's constructor-keyword dict: exactly its 22 keys, in its order.
 
-        ``prenet_dropout`` has no NVIDIA counterpart (fixed at 0.5 there) and is left out.
+        ``prenet_dropout`` (fixed at 0.5 there) and ``scheduled_sampling`` (always 0 there) have no
+        NVIDIA counterpart and are left out.
         """
         values = dataclasses.asdict(self)
         values["decoder_no_early_stopping"] = not self.early_stopping
@@ -530,6 +537,9 @@ class _Decoder(nn.Module):
     def forward(self, memory: _Memory, mels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher forcing: step t sees ground-truth group t-1 (the go frame at t = 0).
 
+        In training with ``config.scheduled_sampling`` p > 0, each item's step t > 0 is instead
+        fed the group the model itself predicted at step t-1 (without gradient) with probability p.
+
         Args:
             memory: encoder outputs.
             mels: target log-mels (B, n_mels, T_mel), T_mel a multiple of n_frames_per_step.
@@ -541,13 +551,24 @@ class _Decoder(nn.Module):
         # (B, n_mels, T_mel) -> (B, T_mel, n_mels) -> (B, T_steps, n_mels*nfps) -> (T_steps, B, n_mels*nfps)
         inputs = mels.transpose(1, 2).reshape(batch, -1, group).transpose(0, 1)
         inputs = torch.cat((self.go_frame(memory).unsqueeze(0), inputs), dim=0)
-        # One dropout draw over all steps per layer, as the reference does (same RNG consumption).
-        prenet_out = self.prenet(inputs, self.config.prenet_dropout)
+        p_own = self.config.scheduled_sampling if self.training else 0.0
+        if p_own > 0.0:
+            # Which (step, item) inputs are the model's own: (T_steps, B, 1); step 0 keeps the go frame.
+            own = torch.rand(inputs.size(0) - 1, batch, 1, device=inputs.device) < p_own
+            own[0] = False
+        else:
+            # One dropout draw over all steps per layer, as the reference does (same RNG consumption).
+            prenet_out = self.prenet(inputs, self.config.prenet_dropout)
         weights = self.step_weights()
         state = self.initial_state(memory)
         frames, gates, alignments = [], [], []
         for t in range(inputs.size(0) - 1):
-            frame, gate, state = self.step(prenet_out[t], state=state, memory=memory, weights=weights)
+            if p_own > 0.0:
+                fed = inputs[t] if t == 0 else torch.where(own[t], frames[-1].detach(), inputs[t])
+                step_in = self.prenet(fed, self.config.prenet_dropout)
+            else:
+                step_in = prenet_out[t]
+            frame, gate, state = self.step(step_in, state=state, memory=memory, weights=weights)
             frames.append(frame)
             gates.append(gate)
             alignments.append(state.attention_weights)
