@@ -3,7 +3,7 @@
 # training transcripts, a small Tacotron 2 (2.07 M parameters, 3 frames per decoder step, guided
 # attention) and a small WaveGlow (bf16 autocast), then the package files.
 #
-#   bash scripts/train_bundled_voice.sh [WORK_DIR] [PHONE_STEPS] [FINETUNE_STEPS]
+#   bash scripts/train_bundled_voice.sh [WORK_DIR] [PHONE_STEPS]
 #
 # Needs espeak-ng (apt-get install espeak-ng) and NVIDIA's LJ Speech filelists (../shared/data/
 # filelists in the development tree). Seeds are fixed (corpus selection 0, training 1234).
@@ -15,15 +15,15 @@
 #   3. 1,700 more utterances (5,700 in all) and batches of 128: 1,200 steps at 4e-4 (x 0.3 at
 #      epochs 15 and 30), then 500 at 1.2e-4. The shipped voice ran this stage on one H200 GPU
 #      (11 minutes); STAGE3_DEVICE=cpu runs it on the CPU instead (about 2.5 hours on two threads);
-#   4. optionally, FINETUNE_STEPS steps of batches of 32 at 1e-4 on the CPU (default 0: the
-#      shipped voice skips it; 2,750 steps did not lower its WER).
+#   4. scheduled sampling on the CPU (one thread, batches of 32 at 1e-4): 1,000 steps feeding
+#      half of the decoder steps the model's own previous frames, then 1,000 feeding three
+#      quarters (about 25 minutes each).
 # Every stage stops at a step count and resumes with --resume auto, so an interrupted run goes on
 # where it stopped. The shipped voice's own numbers are in the README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-voice_work}
 phone_steps=${2:-9880}
-finetune_steps=${3:-0}
 stage3_device=${STAGE3_DEVICE:-auto}
 filelist=${FILELIST:-$here/../shared/data/filelists/ljs_audio_text_train_filelist.txt}
 config=$here/configs/voice_tacotron2.json
@@ -62,14 +62,14 @@ on_5700 "$work/t2_big_a" "$work/t2/checkpoint_tacotron2_last.pt" "${big_batches[
     --set optim.learning_rate=4e-4 --set optim.anneal_steps=[15,30]
 on_5700 "$work/t2_big_b" "$work/t2_big_a/checkpoint_tacotron2_last.pt" "${big_batches[@]}" --set max_steps=500 \
     --set optim.learning_rate=1.2e-4 --set optim.anneal_steps=[1000]
-# 6. Stage 4 (FINETUNE_STEPS > 0): fine-tuning on the CPU, batches of 32.
-final=$work/t2_big_b
-if [ "$finetune_steps" -gt 0 ]; then
-  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 on_5700 "$work/t2_final" "$work/t2_big_b/checkpoint_tacotron2_last.pt" \
-      --set device=cpu --set batch_size=32 --set checkpoint.every_steps=250 --set max_steps="$finetune_steps" \
-      --set optim.learning_rate=1e-4 --set optim.anneal_steps=[1000]
-  final=$work/t2_final
-fi
+# 6. Stage 4: scheduled sampling, so that the decoder learns from its own free-running input.
+small_batches=(--set device=cpu --set batch_size=32 --set checkpoint.every_steps=250 --set max_steps=1000
+    --set optim.learning_rate=1e-4 --set optim.anneal_steps=[1000])
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_ss50" "$work/t2_big_b/checkpoint_tacotron2_last.pt" \
+    "${small_batches[@]}" --set tacotron2.scheduled_sampling=0.5
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_ss75" "$work/t2_ss50/checkpoint_tacotron2_last.pt" \
+    "${small_batches[@]}" --set tacotron2.scheduled_sampling=0.75
+final=$work/t2_ss75
 # 7. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them.
 mkdir -p "$here/src/tacoglow/voices"
 tacoglow export "$final/checkpoint_tacotron2_last.pt" -o "$here/src/tacoglow/voices/tacotron2.pt" --half
