@@ -553,9 +553,8 @@ class _Decoder(nn.Module):
         inputs = torch.cat((self.go_frame(memory).unsqueeze(0), inputs), dim=0)
         p_own = self.config.scheduled_sampling if self.training else 0.0
         if p_own > 0.0:
-            # Which (step, item) inputs are the model's own: (T_steps, B, 1); step 0 keeps the go frame.
+            # Which (step, item) inputs are the model's own: (T_steps, B, 1); step 0 always gets the go frame.
             own = torch.rand(inputs.size(0) - 1, batch, 1, device=inputs.device) < p_own
-            own[0] = False
         else:
             # One dropout draw over all steps per layer, as the reference does (same RNG consumption).
             prenet_out = self.prenet(inputs, self.config.prenet_dropout)
