@@ -75,6 +75,7 @@ def test_float_fields_accept_ints():
     ({"n_symbols": True}, r"n_symbols: expected an int, found True"),
     ({"mask_padding": "False"}, r"mask_padding: expected a bool, found 'False'"),
     ({"gate_threshold": "0.5"}, r"gate_threshold: expected a number, found '0.5'"),
+    ({"scheduled_sampling_gradient": 1}, r"scheduled_sampling_gradient: expected a bool, found 1"),
 ])
 def test_invalid_settings_raise_config_error(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -252,6 +252,26 @@ def test_full_scheduled_sampling_trains_on_the_free_running_output(n_frames_per_
     assert not torch.allclose(teacher_forced, free_mel, atol=1e-3)
 
 
+@pytest.mark.parametrize("gradient", [False, True])
+def test_scheduled_sampling_gradient_reaches_back_through_fed_groups_only_when_asked(gradient):
+    """The loss of step 1 alone: its projection-bias gradient is exactly one per item and frame when
+    the fed-back group is a constant, and picks up the path through step 0's prediction otherwise."""
+    torch.manual_seed(7)
+    model = Tacotron2(tiny_config(prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0,
+                                  scheduled_sampling=1.0, scheduled_sampling_gradient=gradient))
+    text, text_lengths = torch.randint(1, 20, (2, 6)), torch.tensor([6, 6])
+    memory = model.eval()._encode(text, text_lengths)
+    model.decoder.train()
+    mel, _, _ = model.decoder(memory, torch.randn(2, 8, 4))
+    mel[:, :, 1].sum().backward()
+    bias_grad = model.decoder.linear_projection.linear_layer.bias.grad
+    direct = torch.full_like(bias_grad, 2.0)  # d(sum over 2 items of frame 1)/d(bias) with step 0 held fixed
+    if gradient:
+        assert not torch.allclose(bias_grad, direct, atol=1e-4)
+    else:
+        torch.testing.assert_close(bias_grad, direct)
+
+
 def test_partial_scheduled_sampling_mixes_fed_inputs_per_step_and_item():
     torch.manual_seed(5)
     model = Tacotron2(tiny_config(prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0))

@@ -88,6 +88,10 @@ class Tacotron2Config:
             the model's own previous frame group (detached) instead of the ground truth, as in
             Bengio et al. 2015; it trains the decoder on the inputs it meets when decoding freely
             (default 0, the reference's pure teacher forcing).
+        scheduled_sampling_gradient: let the loss of a step fed the model's own group reach back
+            through that group into the steps that predicted it (backpropagation through the
+            fed-back outputs), so the decoder also learns to emit frames it can continue from
+            (default False: the fed-back group is a constant, as in Bengio et al.).
     """
 
     mask_padding: bool = False
@@ -114,6 +118,7 @@ class Tacotron2Config:
     early_stopping: bool = True
     prenet_dropout: float = 0.5
     scheduled_sampling: float = 0.0
+    scheduled_sampling_gradient: bool = False
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -153,8 +158,8 @@ class Tacotron2Config:
         """Build from NVIDIA's constructor-keyword dict (a checkpoint's ``config``).
 
         Missing keys keep their defaults (older checkpoints lack ``decoder_no_early_stopping``);
-        unknown keys raise ``ConfigError`` naming them. ``prenet_dropout`` and ``scheduled_sampling``
-        keep their defaults (0.5 and 0).
+        unknown keys raise ``ConfigError`` naming them. ``prenet_dropout`` and the scheduled-sampling
+        settings keep their defaults (0.5, and pure teacher forcing).
         """
         unknown = sorted(set(d) - set(_NVIDIA_KEYS))
         if unknown:
@@ -171,8 +176,8 @@ class Tacotron2Config:
     def to_nvidia(self) -> dict[str, Any]:
         """Return NVIDIA's constructor-keyword dict: exactly its 22 keys, in its order.
 
-        ``prenet_dropout`` (fixed at 0.5 there) and ``scheduled_sampling`` (always 0 there) have no
-        NVIDIA counterpart and are left out.
+        ``prenet_dropout`` (fixed at 0.5 there) and the scheduled-sampling settings (teacher forcing
+        always, there) have no NVIDIA counterpart and are left out.
         """
         values = dataclasses.asdict(self)
         values["decoder_no_early_stopping"] = not self.early_stopping
@@ -538,7 +543,8 @@ class _Decoder(nn.Module):
         """Teacher forcing: step t sees ground-truth group t-1 (the go frame at t = 0).
 
         In training with ``config.scheduled_sampling`` p > 0, each item's step t > 0 is instead
-        fed the group the model itself predicted at step t-1 (without gradient) with probability p.
+        fed the group the model itself predicted at step t-1 with probability p: a constant, or with
+        ``config.scheduled_sampling_gradient`` a path for the gradient back into that prediction.
 
         Args:
             memory: encoder outputs.
@@ -563,7 +569,11 @@ class _Decoder(nn.Module):
         frames, gates, alignments = [], [], []
         for t in range(inputs.size(0) - 1):
             if p_own > 0.0:
-                fed = inputs[t] if t == 0 else torch.where(own[t], frames[-1].detach(), inputs[t])
+                if t == 0:
+                    fed = inputs[0]
+                else:
+                    previous = frames[-1] if self.config.scheduled_sampling_gradient else frames[-1].detach()
+                    fed = torch.where(own[t], previous, inputs[t])
                 step_in = self.prenet(fed, self.config.prenet_dropout)
             else:
                 step_in = prenet_out[t]
