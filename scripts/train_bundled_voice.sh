@@ -17,7 +17,11 @@
 #      (11 minutes); STAGE3_DEVICE=cpu runs it on the CPU instead (about 2.5 hours on two threads);
 #   4. scheduled sampling on the CPU (one thread, batches of 32 at 1e-4): 1,000 steps feeding
 #      half of the decoder steps the model's own previous frames, then 1,000 feeding three
-#      quarters (about 25 minutes each).
+#      quarters (about 25 minutes each);
+#   5. scheduled sampling in batches of 256: 350 steps at 2e-4 feeding half of the decoder steps the
+#      model's own frames. The shipped voice ran this stage on one H200 GPU (about 2.7 minutes of a
+#      run that shared the GPU with three others); STAGE5_DEVICE=cpu runs it on the CPU instead
+#      (roughly 70 minutes on two threads).
 # Every stage stops at a step count and resumes with --resume auto, so an interrupted run goes on
 # where it stopped. The shipped voice's own numbers are in the README.
 set -euo pipefail
@@ -25,6 +29,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-voice_work}
 phone_steps=${2:-9880}
 stage3_device=${STAGE3_DEVICE:-auto}
+stage5_device=${STAGE5_DEVICE:-auto}
 filelist=${FILELIST:-$here/../shared/data/filelists/ljs_audio_text_train_filelist.txt}
 config=$here/configs/voice_tacotron2.json
 mkdir -p "$work"
@@ -69,14 +74,18 @@ OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_ss50" "$work/t2_big_b/chec
     "${small_batches[@]}" --set tacotron2.scheduled_sampling=0.5
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_ss75" "$work/t2_ss50/checkpoint_tacotron2_last.pt" \
     "${small_batches[@]}" --set tacotron2.scheduled_sampling=0.75
-final=$work/t2_ss75
-# 7. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them.
+# 7. Stage 5: scheduled sampling again, in batches of 256 (a GPU when there is one).
+on_5700 "$work/t2_ss_big" "$work/t2_ss75/checkpoint_tacotron2_last.pt" --set device="$stage5_device" \
+    --set batch_size=256 --set data.num_workers=2 --set checkpoint.every_steps=50 --set max_steps=350 \
+    --set optim.learning_rate=2e-4 --set optim.anneal_steps=[1000] --set tacotron2.scheduled_sampling=0.5
+final=$work/t2_ss_big
+# 8. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them.
 mkdir -p "$here/src/tacoglow/voices"
 tacoglow export "$final/checkpoint_tacotron2_last.pt" -o "$here/src/tacoglow/voices/tacotron2.pt" --half
 if [ "${SHIP_WAVEGLOW:-0}" = 1 ]; then
   tacoglow export "$work/wg/checkpoint_waveglow_last.pt" -o "$here/src/tacoglow/voices/waveglow.pt" --half \
       --remove-weight-norm
 fi
-# 8. Evaluate on 100 LJ Speech validation sentences the voice never trained on.
+# 9. Evaluate on 100 LJ Speech validation sentences the voice never trained on.
 tacoglow evaluate --sentences "${filelist%train_filelist.txt}val_filelist.txt" --asr whisper \
     --teacher espeak-ng --vocoder griffin-lim --json "$work/eval_griffin_lim.json"
