@@ -85,7 +85,7 @@ class Tacotron2Config:
         prenet_dropout: probability of the prenet dropout, which is on in training *and* inference
             as in the reference (default 0.5; 0 turns it off for deterministic output).
         scheduled_sampling: in training, the probability that a decoder step of an item is fed
-            the model's own previous frame group (detached) instead of the ground truth, as in
+            the model's own previous frame group instead of the ground truth, as in
             Bengio et al. 2015; it trains the decoder on the inputs it meets when decoding freely
             (default 0, the reference's pure teacher forcing).
         scheduled_sampling_gradient: let the loss of a step fed the model's own group reach back
@@ -569,11 +569,10 @@ class _Decoder(nn.Module):
         frames, gates, alignments = [], [], []
         for t in range(inputs.size(0) - 1):
             if p_own > 0.0:
-                if t == 0:
-                    fed = inputs[0]
-                else:
+                fed = inputs[t]
+                if t > 0:
                     previous = frames[-1] if self.config.scheduled_sampling_gradient else frames[-1].detach()
-                    fed = torch.where(own[t], previous, inputs[t])
+                    fed = torch.where(own[t], previous, fed)
                 step_in = self.prenet(fed, self.config.prenet_dropout)
             else:
                 step_in = prenet_out[t]
