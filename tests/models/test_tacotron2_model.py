@@ -240,16 +240,18 @@ def test_full_scheduled_sampling_trains_on_the_free_running_output(n_frames_per_
         free_mel, free_gate, free_alignments, _, _ = model.decoder.infer(memory)
     model.decoder.train()
     mels = torch.randn(2, 8, steps * n_frames_per_step)
-    mel, gate, alignments = model.decoder(memory, mels)
+    mel, gate, alignments = model.decoder(memory, mels, model.config.scheduled_sampling)
     torch.testing.assert_close(mel, free_mel, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(gate, free_gate, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(alignments, free_alignments, rtol=1e-5, atol=1e-5)
     mel.mean().backward()  # the fed-back groups are detached; the step weights still get gradients
     assert model.decoder.linear_projection.linear_layer.weight.grad.abs().sum() > 0
-    model.decoder.eval()  # in eval mode the targets are fed, whatever the setting
+    model.eval()  # in eval mode the model feeds the targets, whatever the setting
     with torch.no_grad():
         teacher_forced, _, _ = model.decoder(memory, mels)
+        eval_mel = model(text, text_lengths, mels, torch.tensor([mels.size(2)] * 2))[0]
     assert not torch.allclose(teacher_forced, free_mel, atol=1e-3)
+    torch.testing.assert_close(eval_mel, teacher_forced)
 
 
 @pytest.mark.parametrize("gradient", [False, True])
@@ -262,7 +264,7 @@ def test_scheduled_sampling_gradient_reaches_back_through_fed_groups_only_when_a
     text, text_lengths = torch.randint(1, 20, (2, 6)), torch.tensor([6, 6])
     memory = model.eval()._encode(text, text_lengths)
     model.decoder.train()
-    mel, _, _ = model.decoder(memory, torch.randn(2, 8, 4))
+    mel, _, _ = model.decoder(memory, torch.randn(2, 8, 4), model.config.scheduled_sampling)
     mel[:, :, 1].sum().backward()
     bias_grad = model.decoder.linear_projection.linear_layer.bias.grad
     direct = torch.full_like(bias_grad, 2.0)  # d(sum over 2 items of frame 1)/d(bias) with step 0 held fixed
@@ -281,9 +283,8 @@ def test_partial_scheduled_sampling_mixes_fed_inputs_per_step_and_item():
         memory = model.eval()._encode(text, text_lengths)
         model.decoder.train()
         teacher_forced, _, _ = model.decoder(memory, mels)
-        model.config.scheduled_sampling = 0.5
         torch.manual_seed(6)
-        mixed, _, _ = model.decoder(memory, mels)
+        mixed, _, _ = model.decoder(memory, mels, 0.5)
     torch.manual_seed(6)
     own = torch.rand(12, 3, 1) < 0.5  # the draw the decoder made: (T_steps, B, 1)
     first_own = [int(own[1:, b, 0].nonzero()[0]) + 1 for b in range(3)]  # step 0 always gets the go frame
@@ -291,6 +292,57 @@ def test_partial_scheduled_sampling_mixes_fed_inputs_per_step_and_item():
         # identical up to the first step fed the model's own frame, different from there on
         torch.testing.assert_close(mixed[b, :, :t], teacher_forced[b, :, :t], rtol=1e-5, atol=1e-6)
         assert not torch.allclose(mixed[b, :, t], teacher_forced[b, :, t], atol=1e-4)
+
+
+def _quiet_model(**overrides) -> Tacotron2:
+    """A tiny model with every dropout off, so passes are deterministic."""
+    return Tacotron2(tiny_config(prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0, **overrides))
+
+
+def test_forcing_the_models_own_teacher_forced_attention_changes_nothing():
+    torch.manual_seed(8)
+    model = _quiet_model(scheduled_sampling=1.0)
+    text, text_lengths = torch.randint(1, 20, (2, 6)), torch.tensor([6, 4])
+    mels, mel_lengths = torch.randn(2, 8, 10), torch.tensor([10, 7])
+    model.train()  # a training pass: the encoder's dropout is on, and scheduled sampling would be
+    torch.manual_seed(1)
+    in_training = model.reference_alignments(text, text_lengths, mels)
+    model.config.scheduled_sampling = 0.0
+    torch.manual_seed(1)
+    with torch.no_grad():
+        torch.testing.assert_close(in_training, model(text, text_lengths, mels, mel_lengths)[3])
+    model.eval()
+    reference = model.reference_alignments(text, text_lengths, mels)
+    with torch.no_grad():
+        plain = model(text, text_lengths, mels, mel_lengths)
+        forced = model(text, text_lengths, mels, mel_lengths, forced_alignments=reference)
+    torch.testing.assert_close(reference, plain[3])
+    for a, b in zip(plain, forced):
+        torch.testing.assert_close(a, b)
+    assert torch.all(reference[1, :, 4:] == 0)  # padded tokens get no weight
+
+
+def test_forced_alignments_drive_the_context_and_the_model_returns_its_own():
+    torch.manual_seed(9)
+    model = _quiet_model().eval()
+    text, text_lengths = torch.randint(1, 20, (2, 6)), torch.tensor([6, 6])
+    mels, mel_lengths = torch.randn(2, 8, 5), torch.tensor([5, 5])
+    on_last_token = torch.zeros(2, 5, 6)
+    on_last_token[:, :, 5] = 1.0
+    with torch.no_grad():
+        plain = model(text, text_lengths, mels, mel_lengths)
+        forced = model(text, text_lengths, mels, mel_lengths, forced_alignments=on_last_token)
+        memory = model._encode(text, text_lengths)
+        # Step 0's own attention sees the zero initial state either way; its output uses the forced context.
+        _, _, _, own0 = model.decoder.step(model.decoder.prenet(model.decoder.go_frame(memory), 0.0),
+                                           state=model.decoder.initial_state(memory), memory=memory,
+                                           weights=model.decoder.step_weights())
+    torch.testing.assert_close(forced[3][:, 0], own0)
+    torch.testing.assert_close(forced[3].sum(-1), torch.ones(2, 5))
+    assert not torch.allclose(forced[3], on_last_token, atol=0.1)
+    assert not torch.allclose(forced[0], plain[0], atol=1e-3)
+    with pytest.raises(DataError, match="forced_alignments must be"):
+        model(text, text_lengths, mels, mel_lengths, forced_alignments=on_last_token[:, :4])
 
 
 def test_two_frames_per_step_mask_padding_and_bad_length():

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from tacoglow.training.losses import (guided_attention_loss, guided_attention_weights,
+from tacoglow.training.losses import (attention_forcing_loss, guided_attention_loss, guided_attention_weights,
                                       tacotron2_loss, waveglow_loss)
 
 
@@ -70,3 +70,23 @@ def test_tacotron2_loss_groups_gate_targets_per_decoder_step():
     assert tacotron2_loss(mel, mel, per_step, mel, gate_target).item() < 1e-10
     late = torch.tensor([[-50.0, -50.0, 50.0]])
     assert tacotron2_loss(mel, mel, late, mel, gate_target).item() > 10
+
+
+def test_attention_forcing_loss_is_kl_per_valid_step():
+    reference = torch.zeros(2, 3, 4)
+    reference[:, :, 0] = 1.0  # all weight on token 0
+    own = torch.full((2, 3, 4), 0.25)
+    assert float(attention_forcing_loss(reference, reference, torch.tensor([3, 3]))) == 0.0
+    # KL(one-hot ‖ uniform over 4) = log 4 at every step
+    assert math.isclose(float(attention_forcing_loss(own, reference, torch.tensor([3, 2]))), math.log(4), rel_tol=1e-6)
+    # steps past an item's length do not count, whatever they hold
+    own_bad_tail = own.clone()
+    own_bad_tail[1, 2] = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    assert math.isclose(float(attention_forcing_loss(own_bad_tail, reference, torch.tensor([3, 2]))), math.log(4),
+                        rel_tol=1e-6)
+    # an own weight of exactly 0 where the reference has weight: large but finite, and it has a gradient
+    own_bad_tail.requires_grad_(True)
+    loss = attention_forcing_loss(own_bad_tail, reference, torch.tensor([3, 3]))
+    loss.backward()
+    assert math.isfinite(float(loss)) and float(loss) > math.log(4)
+    assert torch.isfinite(own_bad_tail.grad).all() and own_bad_tail.grad[0, 0, 0] < 0

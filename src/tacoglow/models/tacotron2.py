@@ -497,8 +497,8 @@ class _Decoder(nn.Module):
         """The all-zero first decoder input, (B, n_mels * n_frames_per_step)."""
         return memory.encoded.new_zeros(memory.encoded.size(0), self.linear_projection.linear_layer.out_features)
 
-    def step(self, prenet_out: Tensor, *, state: _DecoderState, memory: _Memory, weights: _StepWeights
-             ) -> tuple[Tensor, Tensor, _DecoderState]:
+    def step(self, prenet_out: Tensor, *, state: _DecoderState, memory: _Memory, weights: _StepWeights,
+             forced_weights: Optional[Tensor] = None) -> tuple[Tensor, Tensor, _DecoderState, Tensor]:
         """One decoder step.
 
         Args:
@@ -506,10 +506,13 @@ class _Decoder(nn.Module):
             state: the previous step's state.
             memory: encoder outputs (see ``_Memory``).
             weights: ``step_weights()``, taken once per decoder call.
+            forced_weights: attention weights to use instead of the model's own, (B, T_text):
+                they make the context and the location state carried on (attention forcing).
 
         Returns:
             frames (B, n_mels * n_frames_per_step), the pre-postnet mel group; gate logit (B, 1);
-            the new state (its ``attention_weights`` are this step's alignment, (B, T_text)).
+            the new state; the model's own attention weights of this step, (B, T_text) (the
+            state's unless ``forced_weights`` replaced them).
         """
         cfg = self.config
         attention_hidden, attention_cell = _lstm_cell(
@@ -517,8 +520,12 @@ class _Decoder(nn.Module):
             weights.attention_rnn, weights.attention_rnn_bias)
         if self.training:  # dropout hits the hidden state that is carried on, not just this step's output
             attention_hidden = F.dropout(attention_hidden, cfg.p_attention_dropout, training=True)
-        context, attention_weights = self.attention_layer(attention_hidden, memory, state.attention_weights,
-                                                          state.attention_weights_cum, weights.location)
+        context, own_weights = self.attention_layer(attention_hidden, memory, state.attention_weights,
+                                                    state.attention_weights_cum, weights.location)
+        attention_weights = own_weights
+        if forced_weights is not None:
+            attention_weights = forced_weights
+            context = torch.bmm(forced_weights.unsqueeze(1), memory.encoded).squeeze(1)
         decoder_hidden, decoder_cell = _lstm_cell(
             torch.cat((attention_hidden, context, state.decoder_hidden), 1), state.decoder_cell,
             weights.decoder_rnn, weights.decoder_rnn_bias)
@@ -528,7 +535,7 @@ class _Decoder(nn.Module):
         frames, gate = output.split((output.size(1) - 1, 1), dim=1)
         new_state = _DecoderState(attention_hidden, attention_cell, decoder_hidden, decoder_cell,
                                   attention_weights, state.attention_weights_cum + attention_weights, context)
-        return frames, gate, new_state
+        return frames, gate, new_state, own_weights
 
     def _stack(self, frames: list[Tensor], gates: list[Tensor], weights: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Per-step lists -> mel (B, n_mels, T_mel), gate (B, T_steps), alignments (B, T_steps, T_text)."""
@@ -539,16 +546,20 @@ class _Decoder(nn.Module):
         alignments = torch.stack(weights).transpose(0, 1)  # (T_steps, B, T_text) -> (B, T_steps, T_text)
         return mel, gate, alignments
 
-    def forward(self, memory: _Memory, mels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, memory: _Memory, mels: Tensor, scheduled_sampling: float = 0.0,
+                forced_alignments: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher forcing: step t sees ground-truth group t-1 (the go frame at t = 0).
 
-        In training with ``config.scheduled_sampling`` p > 0, each item's step t > 0 is instead
-        fed the group the model itself predicted at step t-1 with probability p: a constant, or with
+        With ``scheduled_sampling`` p > 0, each item's step t > 0 is instead fed the group the
+        model itself predicted at step t-1 with probability p: a constant, or with
         ``config.scheduled_sampling_gradient`` a path for the gradient back into that prediction.
 
         Args:
             memory: encoder outputs.
             mels: target log-mels (B, n_mels, T_mel), T_mel a multiple of n_frames_per_step.
+            scheduled_sampling: p above (the caller passes 0 outside training).
+            forced_alignments: attention weights (B, T_steps, T_text) that replace the model's own
+                in every step (see ``step``); the returned alignments are still its own.
 
         Returns:
             mel (B, n_mels, T_mel), gate logits (B, T_steps), alignments (B, T_steps, T_text).
@@ -557,10 +568,12 @@ class _Decoder(nn.Module):
         # (B, n_mels, T_mel) -> (B, T_mel, n_mels) -> (B, T_steps, n_mels*nfps) -> (T_steps, B, n_mels*nfps)
         inputs = mels.transpose(1, 2).reshape(batch, -1, group).transpose(0, 1)
         inputs = torch.cat((self.go_frame(memory).unsqueeze(0), inputs), dim=0)
-        p_own = self.config.scheduled_sampling if self.training else 0.0
-        if p_own > 0.0:
+        if forced_alignments is not None and forced_alignments.shape != (batch, inputs.size(0) - 1, memory.encoded.size(1)):
+            raise DataError(f"Tacotron2: forced_alignments must be (B, T_steps, T_text) = "
+                            f"{(batch, inputs.size(0) - 1, memory.encoded.size(1))}, found {tuple(forced_alignments.shape)}")
+        if scheduled_sampling > 0.0:
             # Which (step, item) inputs are the model's own: (T_steps, B, 1); step 0 always gets the go frame.
-            own = torch.rand(inputs.size(0) - 1, batch, 1, device=inputs.device) < p_own
+            own = torch.rand(inputs.size(0) - 1, batch, 1, device=inputs.device) < scheduled_sampling
         else:
             # One dropout draw over all steps per layer, as the reference does (same RNG consumption).
             prenet_out = self.prenet(inputs, self.config.prenet_dropout)
@@ -568,7 +581,7 @@ class _Decoder(nn.Module):
         state = self.initial_state(memory)
         frames, gates, alignments = [], [], []
         for t in range(inputs.size(0) - 1):
-            if p_own > 0.0:
+            if scheduled_sampling > 0.0:
                 fed = inputs[t]
                 if t > 0:
                     previous = frames[-1] if self.config.scheduled_sampling_gradient else frames[-1].detach()
@@ -576,10 +589,12 @@ class _Decoder(nn.Module):
                 step_in = self.prenet(fed, self.config.prenet_dropout)
             else:
                 step_in = prenet_out[t]
-            frame, gate, state = self.step(step_in, state=state, memory=memory, weights=weights)
+            forced = None if forced_alignments is None else forced_alignments[:, t]
+            frame, gate, state, own_weights = self.step(step_in, state=state, memory=memory, weights=weights,
+                                                        forced_weights=forced)
             frames.append(frame)
             gates.append(gate)
-            alignments.append(state.attention_weights)
+            alignments.append(own_weights)
         return self._stack(frames, gates, alignments)
 
     def infer(self, memory: _Memory, generator: Optional[torch.Generator] = None
@@ -603,7 +618,7 @@ class _Decoder(nn.Module):
         frames, gates, alignments, running_steps = [], [], [], []
         for _ in range(cfg.max_decoder_steps):
             prenet_out = self.prenet(frame, cfg.prenet_dropout, generator)
-            frame, gate, state = self.step(prenet_out, state=state, memory=memory, weights=weights)
+            frame, gate, state, _ = self.step(prenet_out, state=state, memory=memory, weights=weights)
             frames.append(frame)
             gates.append(gate)
             alignments.append(state.attention_weights)
@@ -703,9 +718,18 @@ class Tacotron2(nn.Module):
         encoded = self.encoder(embedded, lengths_cpu)
         return self.decoder.memory(encoded, text_lengths.to(encoded.device), padded=shortest < text.size(1))
 
-    def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor, mel_lengths: Tensor
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _check_mels(self, mels: Tensor) -> None:
+        nfps = self.config.n_frames_per_step
+        if mels.dim() != 3 or mels.size(1) != self.config.n_mel_channels or mels.size(2) % nfps:
+            raise DataError(f"Tacotron2: expected mels (B, {self.config.n_mel_channels}, T_mel) with T_mel a "
+                            f"multiple of n_frames_per_step={nfps}, found {tuple(mels.shape)}")
+
+    def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor, mel_lengths: Tensor,
+                forced_alignments: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Teacher-forced pass for training.
+
+        In training mode ``config.scheduled_sampling`` feeds some steps the model's own output
+        instead of the ground truth (see ``_Decoder.forward``).
 
         Args:
             text: symbol ids (B, T_text) int64, zero-padded; any length order.
@@ -713,6 +737,10 @@ class Tacotron2(nn.Module):
             mels: target natural-log mels (B, n_mels, T_mel), zero-padded; T_mel must be a
                 multiple of n_frames_per_step.
             mel_lengths: (B,) valid frames per item (used only when ``config.mask_padding``).
+            forced_alignments: attention forcing (Dou et al. 2019): weights (B, T_steps, T_text),
+                usually ``reference_alignments``, that take the place of the model's own attention
+                in every decoder step, so that outputs stay aligned with ``mels`` however the
+                decoder is fed. The returned alignments are the model's own.
 
         Returns:
             mel (B, n_mels, T_mel) before the postnet; mel_postnet (B, n_mels, T_mel) =
@@ -721,11 +749,10 @@ class Tacotron2(nn.Module):
             steps whose first frame is >= mel_length.
         """
         nfps = self.config.n_frames_per_step
-        if mels.dim() != 3 or mels.size(1) != self.config.n_mel_channels or mels.size(2) % nfps:
-            raise DataError(f"Tacotron2: expected mels (B, {self.config.n_mel_channels}, T_mel) with T_mel a "
-                            f"multiple of n_frames_per_step={nfps}, found {tuple(mels.shape)}")
+        self._check_mels(mels)
         memory = self._encode(text, text_lengths)
-        mel, gate, alignments = self.decoder(memory, mels)
+        scheduled_sampling = self.config.scheduled_sampling if self.training else 0.0
+        mel, gate, alignments = self.decoder(memory, mels, scheduled_sampling, forced_alignments)
         mel_postnet = mel + self.postnet(mel)
         if self.config.mask_padding:
             # Out-of-place fill (the reference writes .data): same values, no gradient at padding.
@@ -735,6 +762,17 @@ class Tacotron2(nn.Module):
             mel_postnet = mel_postnet.masked_fill(padded.unsqueeze(1), 0.0)
             gate = gate.masked_fill(padded[:, ::nfps], _PADDED_GATE_LOGIT)
         return mel, mel_postnet, gate, alignments
+
+    @torch.no_grad()
+    def reference_alignments(self, text: Tensor, text_lengths: Tensor, mels: Tensor) -> Tensor:
+        """Attention weights of a pure teacher-forced pass (no gradients), (B, T_steps, T_text).
+
+        The targets for attention forcing (see ``forward``). Scheduled sampling is off; dropouts
+        follow the module's mode, as in a training pass.
+        """
+        self._check_mels(mels)
+        memory = self._encode(text, text_lengths)
+        return self.decoder(memory, mels)[2]
 
     @torch.no_grad()
     def infer(self, text: Tensor, text_lengths: Tensor, generator: Optional[torch.Generator] = None

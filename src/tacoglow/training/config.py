@@ -136,11 +136,19 @@ class LossConfig:
             reference; about 1.0 makes attention align within ~100 steps on small datasets
             (measured on espeak-ng speech; without it attention had not formed after 630 steps).
         guided_attention_width: width of the diagonal band, as a share of the utterance.
+        attention_forcing_weight: Tacotron 2 only: > 0 trains with attention forcing (Dou et al.
+            2019): each training step first runs a teacher-forced pass without gradients, then the
+            trained pass uses its attention weights in place of the model's own, so the output
+            stays aligned with the target even when the decoder is fed its own frames
+            (``tacotron2.scheduled_sampling``, 1.0 for Dou et al.'s setting); the model's own
+            attention learns from this weight times
+            :func:`tacoglow.training.losses.attention_forcing_loss`. 0 (default) is off.
     """
 
     sigma: float = 1.0
     guided_attention_weight: float = 0.0
     guided_attention_width: float = 0.2
+    attention_forcing_weight: float = 0.0
 
 
 @dataclass
@@ -300,12 +308,14 @@ class TrainConfig:
         loss = self.loss
         if not loss.sigma > 0:
             raise ConfigError(f"loss.sigma: expected a positive number, found {loss.sigma}")
-        if loss.guided_attention_weight < 0:
-            raise ConfigError(f"loss.guided_attention_weight: expected a number >= 0, "
-                              f"found {loss.guided_attention_weight}")
-        if loss.guided_attention_weight > 0 and self.model != "tacotron2":
-            raise ConfigError("loss.guided_attention_weight: guided attention applies to Tacotron 2 only, "
-                              f"found {loss.guided_attention_weight} for a {self.model} run")
+        for name, what in (("guided_attention_weight", "guided attention"),
+                           ("attention_forcing_weight", "attention forcing")):
+            value = getattr(loss, name)
+            if not value >= 0:
+                raise ConfigError(f"loss.{name}: expected a number >= 0, found {value}")
+            if value > 0 and self.model != "tacotron2":
+                raise ConfigError(f"loss.{name}: {what} applies to Tacotron 2 only, "
+                                  f"found {value} for a {self.model} run")
         if not loss.guided_attention_width > 0:
             raise ConfigError(f"loss.guided_attention_width: expected a positive number, "
                               f"found {loss.guided_attention_width}")

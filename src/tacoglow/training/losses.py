@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["tacotron2_loss", "waveglow_loss", "guided_attention_loss", "guided_attention_weights"]
+__all__ = ["tacotron2_loss", "waveglow_loss", "guided_attention_loss", "guided_attention_weights",
+           "attention_forcing_loss"]
 
 
 def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: Tensor,
@@ -110,3 +111,26 @@ def guided_attention_loss(alignments: Tensor, text_lengths: Tensor, mel_lengths:
     # so the loss reads as "share of attention off the diagonal", in [0, 1] whatever the text
     # length. Per cell it would be ~1/T_text of that and too weak beside the mel loss.
     return (alignments.float() * weights).sum() / mel_lengths.to(torch.float32).sum()
+
+
+def attention_forcing_loss(alignments: Tensor, reference: Tensor, step_lengths: Tensor) -> Tensor:
+    """KL(reference ‖ alignments) per decoder step, averaged over the valid steps (Dou et al. 2019).
+
+    With attention forcing the decoder runs on the reference attention, so its own attention is
+    trained only by this term: to find, from the frames it is fed, the weights a teacher-forced
+    pass gives.
+
+    Args:
+        alignments (Tensor): the model's own attention weights, (B, T_steps, T_text).
+        reference (Tensor): the teacher-forced weights it is pulled towards, same shape.
+        step_lengths (Tensor): (B,) valid decoder steps per item; later steps are ignored.
+
+    Returns:
+        Tensor: scalar >= 0, in nats per step; 0 when the two agree at every valid step.
+    """
+    steps = torch.arange(alignments.size(1), device=alignments.device)
+    valid = (steps.unsqueeze(0) < step_lengths.to(alignments.device).unsqueeze(1)).unsqueeze(-1)  # (B, T_steps, 1)
+    reference = reference.float()
+    tiny = torch.finfo(torch.float32).tiny  # 0 · log 0 counts as 0; log of an own weight of 0 stays finite
+    kl = reference * (torch.log(reference.clamp_min(tiny)) - torch.log(alignments.float().clamp_min(tiny)))
+    return (kl * valid).sum() / valid.sum().clamp_min(1)
