@@ -47,11 +47,23 @@ def test_evaluate_prints_the_table_and_writes_json(tacotron2_file, filelist, tmp
     assert [u["id"] for u in report["utterances"]] == ["LJ001-0001", "LJ001-0002"]
     assert report["summary"]["seed"] == 4 and report["summary"]["attention_failures"] == 2
     assert report["summary"]["asr"] is None and report["summary"]["wer"] is None
+    assert report["summary"]["seeds"] == 1 and report["utterances"][0]["seed"] == 4
+
+
+def test_evaluate_with_several_seeds(tacotron2_file, filelist, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    code = main(["-q", "evaluate", "--tacotron2", str(tacotron2_file), "--vocoder", "griffin-lim",
+                 "--sentences", str(filelist), "--limit", "1", "--asr", "none", "--seeds", "2", "--json", str(out)])
+    assert code == 0
+    assert "1 utterances, × 2 seeds (0–1), 0 retries" in capsys.readouterr().out
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert [u["seed"] for u in report["utterances"]] == [0, 1] and report["summary"]["seeds"] == 2
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--waveglow", "wg.pt"], "--waveglow needs --tacotron2"),
     (["--limit", "0"], "--limit: expected a number of sentences >= 1, found 0"),
+    (["--seeds", "0"], "--seeds: expected a number of seeds >= 1, found 0"),
     (["--json", "no/such/folder/eval.json"], "cannot write there: folder no/such/folder does not exist"),
     (["--teacher", "espeak-ng", "--asr", "none"], "a teacher WER needs an ASR engine"),
 ])

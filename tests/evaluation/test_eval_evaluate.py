@@ -136,11 +136,50 @@ def test_wer_bookkeeping_with_a_given_synthesizer(checkpoints):
     assert report.table().splitlines()[3].endswith("50.0%  one")
 
 
+class FingerprintASR(ScriptedASR):
+    """A ScriptedASR that also remembers a fingerprint of every clip it heard."""
+
+    def _transcribe_16k(self, audio):
+        self.prints = getattr(self, "prints", []) + [float(torch.as_tensor(audio).abs().sum())]
+        return super()._transcribe_16k(audio)
+
+
+def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
+    synthesizer = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=3, retries=0)
+    engine = FingerprintASR(["hi there", "one", "hi", "one two", "x y", "one two"])
+    report = evaluate(synthesizer, [("a", SENTENCES[0]), ("b", SENTENCES[1])], asr=engine, seeds=3)
+    rows, s = report.utterances, report.summary
+    assert [(r.id, r.seed) for r in rows] == [("a", 3), ("b", 3), ("a", 4), ("b", 4), ("a", 5), ("b", 5)]
+    assert [r.word_errors for r in rows] == [0, 1, 1, 0, 2, 0]
+    assert s.seeds == 3 and s.seed == 3 and s.n_utterances == 2
+    assert s.wer_per_seed == [pytest.approx(1 / 4), pytest.approx(1 / 4), pytest.approx(2 / 4)]
+    assert s.wer == pytest.approx(4 / 12)
+    assert s.attention_failures == 6 and s.attention_failure_share == 1.0
+    # every seed is another rendition of the sentence; the same seed repeats itself
+    assert len(set(engine.prints)) == 6
+    assert synthesizer.seed == 3  # restored
+    again = evaluate(synthesizer, [SENTENCES[0]], asr=FingerprintASR(["hi"]), seeds=1)
+    assert again.utterances[0].seed == 3
+    table = report.table()
+    assert table.splitlines()[0].split()[:3] == ["#", "id", "seed"]
+    assert table.splitlines()[4].split()[:3] == ["1", "a", "4"]
+    assert "2 utterances, × 3 seeds (3–5), 0 retries" in table
+    assert "attention failures: 6/6" in table
+    assert "WER (scripted): 33.3% (mean of seeds 3–5: 25.0%, 25.0%, 50.0%)" in table
+    with pytest.raises(ConfigError, match="seeds: expected a number of seeds >= 1, found 0"):
+        evaluate(synthesizer, SENTENCES, asr=None, seeds=0)
+    with pytest.raises(ConfigError, match="seeds: 2 seeds need a seeded Synthesizer"):
+        evaluate(Synthesizer(checkpoints[0], vocoder="griffin-lim", retries=0), SENTENCES, asr=None, seeds=2)
+
+
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_teacher_wer_is_measured_on_espeak_ng_audio(checkpoints):
     engine = ScriptedASR(["hi there", "one two"])  # synthesized, teacher, synthesized, teacher
     report = griffin_lim_report(checkpoints, asr=engine, teacher="espeak-ng")
     assert len(engine.heard) == 4
+    # with more seeds the teacher, which has no randomness, is still transcribed once per sentence
+    again = griffin_lim_report(checkpoints, asr=ScriptedASR(["a"]), teacher="espeak-ng", seeds=2)
+    assert [r.teacher_transcript for r in again.utterances] == ["a", "a", "a", "a"]
     espeak_samples = engine.heard[1][0]
     assert espeak_samples != math.ceil(STEPS * 256 * 16000 / 22050)  # the teacher's audio, not the voice's
     rows = report.utterances

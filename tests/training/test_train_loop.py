@@ -90,6 +90,26 @@ def test_tacotron2_trains_with_attention_forcing_on_its_own_output(corpus: Path,
     assert all("attention_forcing_loss" not in r for r in read_jsonl(tmp_path / "train.jsonl", "epoch"))
 
 
+def test_train_only_updates_the_named_parameters_and_runs_the_rest_as_at_synthesis(corpus: Path,
+                                                                                   tmp_path: Path) -> None:
+    config = tiny("tacotron2", corpus, "max_steps=3", "optim.train_only=[postnet]",
+                  "tacotron2.scheduled_sampling=1.0", "loss.attention_forcing_weight=1.0")
+    trainer = Trainer(config, tmp_path)
+    before = {k: v.clone() for k, v in trainer.raw_model.state_dict().items()}
+    assert not trainer.raw_model.encoder.training and not trainer.raw_model.decoder.training
+    assert trainer.raw_model.training and trainer.raw_model.postnet.training
+    result = trainer.fit()
+    assert result.step == 3 and all(torch.isfinite(torch.tensor(result.losses)))
+    after = trainer.raw_model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    # the postnet's weights and batch-norm statistics move; nothing else does, running statistics included
+    assert changed and all(k.startswith("postnet.") for k in changed), changed
+    assert any(k.endswith("conv.weight") for k in changed) and any(k.endswith("running_mean") for k in changed)
+    assert not trainer.raw_model.decoder.training  # still frozen after validation switched modes
+    with pytest.raises(ConfigError, match="optim.train_only: 'post' names no parameter of the model"):
+        Trainer(tiny("tacotron2", corpus, "optim.train_only=[post]"), tmp_path / "bad")
+
+
 def test_waveglow_nll_falls_and_checkpoints(corpus: Path, tmp_path: Path, writer: _RecordingWriter) -> None:
     result = Trainer(tiny("waveglow", corpus, "max_steps=15"), tmp_path).fit()
     first, last = sum(result.losses[:3]) / 3, sum(result.losses[-3:]) / 3

@@ -3,6 +3,7 @@
 Examples::
 
     tacoglow evaluate --sentences filelists/ljs_audio_text_val_filelist.txt --asr whisper --teacher espeak-ng
+    tacoglow evaluate --sentences sentences.txt --asr whisper --seeds 3     # pooled over 3 renditions
     tacoglow evaluate --tacotron2 t2.pt --waveglow wg.pt --sentences sentences.txt --limit 20 \\
         --reference-audio LJSpeech-1.1/wavs --json eval.json
 
@@ -48,6 +49,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--reference-audio", type=Path, metavar="DIR",
                         help="folder of recordings, <id>.wav or numbered from 1 (001.wav): adds mel-cepstral distance")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthesis randomness (default 0)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="synthesize every sentence with N seeds (--seed and the ones after it) and pool "
+                             "them: each seed is another rendition, so one seed's WER moves by several points "
+                             "(default 1)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report as JSON")
     return parser
 
@@ -72,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     if args.waveglow is not None and args.tacotron2 is None:
         raise ConfigError("--waveglow needs --tacotron2 (without both, the bundled voice is evaluated)")
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds: expected a number of seeds >= 1, found {args.seeds}")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit: expected a number of sentences >= 1, found {args.limit}")
     if args.json is not None:
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         teacher=args.teacher,
         vocoder=args.vocoder,
         seed=args.seed,
+        seeds=args.seeds,
         progress=not getattr(args, "quiet", False),
     )
     print(report.table())

@@ -79,6 +79,7 @@ class UtteranceRow:
         word_errors / reference_words / wer: word-level edits against the sentence.
         teacher_transcript / teacher_word_errors / teacher_wer: the same on the teacher's audio.
         mcd_db: mel-cepstral distance to the reference recording, in dB.
+        seed: the Synthesizer's seed for this row (with ``seeds > 1`` each sentence has a row per seed).
     """
 
     index: int
@@ -99,6 +100,7 @@ class UtteranceRow:
     teacher_word_errors: int | None = None
     teacher_wer: float | None = None
     mcd_db: float | None = None
+    seed: int | None = None
 
     @property
     def attention_ok(self) -> bool:
@@ -117,16 +119,19 @@ class EvaluationSummary:
         asr: ASR engine name, or None.
         teacher: teacher name ("espeak-ng"), or None.
         reference_audio_dir: the folder of reference recordings (for MCD), or None.
-        seed: the Synthesizer's seed (None: not repeatable).
+        seed: the Synthesizer's seed, the first of ``seeds`` consecutive ones (None: not repeatable).
         retries: the Synthesizer's retries of unhealthy pieces (evaluate's own Synthesizer: 0,
             so every failure counts).
-        attention_failures: utterances whose stop gate never fired or whose attention did not
-            reach the end of the text; ``attention_failure_share`` = that / n_utterances.
+        attention_failures: syntheses whose stop gate never fired or whose attention did not
+            reach the end of the text; ``attention_failure_share`` = that / (n_utterances × seeds).
         stop_not_fired / attention_not_at_end: the two causes counted separately.
-        wer / teacher_wer: summed word errors / summed reference words, or None.
+        wer / teacher_wer: summed word errors / summed reference words (over every seed), or None.
         mcd_db: mean mel-cepstral distance over the utterances whose audio is not silent (None
             without references, or when every utterance was silent).
         audio_seconds / compute_seconds: totals; ``rtf`` = audio_seconds / compute_seconds.
+        seeds: how many seeds each sentence was synthesized with (seed, seed + 1, ...).
+        wer_per_seed: the WER of each seed's syntheses alone, in seed order (None without ASR);
+            ``wer`` is their mean.
     """
 
     n_utterances: int
@@ -147,6 +152,8 @@ class EvaluationSummary:
     audio_seconds: float
     compute_seconds: float
     rtf: float
+    seeds: int = 1
+    wer_per_seed: list[float | None] | None = None
 
 
 def _json_safe(value: Any) -> Any:
@@ -210,13 +217,13 @@ class EvaluationReport:
         s = self.summary
         with_asr, with_teacher = s.asr is not None, s.teacher is not None
         with_mcd = s.reference_audio_dir is not None
-        columns = ["#", "id", "audio s", "RTF", "stop", "end"]
+        columns = ["#", "id"] + ["seed"] * (s.seeds > 1) + ["audio s", "RTF", "stop", "end"]
         columns += ["WER"] * with_asr + ["teacher WER"] * with_teacher + ["MCD dB"] * with_mcd
         columns += ["transcript"] * with_asr
         rows = []
         for u in self.utterances:
             rtf = real_time_factor(u.audio_seconds, u.compute_seconds) if u.compute_seconds > 0 else None
-            row = [str(u.index), u.id, f"{u.audio_seconds:.2f}", _number(rtf),
+            row = [str(u.index), u.id] + [str(u.seed)] * (s.seeds > 1) + [f"{u.audio_seconds:.2f}", _number(rtf),
                    "yes" if u.stop_gate_fired else "NO", "yes" if u.attention_reached_end else "NO"]
             row += [_percent(u.wer)] * with_asr + [_percent(u.teacher_wer)] * with_teacher
             row += [_number(u.mcd_db)] * with_mcd
@@ -231,13 +238,19 @@ class EvaluationReport:
 
         out = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in rows), ""]
         seed = "no seed" if s.seed is None else f"seed {s.seed}"
+        if s.seeds > 1:
+            seed = f"× {s.seeds} seeds ({s.seed}–{s.seed + s.seeds - 1})"
         out.append(f"voice: {s.voice} (vocoder {s.vocoder}), {s.n_utterances} utterances, {seed}, "
                    f"{s.retries} retries")
-        out.append(f"attention failures: {s.attention_failures}/{s.n_utterances} "
+        out.append(f"attention failures: {s.attention_failures}/{len(self.utterances)} "
                    f"({_percent(s.attention_failure_share)}; stop gate never fired: {s.stop_not_fired}, "
                    f"attention did not reach the end: {s.attention_not_at_end})")
         if with_asr:
-            out.append(f"WER ({s.asr}): {_percent(s.wer)}")
+            per_seed = ""
+            if s.seeds > 1 and s.wer_per_seed is not None:
+                per_seed = f" (mean of seeds {s.seed}–{s.seed + s.seeds - 1}: " \
+                           f"{', '.join(_percent(w) for w in s.wer_per_seed)})"
+            out.append(f"WER ({s.asr}): {_percent(s.wer)}{per_seed}")
         if with_teacher:
             out.append(f"teacher WER ({s.teacher} audio, {s.asr}): {_percent(s.teacher_wer)}")
         if with_mcd:
@@ -323,6 +336,7 @@ def evaluate(
     teacher: str | None = None,
     vocoder: str | None = None,
     seed: int | None = None,
+    seeds: int = 1,
     label: str | None = None,
     progress: bool = False,
 ) -> EvaluationReport:
@@ -343,6 +357,9 @@ def evaluate(
         vocoder: "waveglow" or "griffin-lim" for a pair or the bundled voice (default: WaveGlow
             when there is one).
         seed: seed of the Synthesizer built here (default 0), so a run is repeatable.
+        seeds: synthesize every sentence with this many seeds, the Synthesizer's seed and the
+            ones after it (default 1). Tacotron 2's prenet dropout makes every seed a different
+            rendition, so one seed's WER moves by several points; the report pools them.
         label: name of the voice in the report (default: the checkpoint file names, or "bundled").
         progress: show a progress bar on stderr.
 
@@ -352,7 +369,8 @@ def evaluate(
     Raises:
         DataError: no sentences, or an empty one.
         ConfigError: unknown ASR engine or teacher, an engine not installed, a teacher without
-            ASR, vocoder/seed given with a ready Synthesizer.
+            ASR, vocoder/seed given with a ready Synthesizer, ``seeds`` < 1, or ``seeds`` > 1
+            with an unseeded Synthesizer.
         AudioError: a missing or unreadable reference recording.
         CheckpointError: a checkpoint that does not load.
 
@@ -360,6 +378,8 @@ def evaluate(
     >>> print(report.table())  # doctest: +SKIP
     """
     items = _sentences(sentences)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds: expected a number of seeds >= 1, found {seeds!r}")
     if teacher is not None and teacher not in TEACHERS:
         raise ConfigError(f"teacher: expected one of {', '.join(TEACHERS)}, found {teacher!r}")
     if teacher is not None and asr is None:
@@ -369,62 +389,90 @@ def evaluate(
     references = _reference_files(reference_audio_dir, items) if reference_audio_dir is not None else None
     engine = load_asr(asr, whisper_model=whisper_model) if isinstance(asr, str) else asr
     synthesizer, default_label = _synthesizer(voice, vocoder, seed)
+    if synthesizer.seed is None and seeds > 1:
+        raise ConfigError(f"seeds: {seeds} seeds need a seeded Synthesizer (seed=...), found one without a seed")
     if synthesizer.seed is None:
         logger.warning("the Synthesizer has no seed: this evaluation is not repeatable")
 
     # One untimed run first: one-time costs (the STFT's inverse basis, allocator growth) would
     # otherwise be charged to the first sentence's RTF.
     synthesizer.synthesize([items[0][1]])
+    base_seed = synthesizer.seed
+    runs = [(k, index, sentence) for k in range(seeds) for index, sentence in enumerate(items, 1)]
+    teacher_heard: dict[int, str] = {}  # espeak-ng's rendering does not depend on the seed: transcribed once
     rows: list[UtteranceRow] = []
-    for index, (sentence_id, text) in enumerate(tqdm(items, desc="evaluate", unit="utt", disable=not progress), 1):
-        start = time.perf_counter()
-        [utterance] = synthesizer.synthesize([text])
-        compute_seconds = time.perf_counter() - start
-        # Measured as it is heard from a WAV file: clipped to full scale.
-        waveform = utterance.waveform.clamp(-1.0, 1.0)
-        row = UtteranceRow(
-            index=index, id=sentence_id, text=text, audio_seconds=utterance.duration_s,
-            compute_seconds=compute_seconds, mel_frames=utterance.mel_length,
-            stop_gate_fired=utterance.stop_gate_fired, attention_reached_end=utterance.attention_reached_end,
-            attention_coverage=min(s.attention_coverage for s in utterance.segments),
-            attempts=max(s.attempts for s in utterance.segments))
-        if engine is not None:
-            # No audio (the stop gate fired at the first step) is heard as no words.
-            row.transcript = engine.transcribe(waveform, utterance.sample_rate) if waveform.numel() else ""
-            counts = word_errors(text, row.transcript)
-            row.word_errors, row.reference_words, row.wer = counts.errors, counts.reference_words, counts.wer
-            if teacher is not None:
-                teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
-                row.teacher_transcript = engine.transcribe(teacher_audio, teacher_rate)
-                counts = word_errors(text, row.teacher_transcript)
-                row.teacher_word_errors, row.teacher_wer = counts.errors, counts.wer
-        if references is not None:
-            reference, reference_rate = load_wav(references[index - 1])
-            if bool((waveform != 0).any()):
-                row.mcd_db = mel_cepstral_distance(waveform, utterance.sample_rate, reference, reference_rate)
-            else:  # no sound to analyse: left out of the mean, and said so
-                logger.warning("%s: no MCD: the synthesized audio is silent", sentence_id)
-        rows.append(row)
+    try:
+        for k, index, (sentence_id, text) in tqdm(runs, desc="evaluate", unit="utt", disable=not progress):
+            if base_seed is not None:
+                synthesizer.seed = base_seed + k
+            rows.append(_measure(synthesizer, index, sentence_id, text, engine, teacher, teacher_heard,
+                                 references[index - 1] if references is not None else None))
+    finally:
+        synthesizer.seed = base_seed
     reference_dir = os.fspath(reference_audio_dir) if reference_audio_dir is not None else None
-    return EvaluationReport(_summarize(rows, synthesizer, label or default_label, engine, teacher, reference_dir),
-                            rows)
+    return EvaluationReport(_summarize(rows, synthesizer, label or default_label, engine, teacher, reference_dir,
+                                       seeds), rows)
+
+
+def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, engine: ASREngine | None,
+             teacher: str | None, teacher_heard: dict[int, str], reference: Path | None) -> UtteranceRow:
+    """Synthesize one sentence with the Synthesizer's current seed and measure it.
+
+    ``teacher_heard`` caches the teacher's transcript of each sentence (by index) across seeds.
+    """
+    start = time.perf_counter()
+    [utterance] = synthesizer.synthesize([text])
+    compute_seconds = time.perf_counter() - start
+    # Measured as it is heard from a WAV file: clipped to full scale.
+    waveform = utterance.waveform.clamp(-1.0, 1.0)
+    row = UtteranceRow(
+        index=index, id=sentence_id, text=text, audio_seconds=utterance.duration_s,
+        compute_seconds=compute_seconds, mel_frames=utterance.mel_length,
+        stop_gate_fired=utterance.stop_gate_fired, attention_reached_end=utterance.attention_reached_end,
+        attention_coverage=min(s.attention_coverage for s in utterance.segments),
+        attempts=max(s.attempts for s in utterance.segments), seed=synthesizer.seed)
+    if engine is not None:
+        # No audio (the stop gate fired at the first step) is heard as no words.
+        row.transcript = engine.transcribe(waveform, utterance.sample_rate) if waveform.numel() else ""
+        counts = word_errors(text, row.transcript)
+        row.word_errors, row.reference_words, row.wer = counts.errors, counts.reference_words, counts.wer
+        if teacher is not None:
+            if index not in teacher_heard:
+                teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
+                teacher_heard[index] = engine.transcribe(teacher_audio, teacher_rate)
+            row.teacher_transcript = teacher_heard[index]
+            counts = word_errors(text, row.teacher_transcript)
+            row.teacher_word_errors, row.teacher_wer = counts.errors, counts.wer
+    if reference is not None:
+        reference_audio, reference_rate = load_wav(reference)
+        if bool((waveform != 0).any()):
+            row.mcd_db = mel_cepstral_distance(waveform, utterance.sample_rate, reference_audio, reference_rate)
+        else:  # no sound to analyse: left out of the mean, and said so
+            logger.warning("%s: no MCD: the synthesized audio is silent", sentence_id)
+    return row
 
 
 def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, engine: ASREngine | None,
-               teacher: str | None, reference_audio_dir: str | None) -> EvaluationSummary:
-    reference_words = sum(r.reference_words or 0 for r in rows)
+               teacher: str | None, reference_audio_dir: str | None, seeds: int) -> EvaluationSummary:
+    """Corpus figures over all rows; ``rows`` holds ``seeds`` consecutive blocks, one per seed."""
+    per_seed = len(rows) // seeds
 
-    def corpus_wer(errors: list[int | None]) -> float | None:
+    def corpus_wer(rows: list[UtteranceRow], errors: str) -> float | None:
+        reference_words = sum(r.reference_words or 0 for r in rows)
         if reference_words == 0:
             return None
-        return sum(e or 0 for e in errors) / reference_words
+        return sum(getattr(r, errors) or 0 for r in rows) / reference_words
+
+    wer_per_seed = None
+    if engine is not None:
+        wer_per_seed = [corpus_wer(rows[k * per_seed:(k + 1) * per_seed], "word_errors") for k in range(seeds)]
 
     distances = [r.mcd_db for r in rows if r.mcd_db is not None]
     audio_seconds = sum(r.audio_seconds for r in rows)
     compute_seconds = sum(r.compute_seconds for r in rows)
     failures = sum(not r.attention_ok for r in rows)
     return EvaluationSummary(
-        n_utterances=len(rows),
+        n_utterances=per_seed,
         voice=label,
         vocoder=synthesizer.vocoder_name,
         asr=engine.name if engine is not None else None,
@@ -437,10 +485,12 @@ def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, e
                                                         [r.attention_reached_end for r in rows]),
         stop_not_fired=sum(not r.stop_gate_fired for r in rows),
         attention_not_at_end=sum(not r.attention_reached_end for r in rows),
-        wer=corpus_wer([r.word_errors for r in rows]) if engine is not None else None,
-        teacher_wer=corpus_wer([r.teacher_word_errors for r in rows]) if teacher is not None else None,
+        wer=corpus_wer(rows, "word_errors") if engine is not None else None,
+        teacher_wer=corpus_wer(rows[:per_seed], "teacher_word_errors") if teacher is not None else None,
         mcd_db=sum(distances) / len(distances) if distances else None,
         audio_seconds=audio_seconds,
         compute_seconds=compute_seconds,
         rtf=real_time_factor(audio_seconds, compute_seconds) if compute_seconds > 0 else math.inf,
+        seeds=seeds,
+        wer_per_seed=wer_per_seed,
     )

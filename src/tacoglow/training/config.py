@@ -116,6 +116,9 @@ class OptimConfig:
             alternates ×0.3 and ×1/3); see :func:`tacoglow.training.schedule.learning_rate`.
         grad_clip_thresh: clip the total gradient L2 norm to this; None clips nothing (WaveGlow
             in FP32), and under fp16 AMP None means 65504, the fp16 maximum, as the reference.
+        train_only: train only the parameters whose names start with one of these prefixes
+            (e.g. ``["postnet"]``); the rest is frozen, and its modules run as at synthesis (eval
+            mode: no dropout, batch norm on its running statistics). Empty (default): train all.
     """
 
     learning_rate: float = 1e-3
@@ -123,6 +126,7 @@ class OptimConfig:
     anneal_steps: list[int] = field(default_factory=lambda: [500, 1000, 1500])
     anneal_factor: float = 0.1
     grad_clip_thresh: Union[float, None] = 1.0
+    train_only: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -406,6 +406,34 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         raise
 
 
+
+def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
+    """Freeze every parameter whose name starts with none of ``prefixes`` (none frozen when empty).
+
+    Returns the modules all of whose parameters are now frozen (outermost only), which the caller
+    keeps in eval mode. A prefix that names no parameter raises ``ConfigError``.
+    """
+    if not prefixes:
+        return []
+    def selected(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix.rstrip(".") + ".")
+
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(selected(name, prefix) for name in names):
+            raise ConfigError(f"optim.train_only: {prefix!r} names no parameter of the model "
+                              f"(its top-level parts: {sorted({n.split('.')[0] for n in names})})")
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(any(selected(name, prefix) for prefix in prefixes))
+    frozen: dict[str, nn.Module] = {}
+    for name, module in model.named_modules():  # parents come before their children
+        params = list(module.parameters())
+        if any(name.startswith(outer + ".") for outer in frozen):
+            continue
+        if params and not any(p.requires_grad for p in params):
+            frozen[name] = module
+    return list(frozen.values())
+
 class Trainer:
     """One process's part of a training run (see the module docstring).
 
@@ -472,11 +500,14 @@ class Trainer:
                                                       "fresh": report.fresh})
             elif warm_start_from is not None:
                 log.info("resuming from %s: --warm-start %s not used", resume_path, warm_start_from)
+            self._frozen_modules = _freeze_all_but(self.raw_model, config.optim.train_only)
+            self._train_mode()
             self.model: nn.Module = self.raw_model
             if self.ctx.is_distributed:
                 self.model = DistributedDataParallel(
                     self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            self.optimizer = torch.optim.Adam(self.raw_model.parameters(), lr=config.optim.learning_rate,
+            self.optimizer = torch.optim.Adam([p for p in self.raw_model.parameters() if p.requires_grad],
+                                              lr=config.optim.learning_rate,
                                               weight_decay=config.optim.weight_decay)
             self.scaler = torch.amp.GradScaler(self.device.type) if config.amp == "fp16" else None
             # Dropout differs per rank (seed + rank), as the reference seeds.
@@ -693,8 +724,14 @@ class Trainer:
                 n_batches += 1
                 if index == 0 and self.metrics.writer is not None:
                     self._log_examples(batch, outputs)
-        model.train()
+        self._train_mode()
         return total / max(n_batches, 1)
+
+    def _train_mode(self) -> None:
+        """Training mode, except for frozen modules, which run as at synthesis."""
+        self.raw_model.train()
+        for module in self._frozen_modules:
+            module.eval()
 
     def _log_examples(self, batch: Any, outputs: tuple[Tensor, ...]) -> None:
         """Alignment image and an audio sample of the first validation item (TensorBoard only)."""
@@ -751,9 +788,11 @@ class Trainer:
         rates: list[float] = []
         if self.ctx.is_main:
             n_params = sum(p.numel() for p in self.raw_model.parameters())
-            log.info("training %s (%.2f M parameters) on %s x%d, %d items/epoch, %d batches of %d per process, amp %s",
-                     self.kind, n_params / 1e6, self.device, self.ctx.world_size, len(self.train_set),
-                     self.batches_per_epoch, config.batch_size, config.amp)
+            n_trained = sum(p.numel() for p in self.raw_model.parameters() if p.requires_grad)
+            trained = f", {n_trained / 1e6:.2f} M of them trained" if n_trained < n_params else ""
+            log.info("training %s (%.2f M parameters%s) on %s x%d, %d items/epoch, %d batches of %d per process, "
+                     "amp %s", self.kind, n_params / 1e6, trained, self.device, self.ctx.world_size,
+                     len(self.train_set), self.batches_per_epoch, config.batch_size, config.amp)
             self.metrics.log_event("start", {"step": self.step, "epoch": self.epoch, "world_size": self.ctx.world_size,
                                              "parameters": n_params, "config": config.to_dict()})
         try:
