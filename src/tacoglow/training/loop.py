@@ -406,7 +406,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         raise
 
 
-
 def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
     """Freeze every parameter whose name starts with none of ``prefixes`` (none frozen when empty).
 
@@ -415,6 +414,7 @@ def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
     """
     if not prefixes:
         return []
+
     def selected(name: str, prefix: str) -> bool:
         return name == prefix or name.startswith(prefix.rstrip(".") + ".")
 
@@ -433,6 +433,7 @@ def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
         if params and not any(p.requires_grad for p in params):
             frozen[name] = module
     return list(frozen.values())
+
 
 class Trainer:
     """One process's part of a training run (see the module docstring).
