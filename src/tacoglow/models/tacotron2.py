@@ -568,9 +568,10 @@ class _Decoder(nn.Module):
         # (B, n_mels, T_mel) -> (B, T_mel, n_mels) -> (B, T_steps, n_mels*nfps) -> (T_steps, B, n_mels*nfps)
         inputs = mels.transpose(1, 2).reshape(batch, -1, group).transpose(0, 1)
         inputs = torch.cat((self.go_frame(memory).unsqueeze(0), inputs), dim=0)
-        if forced_alignments is not None and forced_alignments.shape != (batch, inputs.size(0) - 1, memory.encoded.size(1)):
-            raise DataError(f"Tacotron2: forced_alignments must be (B, T_steps, T_text) = "
-                            f"{(batch, inputs.size(0) - 1, memory.encoded.size(1))}, found {tuple(forced_alignments.shape)}")
+        expected = (batch, inputs.size(0) - 1, memory.encoded.size(1))  # (B, T_steps, T_text)
+        if forced_alignments is not None and tuple(forced_alignments.shape) != expected:
+            raise DataError(f"Tacotron2: forced_alignments must be (B, T_steps, T_text) = {expected}, "
+                            f"found {tuple(forced_alignments.shape)}")
         if scheduled_sampling > 0.0:
             # Which (step, item) inputs are the model's own: (T_steps, B, 1); step 0 always gets the go frame.
             own = torch.rand(inputs.size(0) - 1, batch, 1, device=inputs.device) < scheduled_sampling
