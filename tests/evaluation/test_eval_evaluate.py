@@ -146,11 +146,11 @@ class FingerprintASR(ScriptedASR):
 
 def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
     synthesizer = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=3, retries=0)
-    engine = FingerprintASR(["hi there", "one", "hi", "one two", "x y", "one two"])
+    engine = FingerprintASR(["hi there", "hi", "x y", "one", "one two", "one two"])
     report = evaluate(synthesizer, [("a", SENTENCES[0]), ("b", SENTENCES[1])], asr=engine, seeds=3)
     rows, s = report.utterances, report.summary
-    assert [(r.id, r.seed) for r in rows] == [("a", 3), ("b", 3), ("a", 4), ("b", 4), ("a", 5), ("b", 5)]
-    assert [r.word_errors for r in rows] == [0, 1, 1, 0, 2, 0]
+    assert [(r.id, r.seed) for r in rows] == [("a", 3), ("a", 4), ("a", 5), ("b", 3), ("b", 4), ("b", 5)]
+    assert [r.word_errors for r in rows] == [0, 1, 2, 1, 0, 0]
     assert s.seeds == 3 and s.seed == 3 and s.n_utterances == 2
     assert s.wer_per_seed == [pytest.approx(1 / 4), pytest.approx(1 / 4), pytest.approx(2 / 4)]
     assert s.wer == pytest.approx(4 / 12)
@@ -162,7 +162,7 @@ def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
     assert again.utterances[0].seed == 3
     table = report.table()
     assert table.splitlines()[0].split()[:3] == ["#", "id", "seed"]
-    assert table.splitlines()[4].split()[:3] == ["1", "a", "4"]
+    assert table.splitlines()[4].split()[:3] == ["1", "a", "5"]
     assert "2 utterances, × 3 seeds (3–5), 0 retries" in table
     assert "attention failures: 6/6" in table
     assert "WER (scripted): 33.3% (mean of seeds 3–5: 25.0%, 25.0%, 50.0%)" in table
@@ -174,23 +174,26 @@ def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_teacher_wer_is_measured_on_espeak_ng_audio(checkpoints):
-    engine = ScriptedASR(["hi there", "one two"])  # synthesized, teacher, synthesized, teacher
+    engine = ScriptedASR(["hi there", "one two"])  # per sentence: the teacher, then the synthesized audio
     report = griffin_lim_report(checkpoints, asr=engine, teacher="espeak-ng")
+    voice_samples = math.ceil(STEPS * 256 * 16000 / 22050)
     assert len(engine.heard) == 4
-    # with more seeds the teacher, which has no randomness, is still transcribed once per sentence
-    again = griffin_lim_report(checkpoints, asr=ScriptedASR(["a"]), teacher="espeak-ng", seeds=2)
-    assert [r.teacher_transcript for r in again.utterances] == ["a", "a", "a", "a"]
-    espeak_samples = engine.heard[1][0]
-    assert espeak_samples != math.ceil(STEPS * 256 * 16000 / 22050)  # the teacher's audio, not the voice's
+    assert engine.heard[0][0] != voice_samples and engine.heard[1][0] == voice_samples  # the teacher's audio first
     rows = report.utterances
-    assert [r.transcript for r in rows] == ["hi there", "hi there"]
-    assert [r.teacher_transcript for r in rows] == ["one two", "one two"]
-    assert [r.teacher_wer for r in rows] == [1.0, 0.0]
+    assert [r.transcript for r in rows] == ["one two", "one two"]
+    assert [r.teacher_transcript for r in rows] == ["hi there", "hi there"]
+    assert [r.teacher_wer for r in rows] == [0.0, 1.0]
     assert report.summary.teacher == "espeak-ng"
     assert report.summary.teacher_wer == pytest.approx(2 / 4)
-    assert [r.wer for r in rows] == [0.0, 1.0]
+    assert [r.wer for r in rows] == [1.0, 0.0]
     assert report.summary.wer == pytest.approx(2 / 4)
     assert "teacher WER (espeak-ng audio, scripted): 50.0%" in report.table()
+    # with more seeds the teacher, which has no randomness, is still heard once per sentence
+    engine = ScriptedASR(["hi there", "one two", "one two"])
+    again = griffin_lim_report(checkpoints, asr=engine, teacher="espeak-ng", seeds=2)
+    assert [shape[0] == voice_samples for shape in engine.heard] == [False, True, True] * 2
+    assert [r.teacher_transcript for r in again.utterances] == ["hi there"] * 4
+    assert again.summary.teacher_wer == pytest.approx(2 / 4)  # over the sentences, not the renditions
 
 
 def test_argument_errors(checkpoints, tmp_path):

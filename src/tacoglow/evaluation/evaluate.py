@@ -398,15 +398,22 @@ def evaluate(
     # otherwise be charged to the first sentence's RTF.
     synthesizer.synthesize([items[0][1]])
     base_seed = synthesizer.seed
-    runs = [(k, index, sentence) for k in range(seeds) for index, sentence in enumerate(items, 1)]
-    teacher_heard: dict[int, str] = {}  # espeak-ng's rendering does not depend on the seed: transcribed once
     rows: list[UtteranceRow] = []
     try:
-        for k, index, (sentence_id, text) in tqdm(runs, desc="evaluate", unit="utt", disable=not progress):
-            if base_seed is not None:
-                synthesizer.seed = base_seed + k
-            rows.append(_measure(synthesizer, index, sentence_id, text, engine, teacher, teacher_heard,
-                                 references[index - 1] if references is not None else None))
+        with tqdm(total=len(items) * seeds, desc="evaluate", unit="utt", disable=not progress) as bar:
+            for index, (sentence_id, text) in enumerate(items, 1):
+                # Neither the teacher nor the recording depends on the seed: each is read once per sentence.
+                teacher_transcript = None
+                if teacher is not None:  # checked above: a teacher comes with an engine
+                    teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
+                    teacher_transcript = engine.transcribe(teacher_audio, teacher_rate)
+                reference = load_wav(references[index - 1]) if references is not None else None
+                for k in range(seeds):
+                    if base_seed is not None:
+                        synthesizer.seed = base_seed + k
+                    rows.append(_measure(synthesizer, index, sentence_id, text, engine, teacher_transcript,
+                                         reference))
+                    bar.update()
     finally:
         synthesizer.seed = base_seed
     reference_dir = os.fspath(reference_audio_dir) if reference_audio_dir is not None else None
@@ -415,11 +422,9 @@ def evaluate(
 
 
 def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, engine: ASREngine | None,
-             teacher: str | None, teacher_heard: dict[int, str], reference: Path | None) -> UtteranceRow:
-    """Synthesize one sentence with the Synthesizer's current seed and measure it.
-
-    ``teacher_heard`` caches the teacher's transcript of each sentence (by index) across seeds.
-    """
+             teacher_transcript: str | None, reference: tuple[Tensor, int] | None) -> UtteranceRow:
+    """Synthesize one sentence with the Synthesizer's current seed and measure it against the
+    teacher's transcript and the reference recording (audio, sample rate) when given."""
     start = time.perf_counter()
     [utterance] = synthesizer.synthesize([text])
     compute_seconds = time.perf_counter() - start
@@ -436,17 +441,13 @@ def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, 
         row.transcript = engine.transcribe(waveform, utterance.sample_rate) if waveform.numel() else ""
         counts = word_errors(text, row.transcript)
         row.word_errors, row.reference_words, row.wer = counts.errors, counts.reference_words, counts.wer
-        if teacher is not None:
-            if index not in teacher_heard:
-                teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
-                teacher_heard[index] = engine.transcribe(teacher_audio, teacher_rate)
-            row.teacher_transcript = teacher_heard[index]
-            counts = word_errors(text, row.teacher_transcript)
+        if teacher_transcript is not None:
+            row.teacher_transcript = teacher_transcript
+            counts = word_errors(text, teacher_transcript)
             row.teacher_word_errors, row.teacher_wer = counts.errors, counts.wer
     if reference is not None:
-        reference_audio, reference_rate = load_wav(reference)
         if bool((waveform != 0).any()):
-            row.mcd_db = mel_cepstral_distance(waveform, utterance.sample_rate, reference_audio, reference_rate)
+            row.mcd_db = mel_cepstral_distance(waveform, utterance.sample_rate, *reference)
         else:  # no sound to analyse: left out of the mean, and said so
             logger.warning("%s: no MCD: the synthesized audio is silent", sentence_id)
     return row
@@ -454,7 +455,7 @@ def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, 
 
 def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, engine: ASREngine | None,
                teacher: str | None, reference_audio_dir: str | None, seeds: int) -> EvaluationSummary:
-    """Corpus figures over all rows; ``rows`` holds ``seeds`` consecutive blocks, one per seed."""
+    """Corpus figures over all rows; ``rows`` holds each sentence's ``seeds`` renditions in seed order."""
     per_seed = len(rows) // seeds
 
     def corpus_wer(rows: list[UtteranceRow], errors: str) -> float | None:
@@ -465,7 +466,7 @@ def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, e
 
     wer_per_seed = None
     if engine is not None:
-        wer_per_seed = [corpus_wer(rows[k * per_seed:(k + 1) * per_seed], "word_errors") for k in range(seeds)]
+        wer_per_seed = [corpus_wer(rows[k::seeds], "word_errors") for k in range(seeds)]
 
     distances = [r.mcd_db for r in rows if r.mcd_db is not None]
     audio_seconds = sum(r.audio_seconds for r in rows)
@@ -486,7 +487,7 @@ def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, e
         stop_not_fired=sum(not r.stop_gate_fired for r in rows),
         attention_not_at_end=sum(not r.attention_reached_end for r in rows),
         wer=corpus_wer(rows, "word_errors") if engine is not None else None,
-        teacher_wer=corpus_wer(rows[:per_seed], "teacher_word_errors") if teacher is not None else None,
+        teacher_wer=corpus_wer(rows[::seeds], "teacher_word_errors") if teacher is not None else None,
         mcd_db=sum(distances) / len(distances) if distances else None,
         audio_seconds=audio_seconds,
         compute_seconds=compute_seconds,
