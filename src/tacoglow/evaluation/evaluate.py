@@ -238,8 +238,9 @@ class EvaluationReport:
 
         out = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in rows), ""]
         seed = "no seed" if s.seed is None else f"seed {s.seed}"
+        seed_range = f"{s.seed}–{s.seed + s.seeds - 1}" if s.seeds > 1 else ""
         if s.seeds > 1:
-            seed = f"× {s.seeds} seeds ({s.seed}–{s.seed + s.seeds - 1})"
+            seed = f"× {s.seeds} seeds ({seed_range})"
         out.append(f"voice: {s.voice} (vocoder {s.vocoder}), {s.n_utterances} utterances, {seed}, "
                    f"{s.retries} retries")
         out.append(f"attention failures: {s.attention_failures}/{len(self.utterances)} "
@@ -248,8 +249,7 @@ class EvaluationReport:
         if with_asr:
             per_seed = ""
             if s.seeds > 1 and s.wer_per_seed is not None:
-                per_seed = f" (mean of seeds {s.seed}–{s.seed + s.seeds - 1}: " \
-                           f"{', '.join(_percent(w) for w in s.wer_per_seed)})"
+                per_seed = f" (mean of seeds {seed_range}: {', '.join(_percent(w) for w in s.wer_per_seed)})"
             out.append(f"WER ({s.asr}): {_percent(s.wer)}{per_seed}")
         if with_teacher:
             out.append(f"teacher WER ({s.teacher} audio, {s.asr}): {_percent(s.teacher_wer)}")
