@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from tacoglow.training.losses import (attention_forcing_loss, guided_attention_loss, guided_attention_weights,
@@ -25,6 +26,20 @@ def test_tacotron2_loss_is_zero_for_perfect_prediction_except_gate():
     assert loss.item() < 1e-10
     wrong = tacotron2_loss(mel, mel, -confident, mel, gate_target)
     assert math.isclose(wrong.item(), 50.0, rel_tol=1e-4)
+
+
+def test_tacotron2_l1_mel_loss_is_mean_absolute_error_of_both_mel_terms():
+    target = torch.zeros(1, 2, 3)
+    mel = torch.tensor([[[1.0, -1.0, 0.0], [0.0, 0.0, 2.0]]])  # |errors| sum 4 over 6 cells
+    postnet = torch.full((1, 2, 3), 0.5)
+    gate_target = torch.tensor([[0.0, 0.0, 1.0]])
+    confident = (gate_target * 2 - 1) * 50
+    l1 = tacotron2_loss(mel, postnet, confident, target, gate_target, mel_loss="l1")
+    assert math.isclose(l1.item(), 4 / 6 + 0.5, rel_tol=1e-6)
+    mse = tacotron2_loss(mel, postnet, confident, target, gate_target)
+    assert math.isclose(mse.item(), 6 / 6 + 0.25, rel_tol=1e-6)  # the reference default is unchanged
+    with pytest.raises(ValueError, match="mel_loss: expected one of \\['l1', 'mse'\\], found 'l2'"):
+        tacotron2_loss(mel, postnet, confident, target, gate_target, mel_loss="l2")
 
 
 def test_waveglow_loss_matches_reference(golden_dir):

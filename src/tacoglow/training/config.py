@@ -38,6 +38,7 @@ from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import HOP_LENGTH as WAVEGLOW_HOP
 from tacoglow.models.waveglow import WaveGlowConfig
 from tacoglow.text import TextFrontend
+from tacoglow.training.losses import MEL_LOSSES
 
 __all__ = [
     "AMP_MODES",
@@ -147,12 +148,17 @@ class LossConfig:
             (``tacotron2.scheduled_sampling``, 1.0 for Dou et al.'s setting); the model's own
             attention learns from this weight times
             :func:`tacoglow.training.losses.attention_forcing_loss`. 0 (default) is off.
+        mel_loss: Tacotron 2 only: the distance of both mel terms, "mse" (default, the
+            reference) or "l1". Where the next frame is uncertain, as when the decoder is fed its
+            own frames (``tacotron2.scheduled_sampling``), MSE is minimised by the mean of the
+            possible frames and L1 by their median, which blurs less.
     """
 
     sigma: float = 1.0
     guided_attention_weight: float = 0.0
     guided_attention_width: float = 0.2
     attention_forcing_weight: float = 0.0
+    mel_loss: str = "mse"
 
 
 @dataclass
@@ -320,6 +326,12 @@ class TrainConfig:
             if value > 0 and self.model != "tacotron2":
                 raise ConfigError(f"loss.{name}: {what} applies to Tacotron 2 only, "
                                   f"found {value} for a {self.model} run")
+        if loss.mel_loss not in MEL_LOSSES:
+            raise ConfigError(f"loss.mel_loss: expected one of {', '.join(sorted(MEL_LOSSES))}, "
+                              f"found {loss.mel_loss!r}")
+        if loss.mel_loss != "mse" and self.model != "tacotron2":
+            raise ConfigError(f"loss.mel_loss: applies to Tacotron 2 only, found {loss.mel_loss!r} "
+                              f"for a {self.model} run")
         if not loss.guided_attention_width > 0:
             raise ConfigError(f"loss.guided_attention_width: expected a positive number, "
                               f"found {loss.guided_attention_width}")

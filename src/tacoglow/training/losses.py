@@ -16,8 +16,11 @@ __all__ = ["tacotron2_loss", "waveglow_loss", "guided_attention_loss", "guided_a
            "attention_forcing_loss"]
 
 
+MEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+
 def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: Tensor,
-                   gate_target: Tensor) -> Tensor:
+                   gate_target: Tensor, mel_loss: str = "mse") -> Tensor:
     """The reference Tacotron 2 loss: MSE(mel) + MSE(mel_postnet) + BCE-with-logits(gate).
 
     Args:
@@ -26,10 +29,15 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
         gate (Tensor): stop-gate logits, (B, T_mel / n_frames_per_step).
         mel_target (Tensor): zero-padded target log-mel, (B, n_mels, T_mel).
         gate_target (Tensor): 1 from each item's last real frame on, else 0, (B, T_mel).
+        mel_loss (str): "mse" (the reference) or "l1" (mean absolute error, as in the first
+            Tacotron), used for both mel terms.
 
     Returns:
         Tensor: scalar loss. Means include padded positions, as in the reference.
     """
+    if mel_loss not in MEL_LOSSES:
+        raise ValueError(f"mel_loss: expected one of {sorted(MEL_LOSSES)}, found {mel_loss!r}")
+    distance = MEL_LOSSES[mel_loss]
     mel_target = mel_target.to(mel.dtype)
     if gate.shape[-1] != gate_target.shape[-1]:
         # n_frames_per_step > 1: one gate per decoder step; a step should fire when its group
@@ -38,7 +46,7 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
         gate_target = gate_target[:, frames_per_step - 1::frames_per_step]
     gate_loss = F.binary_cross_entropy_with_logits(gate.reshape(-1, 1),
                                                    gate_target.to(gate.dtype).reshape(-1, 1))
-    return F.mse_loss(mel, mel_target) + F.mse_loss(mel_postnet, mel_target) + gate_loss
+    return distance(mel, mel_target) + distance(mel_postnet, mel_target) + gate_loss
 
 
 def waveglow_loss(z: Tensor, log_s_list: Sequence[Tensor], log_det_W_list: Sequence[Tensor],
