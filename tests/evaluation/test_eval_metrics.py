@@ -42,9 +42,15 @@ def speechlike(seconds: float, seed: int, f0: float = 120.0) -> np.ndarray:
     ("The QUICK, brown fox.", "the quick brown fox"),
     ("  Café   déjà-vu; ", "cafe deja vu"),
     ("...", ""),
+    ("it was 7" + "0" * 40 + ".", "it was seven" + " zero" * 40),  # an ASR loop; inflect stops at 36 digits
+    ("1," + "000," * 12 + "5 x", "one" + " zero" * 36 + " five x"),
 ])
 def test_normalize_for_wer(text, normalized):
     assert normalize_for_wer(text) == normalized
+
+
+def test_normalize_for_wer_reads_numbers_up_to_36_digits_as_numbers():
+    assert normalize_for_wer("9" * 36).startswith("nine hundred ninety nine decillion nine hundred")
 
 
 @pytest.mark.parametrize("reference, hypothesis, counts", [

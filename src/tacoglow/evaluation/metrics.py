@@ -46,6 +46,13 @@ __all__ = [
 ]
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+# inflect spells at most 36 digits; an ASR caught in a loop can write far longer numbers
+_UNSPELLABLE_NUMBER = re.compile(r"\d(?:,?\d){36,}")
+_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _spell_digits(match: re.Match[str]) -> str:
+    return " " + " ".join(_DIGIT_NAMES[int(d)] for d in match.group(0) if d != ",") + " "
 
 # Mel-cepstrum analysis for MCD. The frame grid and filterbank are tacoglow's mel contract
 # (22.05 kHz, 1024-point FFT, hop 256, 80 bands up to 8 kHz), so MCD looks at what the models see.
@@ -103,11 +110,13 @@ def _jiwer() -> ModuleType:
 def normalize_for_wer(text: str) -> str:
     """The words WER compares: ``english_cleaners`` (numbers, abbreviations, ASCII, lower case),
     then every run of characters other than a-z and 0-9 becomes one space; apostrophes vanish.
+    Numbers too long to read as one (37 digits or more, as an ASR may write when it loops) are
+    read digit by digit instead of stopping the evaluation.
 
     >>> normalize_for_wer("Mr. Smith's 21 cats -- don't!")
     'mister smiths twenty one cats dont'
     """
-    cleaned = english_cleaners(text).replace("'", "")
+    cleaned = english_cleaners(_UNSPELLABLE_NUMBER.sub(_spell_digits, text)).replace("'", "")
     return " ".join(_NOT_WORD.sub(" ", cleaned).split())
 
 
