@@ -645,9 +645,8 @@ class Trainer:
             mel, mel_postnet, gate, alignments = outputs
             nfps = self.config.tacotron2.n_frames_per_step  # type: ignore[union-attr]
             steps = torch.div(batch.mel_lengths + nfps - 1, nfps, rounding_mode="floor")
-            # One gate logit per decoder step: its target is the gate of the step's last frame.
-            loss = tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate[:, nfps - 1::nfps],
-                                  self.config.loss.mel_loss)
+            # tacotron2_loss picks each decoder step's gate target (its last frame's) itself.
+            loss = tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate, self.config.loss.mel_loss)
             weight = self.config.loss.guided_attention_weight
             if weight > 0:
                 guided = guided_attention_loss(alignments, batch.text_lengths, steps,
