@@ -69,7 +69,7 @@ def test_float_fields_accept_ints():
     ({"postnet_n_convolutions": 1}, r"postnet_n_convolutions: expected at least 2, found 1"),
     ({"gate_threshold": 1.5}, r"gate_threshold: expected a value in \[0, 1\], found 1.5"),
     ({"p_decoder_dropout": -0.1}, r"p_decoder_dropout: expected a value in \[0, 1\]"),
-    ({"prenet_dropout": 1.0}, r"prenet_dropout: expected a value in \[0, 1\), found 1.0"),
+    ({"prenet_dropout": 1.5}, r"prenet_dropout: expected a value in \[0, 1\], found 1.5"),
     ({"scheduled_sampling": 1.5}, r"scheduled_sampling: expected a value in \[0, 1\], found 1.5"),
     ({"n_mel_channels": 80.0}, r"n_mel_channels: expected an int, found 80.0"),
     ({"n_symbols": True}, r"n_symbols: expected an int, found True"),

@@ -254,6 +254,29 @@ def test_full_scheduled_sampling_trains_on_the_free_running_output(n_frames_per_
     torch.testing.assert_close(eval_mel, teacher_forced)
 
 
+def test_full_prenet_dropout_cuts_the_frame_feedback_so_training_is_inference():
+    """prenet_dropout=1 drops every prenet unit: the teacher-forced pass ignores the target values,
+    and with the other dropouts off it is the free-running decoding, step for step."""
+    torch.manual_seed(3)
+    model = Tacotron2(tiny_config(prenet_dropout=1.0, early_stopping=False, n_frames_per_step=2))
+    text, text_lengths = torch.randint(1, 20, (2, 7)), torch.tensor([7, 4])
+    steps = model.config.max_decoder_steps
+    mels = torch.randn(2, 8, 2 * steps)
+    model.train()
+    _, trained, _, _ = model(text, text_lengths, mels, torch.tensor([2 * steps] * 2))
+    assert trained.requires_grad  # a training pass: the dropouts of attention and decoder are on
+    model.eval()
+    with torch.no_grad():
+        first = model(text, text_lengths, mels, torch.tensor([2 * steps] * 2))
+        other = model(text, text_lengths, 5 * torch.randn_like(mels), torch.tensor([2 * steps] * 2))
+        free = model.infer(text, text_lengths, generator=torch.Generator().manual_seed(9))
+    for a, b in zip(first, other):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(first[1], free.mel_postnet, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(first[3], free.alignments, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(first[1], trained.detach(), atol=1e-4)  # decoder dropout made a difference
+
+
 @pytest.mark.parametrize("gradient", [False, True])
 def test_scheduled_sampling_gradient_reaches_back_through_fed_groups_only_when_asked(gradient):
     """The loss of step 1 alone: its projection-bias gradient is exactly one per item and frame when

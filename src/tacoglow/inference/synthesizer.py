@@ -444,21 +444,23 @@ class Synthesizer:
     def _load_tacotron2(self, source: ModelSource, mel_config: Optional[MelConfig],
                         overrides: dict[str, object]) -> tuple[Tacotron2, MelConfig, list[str], TextFrontend]:
         if isinstance(source, (str, os.PathLike)):
-            loaded = load_model(source, "tacotron2", **overrides)
-            model, mel, symbols, frontend = loaded.model, loaded.mel_config, loaded.symbols, loaded.text_frontend
+            source = load_model(source, "tacotron2")
+        if isinstance(source, LoadedModel):
+            model, mel, symbols, frontend = source.model, source.mel_config, source.symbols, source.text_frontend
         else:
-            if isinstance(source, LoadedModel):
-                model, mel, symbols, frontend = source.model, source.mel_config, source.symbols, source.text_frontend
-            else:
-                model, mel, symbols, frontend = source, mel_config, None, None
-            if not isinstance(model, Tacotron2):
-                raise ConfigError(f"tacotron2: expected a Tacotron2 model or checkpoint, found {type(model).__name__}")
-            config = dataclasses.replace(model.config, **overrides)
-            if config != model.config:
-                # Rebuilt rather than patched: the model reads its settings from its config.
-                rebuilt = Tacotron2(config)
-                rebuilt.load_state_dict(model.state_dict())
-                model = rebuilt
+            model, mel, symbols, frontend = source, mel_config, None, None
+        if not isinstance(model, Tacotron2):
+            raise ConfigError(f"tacotron2: expected a Tacotron2 model or checkpoint, found {type(model).__name__}")
+        if model.config.prenet_dropout == 1.0:
+            # Trained without frame feedback: its output is already deterministic, and a prenet
+            # let through would feed it frames it never learnt to read.
+            overrides = {k: v for k, v in overrides.items() if k != "prenet_dropout"}
+        config = dataclasses.replace(model.config, **overrides)
+        if config != model.config:
+            # Rebuilt rather than patched: the model reads its settings from its config.
+            rebuilt = Tacotron2(config)
+            rebuilt.load_state_dict(model.state_dict())
+            model = rebuilt
         assert isinstance(model, Tacotron2)
         mel = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
         symbols = list(symbols or DEFAULT_SYMBOLS)
@@ -566,7 +568,7 @@ class Synthesizer:
             pending = [i for i in pending if not pieces[i].healthy]
             if not pending:
                 return
-            if self.tacotron2.config.prenet_dropout == 0 or attempt == self.retries:
+            if self.tacotron2.config.prenet_dropout in (0.0, 1.0) or attempt == self.retries:
                 break
             logger.info("retrying %d unhealthy piece(s) with another prenet-dropout seed (attempt %d of %d)",
                         len(pending), attempt + 2, self.retries + 1)

@@ -83,7 +83,9 @@ class Tacotron2Config:
         early_stopping: stop inference once every item's gate fired (default True). NVIDIA stores
             the negation, ``decoder_no_early_stopping``.
         prenet_dropout: probability of the prenet dropout, which is on in training *and* inference
-            as in the reference (default 0.5; 0 turns it off for deterministic output).
+            as in the reference (default 0.5; 0 turns it off for deterministic output; 1 drops
+            every unit, so the decoder never sees its previous frames and a teacher-forced
+            training pass is the free-running decoding).
         scheduled_sampling: in training, the probability that a decoder step of an item is fed
             the model's own previous frame group instead of the ground truth, as in
             Bengio et al. 2015; it trains the decoder on the inputs it meets when decoding freely
@@ -149,8 +151,8 @@ class Tacotron2Config:
         for name in ("gate_threshold", "p_attention_dropout", "p_decoder_dropout", "scheduled_sampling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"Tacotron2Config.{name}: expected a value in [0, 1], found {getattr(self, name)}")
-        if not 0.0 <= self.prenet_dropout < 1.0:
-            raise ConfigError(f"Tacotron2Config.prenet_dropout: expected a value in [0, 1), "
+        if not 0.0 <= self.prenet_dropout <= 1.0:
+            raise ConfigError(f"Tacotron2Config.prenet_dropout: expected a value in [0, 1], "
                               f"found {self.prenet_dropout}")
 
     @classmethod
@@ -212,6 +214,8 @@ def _prenet_dropout(x: Tensor, p: float, generator: Optional[torch.Generator]) -
     """
     if p == 0.0:  # F.dropout returns its input unchanged then, without drawing from the RNG
         return x
+    if p == 1.0:  # every unit dropped: the decoder never sees its previous frames
+        return torch.zeros_like(x)
     if generator is None:
         return F.dropout(x, p, training=True)
     noise = torch.empty_like(x).bernoulli_(1.0 - p, generator=generator)
