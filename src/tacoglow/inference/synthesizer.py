@@ -320,7 +320,8 @@ class Synthesizer:
             ``max_decoder_steps`` steps and keeps every frame (fixed-length output, for
             benchmarks; the gate is still reported in the health flags).
         prenet_dropout: keep Tacotron 2's always-on prenet dropout (the reference's behaviour,
-            which trained models expect); False makes the output deterministic.
+            which trained models expect); False makes the output deterministic. A model trained
+            with ``prenet_dropout=1`` (no frame feedback) is deterministic already and keeps it.
         retries: extra attempts, with other dropout seeds, for pieces whose stop gate never fired
             or whose attention did not reach the end (only with prenet dropout on: without it
             every attempt gives the same result).
