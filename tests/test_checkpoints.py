@@ -285,7 +285,7 @@ def test_pickle_module_is_not_used_for_reading(tmp_path):
 
 def test_text_frontend_is_stored_and_defaults_to_letters(tmp_path, t2_golden):
     model = _randomise(Tacotron2(_tiny_t2()))
-    phones = TextFrontend(arpabet=True)
+    phones = TextFrontend(arpabet=True, phone_repeats=2)
     loaded = load_model(save_checkpoint(tmp_path / "phones.pt", model, text_frontend=phones))
     assert loaded.text_frontend == phones
     assert load_model(save_checkpoint(tmp_path / "letters.pt", model)).text_frontend == TextFrontend()

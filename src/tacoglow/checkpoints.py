@@ -6,7 +6,7 @@ Layouts read (ARCHITECTURE_FACTS §5.9, checkpoint_layout.md §3):
 
       {"format": "tacoglow", "format_version": 1, "kind": "tacotron2" | "waveglow",
        "config": asdict(model config), "mel_config": MelConfig.to_dict(),
-       "symbols": [148 symbols], "text_frontend": {"cleaners", "arpabet"} (Tacotron 2 only),
+       "symbols": [148 symbols], "text_frontend": {"cleaners", "arpabet", "phone_repeats"} (Tacotron 2 only),
        "state_dict": {...},
        ... training extras: "step", "epoch", "optimizer", "scaler", "rng", "train_config" ...}
 

@@ -40,13 +40,15 @@ def test_info_on_a_missing_file_is_one_line(tmp_path, capsys):
 
 def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     phones = tmp_path / "phones.pt"
-    save_checkpoint(phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True))
+    save_checkpoint(phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
     assert main(["info", str(phones), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["text_frontend"] == {"cleaners": ["english_cleaners"], "arpabet": True}
+    assert json.loads(capsys.readouterr().out)["text_frontend"] == {"cleaners": ["english_cleaners"], "arpabet": True,
+                                                                   "phone_repeats": 2}
     assert main(["info", str(golden_dir / "waveglow.pt")]) == 0
     assert "text_frontend" not in capsys.readouterr().out
     half = tmp_path / "phones_half.pt"
     assert main(["export", str(phones), "-o", str(half), "--half"]) == 0
-    assert load_model(half).text_frontend == TextFrontend(arpabet=True)
+    assert load_model(half).text_frontend == TextFrontend(arpabet=True, phone_repeats=2)
     assert main(["export", str(phones), "-o", str(tmp_path / "nvidia.pt"), "--format", "nvidia"]) == 0
-    assert "reads CMUdict phones" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "reads CMUdict phones" in err and "reads every phone 2 times in a row" in err

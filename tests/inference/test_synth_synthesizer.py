@@ -244,3 +244,18 @@ def test_text_frontend_of_the_checkpoint_is_used(golden_dir, tmp_path):
     [spelled] = letters.synthesize("Hello there.")
     assert torch.equal(got.mel, want.mel)
     assert got.mel.shape != spelled.mel.shape or not torch.equal(got.mel, spelled.mel)
+
+
+def test_a_voice_with_repeated_phones_reads_each_phone_twice_and_splits_text_as_one(golden_dir, tmp_path):
+    loaded = load_model(golden_dir / "tacotron2.pt")
+    twice = TextFrontend(arpabet=True, phone_repeats=2)
+    voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=twice)
+    settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
+    [got] = Synthesizer(voice, **settings).synthesize("Hello there.")
+    [want] = Synthesizer(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH AH0 AH0 L L OW1 OW1} {DH DH EH1 EH1 R R}.")
+    assert torch.equal(got.mel, want.mel)
+    paragraph = " ".join(["The quick brown fox, tired of jumping, sat down by the river and thought about it."] * 6)
+    once = save_checkpoint(tmp_path / "once.pt", loaded.model, text_frontend=TextFrontend(arpabet=True))
+    split = dict(settings, split_long_text=True, max_decoder_steps=200)
+    pieces = [p.piece.text for p in Synthesizer(voice, **split)._prepare([paragraph])]
+    assert len(pieces) > 1 and pieces == [p.piece.text for p in Synthesizer(once, **split)._prepare([paragraph])]

@@ -34,10 +34,26 @@ def test_frontend_maps_phones_to_the_arpabet_symbol_ids():
     assert TextFrontend().to_sequence("Hi, Bob") == text_to_sequence("Hi, Bob")
 
 
+def test_phone_repeats_emit_each_phone_that_many_times_and_nothing_else():
+    twice = TextFrontend(arpabet=True, phone_repeats=2)
+    ids = twice.to_sequence("Hi, zqxv {K AE1 T}.")
+    assert sequence_to_text(ids) == "{HH HH AY1 AY1}, zqxv {K K AE1 AE1 T T}."
+    once = TextFrontend(arpabet=True).to_sequence("Hi, zqxv {K AE1 T}.")
+    assert ids == [i for i in once for _ in range(2 if i >= 64 else 1)]
+    assert len(TextFrontend(arpabet=True, phone_repeats=3).to_sequence("Bob")) == 9
+    assert TextFrontend(phone_repeats=2).to_sequence("Bob") == TextFrontend().to_sequence("Bob")  # letters stay single
+
+
 def test_frontend_round_trips_and_refuses_bad_settings():
     frontend = TextFrontend(("english_cleaners",), True)
     assert TextFrontend.from_dict(frontend.to_dict()) == frontend
     assert TextFrontend.from_dict({}) == TextFrontend()
+    repeated = TextFrontend(arpabet=True, phone_repeats=2)
+    assert TextFrontend.from_dict(repeated.to_dict()) == repeated
+    assert TextFrontend.from_dict({"cleaners": ["english_cleaners"], "arpabet": True}).phone_repeats == 1  # older files
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match=f"phone_repeats: expected a whole number >= 1, found {bad!r}"):
+            TextFrontend(phone_repeats=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unknown settings language"):
         TextFrontend.from_dict({"language": "en"})
     with pytest.raises(ConfigError, match="arpabet: expected true or false, found 'yes'"):

@@ -286,12 +286,15 @@ def test_trains_from_preprocessed_mels_and_checks_their_contract(corpus: Path, t
     assert trainer.train_set.load_mel_from_disk
     assert trainer.fit().step == 2
     assert load_model(tmp_path / "run" / checkpoint_name("tacotron2", last=True)).text_frontend == TextFrontend()
-    phones = Trainer(tiny("tacotron2", mels_txt, "max_steps=1", "data.arpabet=true"), tmp_path / "phones")
+    phones = Trainer(tiny("tacotron2", mels_txt, "max_steps=1", "data.arpabet=true", "data.phone_repeats=2"),
+                     tmp_path / "phones")
     ids = phones.train_set.text_ids(0).tolist()  # every word of the corpus is in the dictionary: no letters
     assert not any(symbol_to_id["A"] <= i <= symbol_to_id["z"] for i in ids) and max(ids) >= 64
+    assert ids == [i for i in TextFrontend(arpabet=True).to_sequence(phones.train_set.utterances[0].text)
+                   for _ in range(2 if i >= 64 else 1)]
     assert phones.fit().step == 1
     saved = load_model(tmp_path / "phones" / checkpoint_name("tacotron2", last=True))
-    assert saved.text_frontend == TextFrontend(arpabet=True)
+    assert saved.text_frontend == TextFrontend(arpabet=True, phone_repeats=2)
     with pytest.raises(ConfigError, match="mels were made with other mel settings.*mel_fmax"):
         Trainer(tiny("tacotron2", mels_txt, "mel.mel_fmax=7000.0"), tmp_path / "bad")
     with pytest.raises(DataError, match="WaveGlow trains on audio, found a mel filelist"):

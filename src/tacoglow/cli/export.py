@@ -35,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
         if loaded.text_frontend is not None and loaded.text_frontend.arpabet:
             logger.warning("%s reads CMUdict phones; NVIDIA's code feeds it letters unless the text is given "
                            "as {ARPABET} groups", args.checkpoint)
+        if loaded.text_frontend is not None and loaded.text_frontend.phone_repeats > 1:
+            logger.warning("%s reads every phone %d times in a row; NVIDIA's code does not repeat them, so "
+                           "write each phone that many times in the {ARPABET} groups", args.checkpoint,
+                           loaded.text_frontend.phone_repeats)
         export_nvidia(args.output, model)
     else:
         if args.remove_weight_norm and loaded.kind == "waveglow":

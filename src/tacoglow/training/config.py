@@ -77,6 +77,8 @@ class DataConfig:
         arpabet: feed Tacotron 2 CMUdict phones instead of letters (dictionary words become
             ARPAbet; see :class:`tacoglow.text.TextFrontend`). Stored in every checkpoint, so
             synthesis reads text the way training did.
+        phone_repeats: emit every phone this many times (see :class:`tacoglow.text.TextFrontend`;
+            the bundled voice: 2); stored in every checkpoint like ``arpabet``.
         segment_length: WaveGlow audio segment in samples (the reference's scripts use 8000).
         resample: resample audio at another sample rate instead of treating it as bad data.
         check: check every item before training (missing files, sample rate, empty text,
@@ -92,6 +94,7 @@ class DataConfig:
     validation_items: int = 0
     cleaners: list[str] = field(default_factory=lambda: ["english_cleaners"])
     arpabet: bool = False
+    phone_repeats: int = 1
     segment_length: int = 8000
     resample: bool = False
     check: bool = True
@@ -101,7 +104,7 @@ class DataConfig:
     @property
     def text_frontend(self) -> TextFrontend:
         """How transcripts become symbol ids (cleaners, then letters or phones)."""
-        return TextFrontend(tuple(self.cleaners), self.arpabet)
+        return TextFrontend(tuple(self.cleaners), self.arpabet, self.phone_repeats)
 
 
 @dataclass
