@@ -22,6 +22,9 @@
 #      model's own frames. The shipped voice ran this stage on one H200 GPU (about 2.7 minutes of a
 #      run that shared the GPU with three others); STAGE5_DEVICE=cpu runs it on the CPU instead
 #      (roughly 70 minutes on two threads).
+#   6. every phone read twice (data.phone_repeats=2, so the attention moves within a phone),
+#      scheduled sampling 0.5, batches of 32 at 2e-4, one CPU thread: STAGE6_STEPS steps
+#      (default: the shipped voice's count; about 50 steps a minute).
 # Every stage stops at a step count and resumes with --resume auto, so an interrupted run goes on
 # where it stopped. The shipped voice's own numbers are in the README.
 set -euo pipefail
@@ -30,6 +33,7 @@ work=${1:-voice_work}
 phone_steps=${2:-9880}
 stage3_device=${STAGE3_DEVICE:-auto}
 stage5_device=${STAGE5_DEVICE:-auto}
+stage6_steps=${STAGE6_STEPS:-1750}
 filelist=${FILELIST:-$here/../shared/data/filelists/ljs_audio_text_train_filelist.txt}
 config=$here/configs/voice_tacotron2.json
 mkdir -p "$work"
@@ -78,14 +82,19 @@ OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_ss75" "$work/t2_ss50/check
 on_5700 "$work/t2_ss_big" "$work/t2_ss75/checkpoint_tacotron2_last.pt" --set device="$stage5_device" \
     --set batch_size=256 --set data.num_workers=2 --set checkpoint.every_steps=50 --set max_steps=350 \
     --set optim.learning_rate=2e-4 --set optim.anneal_steps=[1000] --set tacotron2.scheduled_sampling=0.5
-final=$work/t2_ss_big
-# 8. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them.
+# 8. Stage 6: every phone twice; the attention re-learns its walk within a few hundred steps.
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_rep2" "$work/t2_ss_big/checkpoint_tacotron2_last.pt" \
+    --set device=cpu --set batch_size=32 --set checkpoint.every_steps=250 --set max_steps="$stage6_steps" \
+    --set optim.learning_rate=2e-4 --set optim.anneal_steps=[100000] --set tacotron2.scheduled_sampling=0.5 \
+    --set data.phone_repeats=2
+final=$work/t2_rep2
+# 9. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them.
 mkdir -p "$here/src/tacoglow/voices"
 tacoglow export "$final/checkpoint_tacotron2_last.pt" -o "$here/src/tacoglow/voices/tacotron2.pt" --half
 if [ "${SHIP_WAVEGLOW:-0}" = 1 ]; then
   tacoglow export "$work/wg/checkpoint_waveglow_last.pt" -o "$here/src/tacoglow/voices/waveglow.pt" --half \
       --remove-weight-norm
 fi
-# 9. Evaluate on 100 LJ Speech validation sentences the voice never trained on.
+# 10. Evaluate on 100 LJ Speech validation sentences the voice never trained on.
 tacoglow evaluate --sentences "${filelist%train_filelist.txt}val_filelist.txt" --asr whisper \
     --teacher espeak-ng --vocoder griffin-lim --json "$work/eval_griffin_lim.json"
