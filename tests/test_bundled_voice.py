@@ -20,7 +20,7 @@ def test_bundled_tacotron2_is_a_tacoglow_file_with_its_contract():
     assert loaded.kind == "tacotron2" and loaded.source_format == "tacoglow"
     assert loaded.mel_config.sampling_rate == 22050 and loaded.mel_config.n_mel_channels == 80
     assert loaded.symbols is not None and len(loaded.symbols) == 148
-    assert loaded.text_frontend == TextFrontend(arpabet=True, phone_repeats=2)  # CMUdict phones, each read twice
+    assert loaded.text_frontend == TextFrontend(arpabet=True, phone_repeats=3)  # CMUdict phones, each read three times
 
 
 def test_synthesizer_without_arguments_speaks():
