@@ -78,7 +78,7 @@ class DataConfig:
             ARPAbet; see :class:`tacoglow.text.TextFrontend`). Stored in every checkpoint, so
             synthesis reads text the way training did.
         phone_repeats: emit every phone this many times (see :class:`tacoglow.text.TextFrontend`;
-            the bundled voice: 2); stored in every checkpoint like ``arpabet``.
+            the bundled voice: 3); stored in every checkpoint like ``arpabet``.
         segment_length: WaveGlow audio segment in samples (the reference's scripts use 8000).
         resample: resample audio at another sample rate instead of treating it as bad data.
         check: check every item before training (missing files, sample rate, empty text,
