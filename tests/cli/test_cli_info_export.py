@@ -49,6 +49,12 @@ def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     half = tmp_path / "phones_half.pt"
     assert main(["export", str(phones), "-o", str(half), "--half"]) == 0
     assert load_model(half).text_frontend == TextFrontend(arpabet=True, phone_repeats=2)
+    slower = tmp_path / "phones_slower.pt"
+    assert main(["export", str(phones), "-o", str(slower), "--phone-repeats", "3"]) == 0
+    assert load_model(slower).text_frontend == TextFrontend(arpabet=True, phone_repeats=3)
+    assert main(["export", str(golden_dir / "tacotron2.pt"), "-o", str(tmp_path / "x.pt"), "--phone-repeats", "2"]) == 2
+    assert "phone_repeats 2: this voice reads every phone once" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
     assert main(["export", str(phones), "-o", str(tmp_path / "nvidia.pt"), "--format", "nvidia"]) == 0
     err = capsys.readouterr().err
     assert "reads CMUdict phones" in err and "reads every phone 2 times in a row" in err

@@ -214,7 +214,7 @@ def test_argument_errors(checkpoints, tmp_path):
     with pytest.raises(AudioError, match="expected a folder of reference wavs"):
         evaluate(pair, SENTENCES, asr=None, reference_audio_dir=tmp_path / "missing")
     synthesizer = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=0)
-    with pytest.raises(ConfigError, match="vocoder and seed are settings of the Synthesizer given"):
+    with pytest.raises(ConfigError, match="vocoder, seed and phone_repeats are settings of the Synthesizer given"):
         evaluate(synthesizer, SENTENCES, asr=None, seed=1)
     with pytest.raises(ConfigError, match="expected a Synthesizer, a \\(tacotron2, waveglow\\) checkpoint pair"):
         evaluate("t2.pt", SENTENCES, asr=None)

@@ -259,3 +259,16 @@ def test_a_voice_with_repeated_phones_reads_each_phone_twice_and_splits_text_as_
     split = dict(settings, split_long_text=True, max_decoder_steps=200)
     pieces = [p.piece.text for p in Synthesizer(voice, **split)._prepare([paragraph])]
     assert len(pieces) > 1 and pieces == [p.piece.text for p in Synthesizer(once, **split)._prepare([paragraph])]
+
+
+def test_phone_repeats_sets_the_speaking_rate_of_a_voice_with_repeated_phones(golden_dir, tmp_path):
+    loaded = load_model(golden_dir / "tacotron2.pt")
+    voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
+    settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
+    thrice = Synthesizer(voice, phone_repeats=3, **settings)
+    assert thrice.text_frontend == TextFrontend(arpabet=True, phone_repeats=3)
+    [got] = thrice.synthesize("Hello.")
+    [want] = Synthesizer(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH HH AH0 AH0 AH0 L L L OW1 OW1 OW1}.")
+    assert torch.equal(got.mel, want.mel)
+    with pytest.raises(ConfigError, match="phone_repeats 2: this voice reads every phone once"):
+        Synthesizer(golden_dir / "tacotron2.pt", phone_repeats=2)

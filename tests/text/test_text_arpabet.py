@@ -79,3 +79,17 @@ def test_missing_dictionary_package_names_the_fix(monkeypatch):
 def test_docstring_examples_run():
     result = doctest.testmod(arpabet)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_with_phone_repeats_changes_the_rate_of_a_repeating_frontend_only():
+    three = TextFrontend(arpabet=True, phone_repeats=3)
+    four = three.with_phone_repeats(4)
+    assert four == TextFrontend(arpabet=True, phone_repeats=4) and three.phone_repeats == 3
+    assert sequence_to_text(four.to_sequence("Hi.")) == "{HH HH HH HH AY1 AY1 AY1 AY1}."
+    assert three.with_phone_repeats(3) == three
+    once = TextFrontend(arpabet=True)
+    assert once.with_phone_repeats(1) == once
+    with pytest.raises(ConfigError, match="phone_repeats 2: this voice reads every phone once"):
+        once.with_phone_repeats(2)
+    with pytest.raises(ConfigError, match="phone_repeats: expected a whole number >= 1, found 0"):
+        three.with_phone_repeats(0)

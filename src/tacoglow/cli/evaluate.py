@@ -53,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="synthesize every sentence with N seeds (--seed and the ones after it) and pool "
                              "them: each seed is another rendition, so one seed's WER moves by several points "
                              "(default 1)")
+    parser.add_argument("--phone-repeats", type=int, metavar="N",
+                        help="read every phone N times (speaking rate of a voice trained with repeated phones; "
+                             "default: the checkpoint's)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report as JSON")
     return parser
 
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         vocoder=args.vocoder,
         seed=args.seed,
         seeds=args.seeds,
+        phone_repeats=args.phone_repeats,
         progress=not getattr(args, "quiet", False),
     )
     print(report.table())

@@ -21,6 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="tacoglow layout: store weights as float16 (half the size; loaded as float32)")
     parser.add_argument("--remove-weight-norm", action="store_true",
                         help="WaveGlow, tacoglow layout: store fused weights (what inference runs)")
+    parser.add_argument("--phone-repeats", type=int, metavar="N",
+                        help="Tacotron 2, tacoglow layout: read every phone N times (the speaking rate the file "
+                             "synthesizes at; only for voices trained with repeated phones)")
     return parser
 
 
@@ -29,8 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
 
+    from tacoglow.errors import ConfigError
+
     loaded = load_model(args.checkpoint)
     model = loaded.model
+    text_frontend = loaded.text_frontend
+    if args.phone_repeats is not None:
+        if args.format != "tacoglow" or text_frontend is None:
+            raise ConfigError("--phone-repeats: only for a Tacotron 2 written in the tacoglow layout")
+        text_frontend = text_frontend.with_phone_repeats(args.phone_repeats)
     if args.format == "nvidia":
         if loaded.text_frontend is not None and loaded.text_frontend.arpabet:
             logger.warning("%s reads CMUdict phones; NVIDIA's code feeds it letters unless the text is given "
@@ -44,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
         if args.remove_weight_norm and loaded.kind == "waveglow":
             model.remove_weight_norm()
         save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols,
-                        text_frontend=loaded.text_frontend, weights_dtype=torch.float16 if args.half else None)
+                        text_frontend=text_frontend, weights_dtype=torch.float16 if args.half else None)
     logger.info("wrote %s (%s, %s layout)", args.output, loaded.kind, args.format)
     return 0

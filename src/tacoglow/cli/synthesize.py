@@ -57,6 +57,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--gate-threshold", type=float, help="stop-gate threshold (default: the checkpoint's)")
     parser.add_argument("--prenet-dropout", action=argparse.BooleanOptionalAction, default=True,
                         help="Tacotron 2's always-on prenet dropout, as trained (default on; off = deterministic)")
+    parser.add_argument("--phone-repeats", type=int, metavar="N",
+                        help="read every phone N times: the speaking rate of a voice trained with repeated phones "
+                             "(default: the checkpoint's; the bundled voice reads 4)")
     parser.add_argument("--retries", type=int, default=2,
                         help="extra attempts for utterances whose stop gate never fired or whose attention "
                              "did not reach the end (default 2)")
@@ -171,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
         args.tacotron2, args.waveglow, vocoder=args.vocoder, device=args.device, precision=args.precision,
         sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
         max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
-        prenet_dropout=args.prenet_dropout, retries=args.retries, threads=args.threads,
+        prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
+        threads=args.threads,
     )
     total = synth.count_pieces(texts)  # validates every text before anything is synthesized
     chunk = synth.batch_size * _CHUNK_BATCHES

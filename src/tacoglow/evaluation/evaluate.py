@@ -307,21 +307,22 @@ def _reference_files(folder: str | os.PathLike, items: list[tuple[str, str]]) ->
 
 
 def _synthesizer(voice: Synthesizer | CheckpointPair | None, vocoder: str | None,
-                 seed: int | None) -> tuple[Synthesizer, str]:
+                 seed: int | None, phone_repeats: int | None) -> tuple[Synthesizer, str]:
     """The Synthesizer to evaluate and its name in the report."""
     if isinstance(voice, Synthesizer):
-        if vocoder is not None or seed is not None:
-            raise ConfigError("evaluate: vocoder and seed are settings of the Synthesizer given; "
+        if vocoder is not None or seed is not None or phone_repeats is not None:
+            raise ConfigError("evaluate: vocoder, seed and phone_repeats are settings of the Synthesizer given; "
                               "set them when building it")
         return voice, "given Synthesizer"
     seed = 0 if seed is None else seed
     # retries=0: a retried piece would hide the very attention failures being counted.
     if voice is None:
-        return Synthesizer(vocoder=vocoder, seed=seed, retries=0), "bundled"
+        return Synthesizer(vocoder=vocoder, seed=seed, phone_repeats=phone_repeats, retries=0), "bundled"
     if isinstance(voice, tuple) and len(voice) == 2:
         tacotron2, waveglow = voice
         label = Path(tacotron2).name + (f" + {Path(waveglow).name}" if waveglow is not None else "")
-        return Synthesizer(tacotron2, waveglow, vocoder=vocoder, seed=seed, retries=0), label
+        return Synthesizer(tacotron2, waveglow, vocoder=vocoder, seed=seed, phone_repeats=phone_repeats,
+                           retries=0), label
     raise ConfigError(f"evaluate voice: expected a Synthesizer, a (tacotron2, waveglow) checkpoint pair or None, "
                       f"found {type(voice).__name__}")
 
@@ -337,6 +338,7 @@ def evaluate(
     vocoder: str | None = None,
     seed: int | None = None,
     seeds: int = 1,
+    phone_repeats: int | None = None,
     label: str | None = None,
     progress: bool = False,
 ) -> EvaluationReport:
@@ -360,6 +362,8 @@ def evaluate(
         seeds: synthesize every sentence with this many seeds, the Synthesizer's seed and the
             ones after it (default 1). Tacotron 2's prenet dropout makes every seed a different
             rendition, so one seed's WER moves by several points; the report pools them.
+        phone_repeats: how many times a pair or the bundled voice reads every phone (see
+            :class:`~tacoglow.inference.Synthesizer`; default: the checkpoint's).
         label: name of the voice in the report (default: the checkpoint file names, or "bundled").
         progress: show a progress bar on stderr.
 
@@ -369,7 +373,7 @@ def evaluate(
     Raises:
         DataError: no sentences, or an empty one.
         ConfigError: unknown ASR engine or teacher, an engine not installed, a teacher without
-            ASR, vocoder/seed given with a ready Synthesizer, ``seeds`` < 1, or ``seeds`` > 1
+            ASR, vocoder/seed/phone_repeats given with a ready Synthesizer, ``seeds`` < 1, or ``seeds`` > 1
             with an unseeded Synthesizer.
         AudioError: a missing or unreadable reference recording.
         CheckpointError: a checkpoint that does not load.
@@ -388,7 +392,7 @@ def evaluate(
         raise ConfigError(f"whisper_model: only the 'whisper' ASR engine takes a model directory, found asr={asr!r}")
     references = _reference_files(reference_audio_dir, items) if reference_audio_dir is not None else None
     engine = load_asr(asr, whisper_model=whisper_model) if isinstance(asr, str) else asr
-    synthesizer, default_label = _synthesizer(voice, vocoder, seed)
+    synthesizer, default_label = _synthesizer(voice, vocoder, seed, phone_repeats)
     if synthesizer.seed is None and seeds > 1:
         raise ConfigError(f"seeds: {seeds} seeds need a seeded Synthesizer (seed=...), found one without a seed")
     if synthesizer.seed is None:

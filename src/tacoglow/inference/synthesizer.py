@@ -322,6 +322,10 @@ class Synthesizer:
         prenet_dropout: keep Tacotron 2's always-on prenet dropout (the reference's behaviour,
             which trained models expect); False makes the output deterministic. A model trained
             with ``prenet_dropout=1`` (no frame feedback) is deterministic already and keeps it.
+        phone_repeats: read every phone this many times (the speaking rate) instead of the checkpoint's
+            count; only for voices trained with repeated phones (``data.phone_repeats`` > 1). One
+            more than trained reads slower and, for the bundled voice, clearer; None keeps the
+            checkpoint's.
         retries: extra attempts, with other dropout seeds, for pieces whose stop gate never fired
             or whose attention did not reach the end (only with prenet dropout on: without it
             every attempt gives the same result).
@@ -329,8 +333,9 @@ class Synthesizer:
         threads: torch CPU threads (process-wide); None leaves torch's setting.
 
     Raises:
-        ConfigError: a setting out of range, a mismatched Tacotron 2 / WaveGlow pair, or no
-            bundled voice when ``tacotron2`` is None.
+        ConfigError: a setting out of range, a mismatched Tacotron 2 / WaveGlow pair, no
+            bundled voice when ``tacotron2`` is None, or ``phone_repeats`` for a voice that reads
+            every phone once.
         CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind.
 
     Example:
@@ -358,6 +363,7 @@ class Synthesizer:
         gate_threshold: float | None = None,
         early_stopping: bool = True,
         prenet_dropout: bool = True,
+        phone_repeats: int | None = None,
         retries: int = 2,
         split_long_text: bool = True,
         threads: int | None = None,
@@ -424,6 +430,8 @@ class Synthesizer:
             overrides["prenet_dropout"] = 0.0
         self.tacotron2, tacotron2_mel, self.symbols, self.text_frontend = self._load_tacotron2(
             tacotron2, mel_config, overrides)
+        if phone_repeats is not None and phone_repeats != self.text_frontend.phone_repeats:
+            self.text_frontend = self.text_frontend.with_phone_repeats(phone_repeats)
         self.mel_config = tacotron2_mel
         # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
         self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)

@@ -11,6 +11,7 @@ reference, quirks included (see :func:`text_to_sequence`).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -181,6 +182,23 @@ class TextFrontend:
         if self.phone_repeats == 1:
             return ids
         return [i for i in ids for _ in range(self.phone_repeats if i in _PHONE_IDS else 1)]
+
+    def with_phone_repeats(self, phone_repeats: int) -> TextFrontend:
+        """This frontend reading every phone ``phone_repeats`` times: a voice's speaking rate.
+
+        A voice trained with repeated phones keeps its pace per input position, so one more
+        repeat than trained speaks about a sixth slower; a voice trained on single phones has no
+        such pace to stretch and refuses.
+
+        Raises:
+            ConfigError: ``phone_repeats`` not a whole number >= 1, or a change for a frontend that
+                reads every phone once (or reads letters).
+        """
+        changed = dataclasses.replace(self, phone_repeats=phone_repeats)
+        if phone_repeats != self.phone_repeats and self.phone_repeats == 1:
+            raise ConfigError(f"phone_repeats {phone_repeats}: this voice reads every phone once, so it has no "
+                              f"phone repeats to change (that needs a voice trained with data.phone_repeats > 1)")
+        return changed
 
     def to_dict(self) -> dict[str, Any]:
         return {"cleaners": list(self.cleaners), "arpabet": self.arpabet, "phone_repeats": self.phone_repeats}
