@@ -20,7 +20,8 @@ def test_bundled_tacotron2_is_a_tacoglow_file_with_its_contract():
     assert loaded.kind == "tacotron2" and loaded.source_format == "tacoglow"
     assert loaded.mel_config.sampling_rate == 22050 and loaded.mel_config.n_mel_channels == 80
     assert loaded.symbols is not None and len(loaded.symbols) == 148
-    assert loaded.text_frontend == TextFrontend(arpabet=True, phone_repeats=3)  # CMUdict phones, each read three times
+    # CMUdict phones, trained read three times and shipped reading four (slower, heard better).
+    assert loaded.text_frontend == TextFrontend(arpabet=True, phone_repeats=4)
 
 
 def test_synthesizer_without_arguments_speaks():
@@ -39,3 +40,14 @@ def test_main_command_with_no_checkpoint_arguments(tmp_path):
     assert main(["synthesize", "Hello world.", "-o", str(out), "--seed", "1"]) == 0
     audio, rate = sf.read(out)
     assert rate == 22050 and audio.size > 0.2 * rate and np.abs(audio).max() > 0.01
+
+
+def test_bundled_voice_reads_faster_at_its_trained_phone_repeats(tmp_path):
+    text = "The quick brown fox jumps over the lazy dog."
+    paths = {}
+    for repeats in (3, 4):
+        paths[repeats] = tmp_path / f"rep{repeats}.wav"
+        assert main(["synthesize", text, "-o", str(paths[repeats]), "--seed", "0",
+                     "--phone-repeats", str(repeats)]) == 0
+    seconds = {repeats: sf.info(str(path)).duration for repeats, path in paths.items()}
+    assert 1.05 < seconds[4] / seconds[3] < 1.5, seconds  # one more copy per phone: slower speech
