@@ -31,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
-
     from tacoglow.errors import ConfigError
 
     loaded = load_model(args.checkpoint)

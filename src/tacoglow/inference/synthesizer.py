@@ -430,7 +430,7 @@ class Synthesizer:
             overrides["prenet_dropout"] = 0.0
         self.tacotron2, tacotron2_mel, self.symbols, self.text_frontend = self._load_tacotron2(
             tacotron2, mel_config, overrides)
-        if phone_repeats is not None and phone_repeats != self.text_frontend.phone_repeats:
+        if phone_repeats is not None:
             self.text_frontend = self.text_frontend.with_phone_repeats(phone_repeats)
         self.mel_config = tacotron2_mel
         # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
