@@ -187,8 +187,8 @@ class TextFrontend:
         """This frontend reading every phone ``phone_repeats`` times: a voice's speaking rate.
 
         A voice trained with repeated phones keeps its pace per input position, so one more
-        repeat than trained speaks about an eighth slower (the bundled voice: 12 %); a voice trained on single phones has no
-        such pace to stretch and refuses.
+        repeat than trained speaks about an eighth slower (the bundled voice: 12 %); a voice
+        trained on single phones has no such pace to stretch and refuses.
 
         Raises:
             ConfigError: ``phone_repeats`` not a whole number >= 1, or a change for a frontend that
