@@ -32,7 +32,7 @@
 #   9. large batches (a GPU when there is one; STAGE9_DEVICE=cpu runs it on the CPU, many hours):
 #      from stage 8's last checkpoint, batches of 256 at 2e-4 for 900 steps, then batches of 512
 #      at 4e-4 for 320 steps, still three copies per phone and scheduled sampling 0.5. The shipped
-#      voice ran these on one H200 GPU (7 and 3.6 minutes, each beside three other trials).
+#      voice ran these on one H200 GPU (about 6.7 and 3.4 minutes, each beside three other trials).
 #      Packaged to read every phone four times (one more than trained: a slower pace, which
 #      Whisper hears better).
 # Every stage stops at a step count and resumes with --resume auto, so an interrupted run goes on
@@ -112,14 +112,12 @@ OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 on_5700 "$work/t2_rep3_lr1" "$work/t2_rep3/c
     --set data.phone_repeats=3
 # 11. Stage 9: large batches (on a GPU a step of 256 utterances takes about as long as one of 128 and
 #     one of 512 about 1.5 times as long, and they average away more of the gradient's noise).
-on_5700 "$work/t2_b256" "$work/t2_rep3_lr1/checkpoint_tacotron2_last.pt" --set device="$stage9_device" \
-    --set batch_size=256 --set data.num_workers=2 --set checkpoint.every_steps=75 --set max_steps=900 \
-    --set optim.learning_rate=2e-4 --set optim.anneal_steps=[100000] --set tacotron2.scheduled_sampling=0.5 \
-    --set data.phone_repeats=3
-on_5700 "$work/t2_b512" "$work/t2_b256/checkpoint_tacotron2_last.pt" --set device="$stage9_device" \
-    --set batch_size=512 --set data.num_workers=2 --set checkpoint.every_steps=40 --set max_steps=320 \
-    --set optim.learning_rate=4e-4 --set optim.anneal_steps=[100000] --set tacotron2.scheduled_sampling=0.5 \
-    --set data.phone_repeats=3
+large_batches=(--set device="$stage9_device" --set data.num_workers=2 --set optim.anneal_steps=[100000]
+    --set tacotron2.scheduled_sampling=0.5 --set data.phone_repeats=3)
+on_5700 "$work/t2_b256" "$work/t2_rep3_lr1/checkpoint_tacotron2_last.pt" "${large_batches[@]}" \
+    --set batch_size=256 --set optim.learning_rate=2e-4 --set checkpoint.every_steps=75 --set max_steps=900
+on_5700 "$work/t2_b512" "$work/t2_b256/checkpoint_tacotron2_last.pt" "${large_batches[@]}" \
+    --set batch_size=512 --set optim.learning_rate=4e-4 --set checkpoint.every_steps=40 --set max_steps=320
 final=$work/t2_b512
 # 12. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them,
 # set to read every phone four times.
