@@ -9,11 +9,7 @@ import torch
 
 from tacoglow.audio import STFT, GriffinLimVocoder, MelConfig, griffin_lim, mel_spectrogram
 from tacoglow.errors import AudioError, ConfigError
-
-
-def rel_l2(got: torch.Tensor, want: torch.Tensor) -> float:
-    assert got.shape == want.shape, (got.shape, want.shape)
-    return ((got.double() - want.double()).norm() / want.double().norm()).item()
+from tolerances import perturbed, reduction_rtol, rel_l2
 
 
 def test_golden_griffin_lim_with_reference_phase(golden_dir):
@@ -25,7 +21,14 @@ def test_golden_griffin_lim_with_reference_phase(golden_dir):
     audio = griffin_lim(magnitude, STFT(), n_iters=clip["griffin_lim_n_iters"],
                         initial_phase=torch.from_numpy(phase))
     assert audio.shape == (1, 3072)
-    assert rel_l2(audio[0], clip["griffin_lim"]) <= 1e-5
+    # Each iteration chains an inverse and a forward STFT (two 1024-term reductions); the iterations
+    # converge rather than amplify it: measured 2e-6 to 4e-6 under simulated AVX2, AVX-512 and SSE
+    # kernels, far inside two iterations' budget (6e-5).
+    tolerance = reduction_rtol(1024, chained=4)
+    assert rel_l2(audio[0], clip["griffin_lim"]) <= tolerance
+    louder = griffin_lim(perturbed(magnitude), STFT(), n_iters=clip["griffin_lim_n_iters"],
+                         initial_phase=torch.from_numpy(phase))
+    assert rel_l2(louder[0], clip["griffin_lim"]) > 10 * tolerance
 
 
 def test_random_phase_is_seeded_by_generator():

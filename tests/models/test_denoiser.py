@@ -10,6 +10,7 @@ from tacoglow.audio.stft import STFT
 from tacoglow.errors import AudioError, ConfigError
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+from tolerances import GOLDEN_MODEL_TOL, perturbed
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,10 @@ def test_bias_matches_golden(golden, fused_model, denoiser):
     _, gold = golden
     assert (gold["mode"], gold["filter_length"], gold["n_overlap"], gold["win_length"]) == ("zeros", 1024, 4, 1024)
     assert denoiser.bias_spec.shape == (1, 513, 1) and denoiser.bias_spec.dtype == torch.float32
-    torch.testing.assert_close(denoiser.bias_spec, gold["bias_spec"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(denoiser.bias_spec, gold["bias_spec"], **GOLDEN_MODEL_TOL)
     bias_audio = fused_model.infer(torch.zeros(1, 80, 88), sigma=0.0)
     assert bias_audio.shape == (1, gold["bias_audio_len"])
-    torch.testing.assert_close(bias_audio[0, :2048], gold["bias_audio_first_2048"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bias_audio[0, :2048], gold["bias_audio_first_2048"], **GOLDEN_MODEL_TOL)
     assert list(denoiser.state_dict()) == ["bias_spec"]
 
 
@@ -48,12 +49,19 @@ def test_output_matches_golden(golden, denoiser, strength, key):
     _, gold = golden
     out = denoiser(gold["audio"], strength=strength)
     assert out.shape == (1, 1, 3840) and out.dtype == torch.float32
-    torch.testing.assert_close(out, gold[key], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out, gold[key], **GOLDEN_MODEL_TOL)
+
+
+def test_golden_comparison_catches_a_0_1_percent_input_change(golden, denoiser):
+    _, gold = golden
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(denoiser(perturbed(gold["audio"]), strength=0.1), gold["out_strength_0_1"],
+                                   **GOLDEN_MODEL_TOL)
 
 
 def test_default_strength_is_0_1(golden, denoiser):
     _, gold = golden
-    torch.testing.assert_close(denoiser(gold["audio"]), gold["out_strength_0_1"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(denoiser(gold["audio"]), gold["out_strength_0_1"], **GOLDEN_MODEL_TOL)
 
 
 def test_construction_consumes_global_rng_like_the_reference(fused_model, denoiser):

@@ -13,8 +13,8 @@ import tacoglow.models.tacotron2 as tacotron2_module
 from tacoglow.errors import DataError
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config, Tacotron2Inference
 from tacoglow.training.losses import tacotron2_loss
-
-TOL = {"rtol": 1e-4, "atol": 1e-4}
+from tolerances import GOLDEN_MODEL_TOL as TOL
+from tolerances import perturb_weights_
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,18 @@ def test_infer_matches_reference(golden, case, stopped):
     torch.testing.assert_close(out.mel_postnet, want["mel_outputs_postnet"], **TOL)
     torch.testing.assert_close(out.alignments, want["alignments"], **TOL)
     torch.testing.assert_close(out.gate, want["gate_outputs"], **TOL)
+
+
+def test_golden_comparisons_catch_a_0_1_percent_weight_change(golden):
+    _, io = golden
+    inputs, want = io["forward_inputs"], io["forward"]
+    model = perturb_weights_(golden_model(golden, prenet_dropout=0.0))
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(teacher_forced(model, inputs)[1], want["mel_outputs_postnet"], **TOL)
+    want = io["infer_batch"]
+    out = model.infer(want["text_padded"], want["input_lengths"])
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(out.mel_postnet, want["mel_outputs_postnet"], **TOL)
 
 
 def test_infer_hitting_max_decoder_steps_warns(golden, caplog):
