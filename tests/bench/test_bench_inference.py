@@ -13,6 +13,7 @@ from tacoglow.cli import main
 from tacoglow.errors import ConfigError
 from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import WaveGlowConfig
+from tacoglow.system import describe_cpu
 
 TINY_T2 = Tacotron2Config(symbols_embedding_dim=16, encoder_embedding_dim=16, encoder_n_convolutions=1,
                           attention_rnn_dim=16, attention_dim=8, attention_location_n_filters=4,
@@ -70,6 +71,8 @@ def test_random_weight_benchmark_rows_and_table():
     header = table.splitlines()[1]
     assert [c.strip() for c in header.split("  ") if c.strip()] == HEADER
     assert "peak RSS" in table and "random, 6 steps, fp32)" in table and "ceiling" not in table
+    # Speed depends on the CPU: the table names it and its bf16 support.
+    assert f"machine: {describe_cpu()}" in table.splitlines() and "bf16" in describe_cpu()
     assert report.rows[0].waveglow_gflops == pytest.approx(
         report.rows[0].waveglow_samples_per_s / 22050 * waveglow_gflop_per_second(TINY_WG))
     with pytest.raises(ConfigError, match="iterations"):

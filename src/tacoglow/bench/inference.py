@@ -25,7 +25,6 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from tacoglow.errors import ConfigError
 from tacoglow.inference.synthesizer import PRECISIONS, StageTimes, Synthesizer
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+from tacoglow.system import describe_cpu
 
 __all__ = ["BenchSettings", "BenchRow", "BenchReport", "bench_inputs", "random_models", "run_benchmark",
            "format_table", "waveglow_gflop_per_second", "write_json"]
@@ -337,7 +337,7 @@ def run_benchmark(settings: BenchSettings, *, tacotron2: Optional[os.PathLike | 
         report = BenchReport(
             settings=settings, models=_describe(settings, synth, tacotron2, waveglow), device=str(synth.device),
             threads=torch.get_num_threads(), torch_version=torch.__version__,
-            machine=f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs",
+            machine=describe_cpu(),
         )
         for case in cases:
             report.rows.append(_measure(synth, inputs[case], settings, report_progress))
@@ -386,6 +386,7 @@ def format_table(report: BenchReport) -> str:
         lines.append("  ".join(f"{cell(row):>{width}}" for _, width, cell in _COLUMNS))
     lines.append("latency = Tacotron 2 + WaveGlow + denoiser (text excluded, as the reference); RTF = seconds "
                  "of audio per second of latency")
+    lines.append(f"machine: {report.machine}")
     lines.append(f"peak RSS: {report.peak_rss_mib:.0f} MiB")
     if report.matmul_peak_gflops:
         peaks = ", ".join(f"{name} {value:.0f} GFLOP/s" for name, value in report.matmul_peak_gflops.items())

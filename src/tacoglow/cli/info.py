@@ -1,4 +1,7 @@
-"""``tacoglow info CHECKPOINT``: what a checkpoint file holds (kind, layout, sizes, mel contract)."""
+"""``tacoglow info CHECKPOINT``: what a checkpoint file holds (kind, layout, sizes, mel contract).
+
+``tacoglow info --system``: the machine as speed depends on it (CPU, native bf16, torch's kernels).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +10,12 @@ import json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("info", help="describe a Tacotron 2 / WaveGlow checkpoint",
-                                   description="Describe a checkpoint: kind, layout, hyper-parameters, mel contract.")
-    parser.add_argument("checkpoint", help="tacoglow or NVIDIA checkpoint file")
+    parser = subparsers.add_parser("info", help="describe a Tacotron 2 / WaveGlow checkpoint, or this machine",
+                                   description="Describe a checkpoint: kind, layout, hyper-parameters, mel contract; "
+                                               "or, with --system, this machine: CPU, native bf16, torch.")
+    parser.add_argument("checkpoint", nargs="?", help="tacoglow or NVIDIA checkpoint file")
+    parser.add_argument("--system", action="store_true",
+                        help="describe this machine (CPU model, native bf16, torch version and kernels)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
@@ -36,6 +42,17 @@ def describe(path: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tacoglow.errors import ConfigError
+
+    if args.system == (args.checkpoint is not None):
+        raise ConfigError("expected a checkpoint file or --system (one of the two)")
+    if args.system:
+        from tacoglow.system import system_info
+
+        machine = system_info()
+        print(json.dumps(machine, indent=2) if args.json
+              else "\n".join(f"{key}: {value}" for key, value in machine.items()))
+        return 0
     info = describe(args.checkpoint)
     if args.json:
         print(json.dumps(info, indent=2))

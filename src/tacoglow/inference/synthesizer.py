@@ -45,6 +45,7 @@ from tacoglow.inference.text_split import TextPiece, max_chars_for_steps, split_
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow
+from tacoglow.system import warn_if_bf16_is_emulated
 from tacoglow.text import symbols as DEFAULT_SYMBOLS
 from tacoglow.text import TextFrontend
 
@@ -307,8 +308,9 @@ class Synthesizer:
         mel_config: mel contract of model objects given without one (default: NVIDIA's audio
             settings with the model's number of mel channels). Checkpoints state their own.
         device: "cpu" or "cuda[:N]".
-        precision: "fp32", "bf16" (CPU with AVX-512 BF16, or GPU) or "fp16" (GPU only). On a
-            CPU it applies to WaveGlow; Tacotron 2 stays float32 (see ``tacotron2_dtype``).
+        precision: "fp32", "bf16" (GPU, or a CPU with AVX512-BF16 or AMX; on other CPUs it is
+            slower than fp32 and warns once) or "fp16" (GPU only). On a CPU it applies to WaveGlow;
+            Tacotron 2 stays float32 (see ``tacotron2_dtype``).
         sigma: WaveGlow noise scale, >= 0 (0.6 as NVIDIA's benchmark; training used 1.0).
         denoise: WaveGlow denoiser strength, >= 0 (0 turns it off; NVIDIA's scripts use 0.01).
         seed: base seed of every random draw (prenet dropout, WaveGlow noise); None draws one
@@ -391,6 +393,8 @@ class Synthesizer:
         if precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("precision fp16: needs a CUDA device (CPU half-precision kernels are slow or "
                               "missing); use --precision bf16 on CPU")
+        if precision == "bf16" and self.device.type == "cpu":
+            warn_if_bf16_is_emulated()
         self.precision = precision
         self.dtype = PRECISIONS[precision]
         # On a CPU, Tacotron 2 stays float32 whatever the precision: its batch-1 decoder step is
