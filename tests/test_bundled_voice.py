@@ -1,6 +1,8 @@
 """The voice shipped inside the package: it loads with no arguments and speaks."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import soundfile as sf
 import torch
@@ -10,6 +12,7 @@ from tacoglow.checkpoints import load_model
 from tacoglow.cli import main
 from tacoglow.inference import bundled_voice_paths
 from tacoglow.text import TextFrontend
+from tolerances import rel_l2
 
 
 def test_bundled_tacotron2_is_a_tacoglow_file_with_its_contract():
@@ -51,3 +54,24 @@ def test_bundled_voice_reads_faster_at_its_trained_phone_repeats(tmp_path):
                      "--phone-repeats", str(repeats)]) == 0
     seconds = {repeats: sf.info(str(path)).duration for repeats, path in paths.items()}
     assert 1.05 < seconds[4] / seconds[3] < 1.5, seconds  # one more copy per phone: slower speech
+
+
+def test_bundled_voice_with_a_fixed_seed_sounds_as_before():
+    """The waveforms stored before the redesign of issue 20 (``bundled_voice_seed0.npz``, made with
+    ``Synthesizer(seed=0)``): refactoring must not change what the shipped voice says.
+
+    Same lengths exactly (the stop gate fired at the same frame). On the machine that stored them
+    the arrays were identical; on other CPUs float32 sums round in another order (see
+    ``tests/tolerances.py``) and the autoregressive decoder and Griffin-Lim's 60 iterations carry
+    that difference along: measured under simulated AVX2 and SSE kernels (``ONEDNN_MAX_CPU_ISA``,
+    ``ATEN_CPU_CAPABILITY``), relative L2 errors of at most 1.8e-6 (mel) and 1.6e-4 (waveform); the
+    bounds leave a margin of 50x and 12x. A change of the model, the seeding or the vocoder moves
+    them by orders of magnitude more (other prenet dropout masks change every frame).
+    """
+    golden = np.load(Path(__file__).parent / "data" / "golden" / "bundled_voice_seed0.npz")
+    texts = [str(t) for t in golden["texts"]]
+    for i, utterance in enumerate(Synthesizer(seed=0).synthesize(texts)):
+        mel, waveform = np.asarray(utterance.mel), np.asarray(utterance.waveform)
+        assert mel.shape == golden[f"mel_{i}"].shape and waveform.shape == golden[f"waveform_{i}"].shape
+        assert rel_l2(torch.from_numpy(mel), torch.from_numpy(golden[f"mel_{i}"])) < 1e-4
+        assert rel_l2(torch.from_numpy(waveform), torch.from_numpy(golden[f"waveform_{i}"])) < 2e-3
