@@ -78,8 +78,6 @@ def test_yaml_json_and_overrides_agree(tmp_path: Path) -> None:
     (["amp=fp8"], "amp: expected one of off, fp16, bf16"),
     (["optim.anneal_factor=2"], r"optim.anneal_factor: expected a value in \(0, 1\]"),
     (["loss.guided_attention_weight=-1"], "loss.guided_attention_weight: expected a number >= 0"),
-    (["loss.attention_forcing_weight=-0.5"], "loss.attention_forcing_weight: expected a number >= 0"),
-    (["loss.mel_loss=l2"], "loss.mel_loss: expected one of l1, mse, found 'l2'"),
     (["tacotron2.n_mel_channels=40"], r"tacotron2.n_mel_channels \(40\) must equal mel.n_mel_channels \(80\)"),
     (["tacotron2.encoder_kernel_size=4"], "encoder_kernel_size: expected an odd kernel size"),
     (["optim=3"], "optim: expected a section of settings"),
@@ -94,10 +92,6 @@ def test_bad_settings_are_named(overrides: list[str], message: str) -> None:
 def test_model_specific_checks(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="guided attention applies to Tacotron 2 only"):
         load_config(model="waveglow", overrides=["loss.guided_attention_weight=1"])
-    with pytest.raises(ConfigError, match="attention forcing applies to Tacotron 2 only"):
-        load_config(model="waveglow", overrides=["loss.attention_forcing_weight=1"])
-    with pytest.raises(ConfigError, match="loss.mel_loss: applies to Tacotron 2 only"):
-        load_config(model="waveglow", overrides=["loss.mel_loss=l1"])
     with pytest.raises(ConfigError, match="WaveGlow upsamples mels by a fixed 256"):
         load_config(model="waveglow", overrides=["mel.hop_length=200"])
     with pytest.raises(ConfigError, match="segment_length: expected a multiple of waveglow.n_group"):

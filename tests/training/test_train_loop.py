@@ -76,23 +76,10 @@ def test_tacotron2_loss_falls_with_guided_attention(corpus: Path, tmp_path: Path
     assert writer.calls.count(("audio", "validation/audio")) == 5 and writer.calls[-1] == ("close", "")
 
 
-def test_tacotron2_trains_with_attention_forcing_on_its_own_output(corpus: Path, tmp_path: Path,
-                                                                      writer: _RecordingWriter) -> None:
-    """Every decoder step fed the model's own frames, attention forced from a teacher-forced pass:
-    the loss falls, and so does the logged gap between the model's own attention and the forced one."""
-    config = tiny("tacotron2", corpus, "max_steps=15", "tacotron2.scheduled_sampling=1.0",
-                  "loss.attention_forcing_weight=1.0")
-    result = Trainer(config, tmp_path).fit()
-    first, last = sum(result.losses[:3]) / 3, sum(result.losses[-3:]) / 3
-    assert last < 0.85 * first, result.losses
-    forcing = [r["attention_forcing_loss"] for r in read_jsonl(tmp_path / "train.jsonl", "step")]
-    assert len(forcing) == 15 and all(0.0 < f < 1.0 for f in forcing)
-    assert sum(forcing[-3:]) < 0.8 * sum(forcing[:3]), forcing
-    assert all("attention_forcing_loss" not in r for r in read_jsonl(tmp_path / "train.jsonl", "epoch"))
-
-
-def test_l1_mel_loss_trains_and_is_what_the_loop_minimises(corpus: Path, tmp_path: Path) -> None:
-    trainer = Trainer(tiny("tacotron2", corpus, "max_steps=15", "loss.mel_loss=l1"), tmp_path)
+def test_the_loop_minimises_the_reference_loss_also_with_scheduled_sampling(corpus: Path, tmp_path: Path) -> None:
+    """The trained objective is exactly tacotron2_loss; with half of the decoder steps fed the model's
+    own frames (the bundled voice's setting) the loss still falls."""
+    trainer = Trainer(tiny("tacotron2", corpus, "max_steps=15", "tacotron2.scheduled_sampling=0.5"), tmp_path)
     batch = next(iter(trainer._val_loader()))
     model = trainer.raw_model.eval()
     with torch.no_grad():
@@ -100,32 +87,11 @@ def test_l1_mel_loss_trains_and_is_what_the_loop_minimises(corpus: Path, tmp_pat
         got = trainer._loss(model, batch)[0]
         torch.manual_seed(0)
         mel, mel_postnet, gate, _ = model(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths)
-    l1 = tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate, "l1")
-    mse = tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate, "mse")
-    assert torch.allclose(got, l1) and not torch.allclose(l1, mse, rtol=1e-2)
+    assert torch.equal(got, tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate))
+    model.train()
     result = trainer.fit()
     first, last = sum(result.losses[:3]) / 3, sum(result.losses[-3:]) / 3
     assert last < 0.85 * first, result.losses
-
-
-def test_train_only_updates_the_named_parameters_and_runs_the_rest_as_at_synthesis(corpus: Path,
-                                                                                   tmp_path: Path) -> None:
-    config = tiny("tacotron2", corpus, "max_steps=3", "optim.train_only=[postnet]",
-                  "tacotron2.scheduled_sampling=1.0", "loss.attention_forcing_weight=1.0")
-    trainer = Trainer(config, tmp_path)
-    before = {k: v.clone() for k, v in trainer.raw_model.state_dict().items()}
-    assert not trainer.raw_model.encoder.training and not trainer.raw_model.decoder.training
-    assert trainer.raw_model.training and trainer.raw_model.postnet.training
-    result = trainer.fit()
-    assert result.step == 3 and all(torch.isfinite(torch.tensor(result.losses)))
-    after = trainer.raw_model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    # the postnet's weights and batch-norm statistics move; nothing else does, running statistics included
-    assert changed and all(k.startswith("postnet.") for k in changed), changed
-    assert any(k.endswith("conv.weight") for k in changed) and any(k.endswith("running_mean") for k in changed)
-    assert not trainer.raw_model.decoder.training  # still frozen after validation switched modes
-    with pytest.raises(ConfigError, match="optim.train_only: 'post' names no parameter of the model"):
-        Trainer(tiny("tacotron2", corpus, "optim.train_only=[post]"), tmp_path / "bad")
 
 
 def test_waveglow_nll_falls_and_checkpoints(corpus: Path, tmp_path: Path, writer: _RecordingWriter) -> None:

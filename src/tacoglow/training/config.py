@@ -38,7 +38,6 @@ from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import HOP_LENGTH as WAVEGLOW_HOP
 from tacoglow.models.waveglow import WaveGlowConfig
 from tacoglow.text import TextFrontend
-from tacoglow.training.losses import MEL_LOSSES
 
 __all__ = [
     "AMP_MODES",
@@ -120,9 +119,6 @@ class OptimConfig:
             alternates ×0.3 and ×1/3); see :func:`tacoglow.training.schedule.learning_rate`.
         grad_clip_thresh: clip the total gradient L2 norm to this; None clips nothing (WaveGlow
             in FP32), and under fp16 AMP None means 65504, the fp16 maximum, as the reference.
-        train_only: train only the parameters whose names start with one of these prefixes
-            (e.g. ``["postnet"]``); the rest is frozen, and its modules run as at synthesis (eval
-            mode: no dropout, batch norm on its running statistics). Empty (default): train all.
     """
 
     learning_rate: float = 1e-3
@@ -130,7 +126,6 @@ class OptimConfig:
     anneal_steps: list[int] = field(default_factory=lambda: [500, 1000, 1500])
     anneal_factor: float = 0.1
     grad_clip_thresh: Union[float, None] = 1.0
-    train_only: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,24 +139,11 @@ class LossConfig:
             reference; about 1.0 makes attention align within ~100 steps on small datasets
             (measured on espeak-ng speech; without it attention had not formed after 630 steps).
         guided_attention_width: width of the diagonal band, as a share of the utterance.
-        attention_forcing_weight: Tacotron 2 only: > 0 trains with attention forcing (Dou et al.
-            2019): each training step first runs a teacher-forced pass without gradients, then the
-            trained pass uses its attention weights in place of the model's own, so the output
-            stays aligned with the target even when the decoder is fed its own frames
-            (``tacotron2.scheduled_sampling``, 1.0 for Dou et al.'s setting); the model's own
-            attention learns from this weight times
-            :func:`tacoglow.training.losses.attention_forcing_loss`. 0 (default) is off.
-        mel_loss: Tacotron 2 only: the distance of both mel terms, "mse" (default, the
-            reference) or "l1". Where the next frame is uncertain, as when the decoder is fed its
-            own frames (``tacotron2.scheduled_sampling``), MSE is minimised by the mean of the
-            possible frames and L1 by their median, which blurs less.
     """
 
     sigma: float = 1.0
     guided_attention_weight: float = 0.0
     guided_attention_width: float = 0.2
-    attention_forcing_weight: float = 0.0
-    mel_loss: str = "mse"
 
 
 @dataclass
@@ -321,20 +303,12 @@ class TrainConfig:
         loss = self.loss
         if not loss.sigma > 0:
             raise ConfigError(f"loss.sigma: expected a positive number, found {loss.sigma}")
-        for name, what in (("guided_attention_weight", "guided attention"),
-                           ("attention_forcing_weight", "attention forcing")):
-            value = getattr(loss, name)
-            if not value >= 0:
-                raise ConfigError(f"loss.{name}: expected a number >= 0, found {value}")
-            if value > 0 and self.model != "tacotron2":
-                raise ConfigError(f"loss.{name}: {what} applies to Tacotron 2 only, "
-                                  f"found {value} for a {self.model} run")
-        if loss.mel_loss not in MEL_LOSSES:
-            raise ConfigError(f"loss.mel_loss: expected one of {', '.join(sorted(MEL_LOSSES))}, "
-                              f"found {loss.mel_loss!r}")
-        if loss.mel_loss != "mse" and self.model != "tacotron2":
-            raise ConfigError(f"loss.mel_loss: applies to Tacotron 2 only, found {loss.mel_loss!r} "
-                              f"for a {self.model} run")
+        if not loss.guided_attention_weight >= 0:
+            raise ConfigError(f"loss.guided_attention_weight: expected a number >= 0, "
+                              f"found {loss.guided_attention_weight}")
+        if loss.guided_attention_weight > 0 and self.model != "tacotron2":
+            raise ConfigError(f"loss.guided_attention_weight: guided attention applies to Tacotron 2 only, "
+                              f"found {loss.guided_attention_weight} for a {self.model} run")
         if not loss.guided_attention_width > 0:
             raise ConfigError(f"loss.guided_attention_width: expected a positive number, "
                               f"found {loss.guided_attention_width}")

@@ -89,7 +89,7 @@ from tacoglow.training.distributed import (
     cleanup_distributed,
     init_distributed,
 )
-from tacoglow.training.losses import attention_forcing_loss, guided_attention_loss, tacotron2_loss, waveglow_loss
+from tacoglow.training.losses import guided_attention_loss, tacotron2_loss, waveglow_loss
 from tacoglow.training.metrics import MetricsLogger
 from tacoglow.training.schedule import learning_rate
 
@@ -406,35 +406,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         raise
 
 
-def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
-    """Freeze every parameter whose name starts with none of ``prefixes`` (none frozen when empty).
-
-    Returns the modules all of whose parameters are now frozen (outermost only), which the caller
-    keeps in eval mode. A prefix that names no parameter raises ``ConfigError``.
-    """
-    if not prefixes:
-        return []
-
-    def selected(name: str, prefix: str) -> bool:
-        return name == prefix or name.startswith(prefix.rstrip(".") + ".")
-
-    names = [name for name, _ in model.named_parameters()]
-    for prefix in prefixes:
-        if not any(selected(name, prefix) for name in names):
-            raise ConfigError(f"optim.train_only: {prefix!r} names no parameter of the model "
-                              f"(its top-level parts: {sorted({n.split('.')[0] for n in names})})")
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(any(selected(name, prefix) for prefix in prefixes))
-    frozen: dict[str, nn.Module] = {}
-    for name, module in model.named_modules():  # parents come before their children
-        params = list(module.parameters())
-        if any(name.startswith(outer + ".") for outer in frozen):
-            continue
-        if params and not any(p.requires_grad for p in params):
-            frozen[name] = module
-    return list(frozen.values())
-
-
 class Trainer:
     """One process's part of a training run (see the module docstring).
 
@@ -501,14 +472,12 @@ class Trainer:
                                                       "fresh": report.fresh})
             elif warm_start_from is not None:
                 log.info("resuming from %s: --warm-start %s not used", resume_path, warm_start_from)
-            self._frozen_modules = _freeze_all_but(self.raw_model, config.optim.train_only)
-            self._train_mode()
+            self.raw_model.train()
             self.model: nn.Module = self.raw_model
             if self.ctx.is_distributed:
                 self.model = DistributedDataParallel(
                     self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            self.optimizer = torch.optim.Adam([p for p in self.raw_model.parameters() if p.requires_grad],
-                                              lr=config.optim.learning_rate,
+            self.optimizer = torch.optim.Adam(self.raw_model.parameters(), lr=config.optim.learning_rate,
                                               weight_decay=config.optim.weight_decay)
             self.scaler = torch.amp.GradScaler(self.device.type) if config.amp == "fp16" else None
             # Dropout differs per rank (seed + rank), as the reference seeds.
@@ -637,26 +606,18 @@ class Trainer:
         extra: dict[str, Tensor] = {}
         if self.kind == "tacotron2":
             batch = TextMelBatch(*(t.to(self.device, non_blocking=True) for t in batch))
-            forcing_weight = self.config.loss.attention_forcing_weight if model.training else 0.0
-            reference = None
-            if forcing_weight > 0:  # outside DDP: a pass without gradients needs no synchronisation
-                reference = self.raw_model.reference_alignments(batch.text, batch.text_lengths, batch.mel)
-            outputs = model(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths, forced_alignments=reference)
+            outputs = model(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths)
             mel, mel_postnet, gate, alignments = outputs
             nfps = self.config.tacotron2.n_frames_per_step  # type: ignore[union-attr]
             steps = torch.div(batch.mel_lengths + nfps - 1, nfps, rounding_mode="floor")
             # tacotron2_loss picks each decoder step's gate target (its last frame's) itself.
-            loss = tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate, self.config.loss.mel_loss)
+            loss = tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate)
             weight = self.config.loss.guided_attention_weight
             if weight > 0:
                 guided = guided_attention_loss(alignments, batch.text_lengths, steps,
                                                self.config.loss.guided_attention_width)
                 extra["guided_attention_loss"] = guided.detach()
                 loss = loss + weight * guided
-            if reference is not None:
-                forcing = attention_forcing_loss(alignments, reference, steps)
-                extra["attention_forcing_loss"] = forcing.detach()
-                loss = loss + forcing_weight * forcing
             items = batch.mel_lengths.sum()
             return loss, items, extra, tuple(outputs)
         mel, audio = (t.to(self.device, non_blocking=True) for t in batch)
@@ -676,7 +637,7 @@ class Trainer:
             raise TrainingError(f"step {self.step + 1} (epoch {self.epoch}): loss is {mean_loss}; training diverged "
                                 "(lower optim.learning_rate, keep clipping on, or use amp off/bf16)")
         clip = self.config.effective_grad_clip
-        params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        params = list(self.raw_model.parameters())
         skipped = False
         if self.scaler is not None:
             scale_before = self.scaler.get_scale()
@@ -725,14 +686,8 @@ class Trainer:
                 n_batches += 1
                 if index == 0 and self.metrics.writer is not None:
                     self._log_examples(batch, outputs)
-        self._train_mode()
-        return total / max(n_batches, 1)
-
-    def _train_mode(self) -> None:
-        """Training mode, except for frozen modules, which run as at synthesis."""
         self.raw_model.train()
-        for module in self._frozen_modules:
-            module.eval()
+        return total / max(n_batches, 1)
 
     def _log_examples(self, batch: Any, outputs: tuple[Tensor, ...]) -> None:
         """Alignment image and an audio sample of the first validation item (TensorBoard only)."""
@@ -789,10 +744,8 @@ class Trainer:
         rates: list[float] = []
         if self.ctx.is_main:
             n_params = sum(p.numel() for p in self.raw_model.parameters())
-            n_trained = sum(p.numel() for p in self.raw_model.parameters() if p.requires_grad)
-            trained = f", {n_trained / 1e6:.2f} M of them trained" if n_trained < n_params else ""
-            log.info("training %s (%.2f M parameters%s) on %s x%d, %d items/epoch, %d batches of %d per process, "
-                     "amp %s", self.kind, n_params / 1e6, trained, self.device, self.ctx.world_size,
+            log.info("training %s (%.2f M parameters) on %s x%d, %d items/epoch, %d batches of %d per process, "
+                     "amp %s", self.kind, n_params / 1e6, self.device, self.ctx.world_size,
                      len(self.train_set), self.batches_per_epoch, config.batch_size, config.amp)
             self.metrics.log_event("start", {"step": self.step, "epoch": self.epoch, "world_size": self.ctx.world_size,
                                              "parameters": n_params, "config": config.to_dict()})
