@@ -67,7 +67,7 @@ from tacoglow.data import (
     TextMelBatch,
     TextMelCollate,
     TextMelDataset,
-    Utterance,
+    DatasetItem,
     check_dataset,
     filter_utterances,
     read_dataset,
@@ -311,7 +311,7 @@ class _SeededCrops(Dataset[tuple[Tensor, Tensor]]):
         return self.dataset[index]
 
 
-def _split_and_check(config: TrainConfig, ctx: DistributedContext) -> tuple[list[Utterance], list[Utterance]]:
+def _split_and_check(config: TrainConfig, ctx: DistributedContext) -> tuple[list[DatasetItem], list[DatasetItem]]:
     """Read the training and validation utterances; check them on rank 0 and apply the policy."""
     data = config.data
     if not data.train:
@@ -354,7 +354,7 @@ def _split_and_check(config: TrainConfig, ctx: DistributedContext) -> tuple[list
     return [u for u in train_utts if u.id in keep_train], [u for u in val_utts if u.id in keep_val]
 
 
-def _checked(utts: list[Utterance], config: TrainConfig) -> list[Utterance]:
+def _checked(utts: list[DatasetItem], config: TrainConfig) -> list[DatasetItem]:
     report = check_dataset(utts, config.mel, resample=config.data.resample,
                            text_frontend=config.data.text_frontend, jobs=max(1, min(8, os.cpu_count() or 1)))
     if config.model == "waveglow":  # WaveGlow never reads the transcripts
@@ -490,7 +490,7 @@ class Trainer:
 
     # -- setup helpers ------------------------------------------------------------------------
 
-    def _dataset(self, utts: list[Utterance], stream: int) -> Dataset:
+    def _dataset(self, utts: list[DatasetItem], stream: int) -> Dataset:
         config = self.config
         if self.kind == "tacotron2":
             from_disk = bool(utts) and utts[0].mel_path is not None
