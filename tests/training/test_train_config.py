@@ -16,7 +16,7 @@ from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import WaveGlowConfig
 from tacoglow.training.config import TrainConfig, apply_overrides, default_config, load_config
 from tacoglow.training.distributed import DistributedContext, all_reduce_mean, init_distributed
-from tacoglow.training.loop import capture_rng_state, checkpoint_name, restore_rng_state
+from tacoglow.training.loop import checkpoint_name
 from tacoglow.training.schedule import learning_rate
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -138,15 +138,6 @@ def test_learning_rate_schedule_matches_the_reference() -> None:
     assert learning_rate(3, 2.0, [1, 2], 0.5) == pytest.approx(0.5)
     with pytest.raises(ConfigError, match="anneal_factor"):
         learning_rate(0, 1.0, [1], 0.0)
-
-
-def test_rng_state_round_trip() -> None:
-    state = capture_rng_state(torch.device("cpu"))
-    expected = (torch.rand(3), np.random.rand(3), random.random())
-    restore_rng_state(state, torch.device("cpu"))
-    again = (torch.rand(3), np.random.rand(3), random.random())
-    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1]) and expected[2] == again[2]
-    assert isinstance(state["torch"], torch.Tensor) and isinstance(state["numpy"]["keys"], torch.Tensor)
 
 
 def test_single_process_context_and_names(monkeypatch: pytest.MonkeyPatch) -> None:

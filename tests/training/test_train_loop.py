@@ -11,10 +11,10 @@ from tacoglow.checkpoints import load_model, read_checkpoint
 from tacoglow.data import preprocess, read_metadata
 from tacoglow.errors import CheckpointError, ConfigError, DataError
 from tacoglow.models.tacotron2 import Tacotron2
-from tacoglow.training import loop as loop_module
 from tacoglow.training import metrics as metrics_module
+from tacoglow.training import tasks as tasks_module
 from tacoglow.training.config import load_config
-from tacoglow.training.loop import Trainer, TrainingError, checkpoint_name, warm_start
+from tacoglow.training.loop import Trainer, TrainingError, checkpoint_name
 from tacoglow.training.losses import tacotron2_loss
 from tacoglow.text import TextFrontend, symbol_to_id
 from tacoglow.training.metrics import read_jsonl
@@ -49,7 +49,7 @@ def writer(monkeypatch: pytest.MonkeyPatch) -> _RecordingWriter:
     """A stand-in TensorBoard writer (tensorboard is optional and absent in CI)."""
     recorder = _RecordingWriter()
     monkeypatch.setattr(metrics_module, "_make_summary_writer", lambda log_dir: recorder)
-    monkeypatch.setattr(loop_module, "_PREVIEW_GL_ITERS", 1)
+    monkeypatch.setattr(tasks_module, "PREVIEW_GL_ITERS", 1)
     return recorder
 
 
@@ -84,7 +84,7 @@ def test_the_loop_minimises_the_reference_loss_also_with_scheduled_sampling(corp
     model = trainer.raw_model.eval()
     with torch.no_grad():
         torch.manual_seed(0)  # the prenet's dropout stays on in eval mode
-        got = trainer._loss(model, batch)[0]
+        got = trainer.task.loss(model, batch).loss
         torch.manual_seed(0)
         mel, mel_postnet, gate, _ = model(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths)
     assert torch.equal(got, tacotron2_loss(mel, mel_postnet, gate, batch.mel, batch.gate))
@@ -217,17 +217,6 @@ def test_warm_start_from_nvidia_layout_with_other_symbol_count(corpus: Path, tmp
     assert event["loaded"] == len(state) - 3
     assert any(name.startswith("embedding.weight (100, 48) -> (148, 48)") for name in event["fresh"])
     assert trainer.fit().step == 1
-
-
-def test_warm_start_refuses_the_other_model(golden_dir: Path) -> None:
-    model = Tacotron2(load_config(CONFIGS / "tiny_tacotron2.json").tacotron2)
-    with pytest.raises(CheckpointError, match="expected a tacotron2 checkpoint.*found waveglow keys"):
-        warm_start(model, golden_dir / "waveglow.pt")
-    report = warm_start(model, golden_dir / "tacotron2.pt")  # another size: little fits
-    assert len(report.mismatched) > 40 and not report.missing
-    assert "encoder.convolutions.2.0.conv.weight" in report.unused  # tiny has 2 encoder convs, the file 3
-    assert set(report.loaded) <= {"decoder.gate_layer.linear_layer.bias"} | {
-        k for k in model.state_dict() if k.endswith("num_batches_tracked")}
 
 
 def test_bad_items_are_skipped_or_stop_the_run(corpus: Path, tmp_path: Path) -> None:
