@@ -435,7 +435,8 @@ class Trainer:
         """Train the rest of epoch ``self.epoch``; at its end validate and checkpoint. True: stop now."""
         config = self.config
         epoch = self.epoch
-        lr = learning_rate(epoch, config.optim.learning_rate, config.optim.anneal_steps, config.optim.anneal_factor)
+        optim = config.optim
+        lr = learning_rate(epoch, optim.learning_rate, optim.anneal_steps, optim.schedule, optim.anneal_factor)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         epoch_start = time.perf_counter()
