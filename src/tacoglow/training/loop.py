@@ -2,9 +2,10 @@
 
 :func:`train` runs one process's share of a (possibly distributed) run; ``tacoglow train`` calls
 it. The loop knows no model: a :class:`~tacoglow.training.tasks.Task` builds the model, its data
-and its loss, and says what to log. Per iteration, as the reference (ARCHITECTURE_FACTS §6.1): the epoch's learning rate, zero
-grads, forward + loss under autocast, backward (scaled under fp16), unscale, clip the total
-gradient norm, optimizer step; a NaN loss stops the run with a clear error.
+and its loss, and says what to log. Per iteration, as the reference (ARCHITECTURE_FACTS §6.1):
+the epoch's learning rate, zero grads, forward + loss under autocast, backward (scaled under
+fp16), unscale, clip the total gradient norm, optimizer step; a NaN loss stops the run with a
+clear error.
 
 **Exact resume.** A checkpoint records the position as (``epoch``, ``batch_in_epoch``,
 ``step``) plus every RNG state of every rank, the optimizer and the loss scaler. Nothing else
