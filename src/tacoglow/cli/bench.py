@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tacoglow.cli.voices import add_voice_option, resolve_model_sources
+
 logger = logging.getLogger("tacoglow.cli.bench")
 
 
@@ -22,6 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint (default: random)")
     parser.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint (default: random)")
+    add_voice_option(parser)
     parser.add_argument("--wn-channels", type=int, choices=(256, 512),
                         help="channels of the random WaveGlow (default 256, as NVIDIA's published one)")
     parser.add_argument("--steps", type=int,
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from tacoglow.bench.inference import BenchSettings, format_table, run_benchmark, write_json
     from tacoglow.errors import ConfigError
 
+    resolve_model_sources(args)
     if args.wn_channels is not None and args.waveglow is not None:
         raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
     if args.json is not None and not args.json.parent.is_dir():
