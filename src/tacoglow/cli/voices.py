@@ -9,7 +9,6 @@ start of their ``run``: explicit ``--tacotron2``/``--waveglow`` win over the voi
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 
@@ -80,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         size = "-" if voice.download_mb is None else f"~{voice.download_mb} MB"
         rows.append([voice.name, voice.language, size, voice_status(voice), voice.description])
     print(_table(rows))
-    print()
+    print("\nlicences:")
     for voice in VOICES.values():
-        print(f"{voice.name} licence: {voice.licence}")
-    print(f"\ncache: {cache_dir()}", file=sys.stdout)
+        print(f"  {voice.name}: {voice.licence}")
+    print(f"\ncache: {cache_dir()}")
     return 0
