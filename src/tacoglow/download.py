@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -172,6 +173,7 @@ def _download(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> Non
         if attempt + 1 < ATTEMPTS:
             logger.warning("download of %s interrupted (%s); resuming (attempt %d of %d)",
                            remote.url, last_problem, attempt + 2, ATTEMPTS)
+            time.sleep(attempt)  # 0, 1, 2 s: a flaky link gets a moment, a cut once costs nothing
     raise DownloadError(f"cannot download {remote.url} ({last_problem}, {ATTEMPTS} attempts); the partial file "
                         f"{part} is kept and resumed next time, or {_by_hand(dest)}")
 
@@ -195,7 +197,8 @@ def _transfer(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> boo
     from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    # identity: the bytes of the file itself, so sizes and ranges count what is written to disk.
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
     with requests.get(remote.url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
         if response.status_code == 416:  # nothing past `have`: the part is complete, or stale
             if response.headers.get("Content-Range", "") == f"bytes */{have}":
@@ -212,9 +215,11 @@ def _transfer(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> boo
         if total is not None and remote.size is not None and total != remote.size:
             raise DownloadError(f"{remote.url}: the server offers {total} bytes, expected {remote.size}: "
                                 f"not the published file")
+        logger.info("downloading %s (%s MB%s) to %s", remote.url, "?" if total is None else f"{total / 1e6:.1f}",
+                    f", resuming at {have / 1e6:.1f} MB" if have else "", dest)
         with open(part, mode) as out, tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=remote.filename,
-                file=sys.stderr, disable=not progress, leave=False) as bar:
+                file=sys.stderr, disable=None if progress else True, leave=False) as bar:
             for chunk in response.iter_content(CHUNK_BYTES):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -53,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from tacoglow.bench.inference import BenchSettings, format_table, run_benchmark, write_json
     from tacoglow.errors import ConfigError
 
-    resolve_model_sources(args)
-    if args.wn_channels is not None and args.waveglow is not None:
-        raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
     if args.json is not None and not args.json.parent.is_dir():
         raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
+    resolve_model_sources(args)  # after the cheap checks: this may download
+    if args.wn_channels is not None and args.waveglow is not None:
+        raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
     steps = args.steps if args.steps is not None else (600 if args.tacotron2 is None else None)
     settings = BenchSettings(
         batch_sizes=tuple(args.batch_size), input_lengths=tuple(args.input_length), iterations=args.iterations,
