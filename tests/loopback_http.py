@@ -10,7 +10,6 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
 
 
 @dataclass
@@ -20,7 +19,7 @@ class Behaviour:
     body: bytes
     ranges: bool = True  # honour Range requests (else always 200 with the whole body)
     cut_once: bool = False  # the first request gets half the body, then the connection closes
-    hold: Optional[threading.Event] = None  # stop half-way until this event is set
+    hold: threading.Event | None = None  # stop half-way until this event is set
     status: int = 200  # anything else: answer with this status and no file
     cut_done: bool = field(default=False, repr=False)
 
@@ -30,7 +29,7 @@ class LoopbackServer:
 
     def __init__(self) -> None:
         self.files: dict[str, Behaviour] = {}
-        self.requests: list[tuple[str, Optional[str]]] = []
+        self.requests: list[tuple[str, str | None]] = []
         self.request_seen = threading.Event()
         self._lock = threading.Lock()
         server = self
@@ -41,7 +40,7 @@ class LoopbackServer:
             def log_message(self, *args: object) -> None:  # keep pytest output clean
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server._serve(self)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -55,7 +54,7 @@ class LoopbackServer:
         with self._lock:
             return sum(p == path for p, _ in self.requests)
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self._thread.start()
         return self
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 import tacoglow
-from loopback_http import Behaviour, LoopbackServer, closed_port_url
 from tacoglow import voice_catalog
 from tacoglow.download import CACHE_ENV, DownloadError, RemoteFile
 from tacoglow.errors import ConfigError

@@ -26,9 +26,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from tacoglow.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["CACHE_ENV", "DownloadError", "RemoteFile", "cache_dir", "fetch", "sha256_of"]
 
@@ -63,8 +66,8 @@ class RemoteFile:
     url: str
     filename: str
     kind: str
-    size: Optional[int] = None
-    sha256: Optional[str] = None
+    size: int | None = None
+    sha256: str | None = None
 
 
 def cache_dir() -> Path:
@@ -228,7 +231,7 @@ def _transfer(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> boo
     return expected is None or size >= expected
 
 
-def _range_start(response) -> Optional[int]:  # type: ignore[no-untyped-def]
+def _range_start(response: requests.Response) -> int | None:
     """First byte of a 206 answer (``Content-Range: bytes START-END/TOTAL``)."""
     value = response.headers.get("Content-Range", "")
     try:
@@ -237,7 +240,7 @@ def _range_start(response) -> Optional[int]:  # type: ignore[no-untyped-def]
         return None
 
 
-def _total_of(response, start: int) -> Optional[int]:  # type: ignore[no-untyped-def]
+def _total_of(response: requests.Response, start: int) -> int | None:
     """Whole-file size a response announces: Content-Range's total, else start + Content-Length."""
     content_range = response.headers.get("Content-Range", "")
     if "/" in content_range and not content_range.endswith("/*"):
@@ -268,7 +271,7 @@ def _verify(remote: RemoteFile, part: Path, dest: Path) -> None:
         raise DownloadError(f"{remote.url}: downloaded file refused, {problem}; nothing was kept in {dest.parent}")
 
 
-def _kind_problem(remote: RemoteFile, part: Path) -> Optional[str]:
+def _kind_problem(remote: RemoteFile, part: Path) -> str | None:
     """Without a checksum: the file must read with weights_only and hold ``remote.kind`` weights."""
     from tacoglow.checkpoints import detect_kind, read_checkpoint, state_dict_of
 

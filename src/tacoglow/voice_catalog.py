@@ -19,13 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 from tacoglow.download import RemoteFile, cache_dir, fetch
 from tacoglow.errors import ConfigError
 
-__all__ = ["DEFAULT_VOICE", "VOICES", "Bundled", "Voice", "get_voice", "resolve_voice", "voice_status",
-           "cached_path"]
+__all__ = [
+    "DEFAULT_VOICE",
+    "VOICES",
+    "Bundled",
+    "Voice",
+    "cached_path",
+    "get_voice",
+    "resolve_voice",
+    "voice_status",
+]
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Bundled:
 
     filename: str
 
-    def path(self) -> Optional[Path]:
+    def path(self) -> Path | None:
         """Where this installation has it; None when it is not installed."""
         entry = resources.files("tacoglow") / "voices" / self.filename
         return Path(str(entry)) if entry.is_file() else None
@@ -62,8 +70,8 @@ class Voice:
     language: str
     licence: str
     tacotron2: ModelFile
-    waveglow: Optional[ModelFile]
-    download_mb: Optional[int] = None
+    waveglow: ModelFile | None
+    download_mb: int | None = None
 
 
 _NGC = "https://api.ngc.nvidia.com/v2/models/nvidia"
@@ -124,13 +132,12 @@ def get_voice(name: str) -> Voice:
                           f"(list them with: tacoglow voices)") from None
 
 
-def cached_path(voice: Voice, model: ModelFile) -> Path:
+def cached_path(voice: Voice, model: RemoteFile) -> Path:
     """Where a downloadable file of ``voice`` lives in the cache (whether it is there or not)."""
-    assert isinstance(model, RemoteFile)
     return cache_dir() / voice.name / model.filename
 
 
-def _local(voice: Voice, model: ModelFile) -> Optional[Path]:
+def _local(voice: Voice, model: ModelFile) -> Path | None:
     """The file, if this machine has it (bundled, cached or placed by hand)."""
     if isinstance(model, Bundled):
         return model.path()
@@ -148,7 +155,7 @@ def voice_status(voice: Voice) -> str:
 
 
 def resolve_voice(name: str, *, tacotron2: bool = True, waveglow: bool = True,
-                  progress: bool = True) -> tuple[Optional[Path], Optional[Path]]:
+                  progress: bool = True) -> tuple[Path | None, Path | None]:
     """Local paths of a voice's (Tacotron 2, WaveGlow), downloading what is missing.
 
     Args:
@@ -165,7 +172,7 @@ def resolve_voice(name: str, *, tacotron2: bool = True, waveglow: bool = True,
         tacoglow.download.DownloadError: a file could not be downloaded or failed verification.
     """
     voice = get_voice(name)
-    paths: list[Optional[Path]] = []
+    paths: list[Path | None] = []
     for wanted, model in ((tacotron2, voice.tacotron2), (waveglow, voice.waveglow)):
         if not wanted or model is None:
             paths.append(None)

@@ -1,11 +1,10 @@
 """`tacoglow voices` and `--voice NAME` on synthesize / bench / evaluate, with voices served from loopback."""
 from __future__ import annotations
 
-import soundfile as sf
-
 import pytest
-
+import soundfile as sf
 from loopback_http import Behaviour, LoopbackServer, closed_port_url
+
 from tacoglow import voice_catalog
 from tacoglow.cli import main
 from tacoglow.download import CACHE_ENV, RemoteFile
