@@ -180,3 +180,14 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     default = cache_dir()
     assert default.name.lower() in ("tacoglow", "cache") and default.is_absolute()
     assert os.fspath(default) != os.fspath(tmp_path / "cache")
+
+
+def test_complete_partial_file_of_a_run_that_died_before_the_rename_is_kept(tmp_path, server, models):
+    body = models["waveglow"]
+    server.files["/wg"] = Behaviour(body)
+    dest = tmp_path / "voice" / "wg"
+    dest.parent.mkdir()
+    dest.with_name("wg.part").write_bytes(body)
+    fetch(_remote(server, "/wg", "waveglow"), dest, progress=False)
+    assert dest.read_bytes() == body and _files(tmp_path / "voice") == ["wg"]
+    assert server.requests == [("/wg", f"bytes={len(body)}-")]  # answered 416: nothing more to send
