@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -191,3 +192,17 @@ def test_complete_partial_file_of_a_run_that_died_before_the_rename_is_kept(tmp_
     fetch(_remote(server, "/wg", "waveglow"), dest, progress=False)
     assert dest.read_bytes() == body and _files(tmp_path / "voice") == ["wg"]
     assert server.requests == [("/wg", f"bytes={len(body)}-")]  # answered 416: nothing more to send
+
+
+def test_a_2019_style_file_passes_the_load_check(tmp_path, server, models):
+    """NGC's 19.09.0 files: torch < 1.6 (legacy, not zip) serialization, DDP's "module." keys, fp16 tensors."""
+    checkpoint = torch.load(io.BytesIO(models["tacotron2"]), weights_only=True)
+    state = {f"module.{key}": value.half() if value.is_floating_point() else value
+             for key, value in checkpoint["state_dict"].items()}
+    legacy = tmp_path / "legacy"
+    torch.save({"epoch": 1500, "config": checkpoint["config"], "state_dict": state}, legacy,
+               _use_new_zipfile_serialization=False)
+    server.files["/nvidia_tacotron2pyt_fp16_20190427"] = Behaviour(legacy.read_bytes())
+    dest = tmp_path / "voice" / "nvidia_tacotron2pyt_fp16_20190427"
+    fetch(_remote(server, "/nvidia_tacotron2pyt_fp16_20190427", "tacotron2"), dest, progress=False)
+    assert load_tacotron2(dest).embedding.weight.dtype == torch.float32
