@@ -79,9 +79,10 @@ _NVIDIA_LICENCE = ("NVIDIA NGC catalogue terms for DeepLearningExamples checkpoi
                    "BSD-3-Clause; trained on LJ Speech, public domain)")
 
 # Sizes: NVIDIA does not state them beside the files. Estimated from the parameter counts of the
-# full-size models (Tacotron 2: 28.2 M, WaveGlow with 512 WN channels as in these files: 268.3 M) at
-# 4 bytes each, and about 2 for the AMP files, which the 2019 training code saved mostly in fp16.
-# The exact size is the one the server announces, checked at the end of the download.
+# full-size models (Tacotron 2: 28.2 M, WaveGlow with 512 WN channels as in these files: 268.3 M):
+# fp32, 4 bytes each (113 + 1073 MB); AMP, saved by the 2019 code from a half-precision model that kept
+# the decoder LSTM cells and batch norms in fp32, about 97 + 537 MB. The exact size is the one the
+# server announces, checked at the end of the download.
 VOICES: dict[str, Voice] = {
     voice.name: voice for voice in (
         Voice(
@@ -99,7 +100,7 @@ VOICES: dict[str, Voice] = {
                                  "nvidia_tacotron2pyt_fp16_20190427", "tacotron2"),
             waveglow=RemoteFile(f"{_NGC}/waveglow_ckpt_amp/versions/19.09.0/files/nvidia_waveglowpyt_fp16_20190427",
                                 "nvidia_waveglowpyt_fp16_20190427", "waveglow"),
-            download_mb=600,
+            download_mb=630,
         ),
         Voice(
             name="nvidia-ljspeech-fp32",
@@ -110,7 +111,7 @@ VOICES: dict[str, Voice] = {
                                  "nvidia_tacotron2pyt_fp32_20190427", "tacotron2"),
             waveglow=RemoteFile(f"{_NGC}/waveglow_ckpt_fp32/versions/19.09.0/files/nvidia_waveglowpyt_fp32_20190427",
                                 "nvidia_waveglowpyt_fp32_20190427", "waveglow"),
-            download_mb=1200,
+            download_mb=1190,
         ),
     )
 }

@@ -49,7 +49,7 @@ def test_voices_lists_the_catalogue_and_what_is_cached(cache, served, golden_dir
     for name in ("bundled", "nvidia-ljspeech", "nvidia-ljspeech-fp32", "loopback"):
         assert f"\n  {name}: " in out.split("licences:")[1]
     assert _row(out, "bundled")[:4] == ["bundled", "en-US", "-", "bundled"]
-    assert _row(out, "nvidia-ljspeech")[:3] == ["nvidia-ljspeech", "en-US", "~600"]
+    assert _row(out, "nvidia-ljspeech")[:3] == ["nvidia-ljspeech", "en-US", "~630"]
     assert _row(out, "loopback")[:6] == ["loopback", "en-US", "~1", "MB", "not", "downloaded"]
     assert out.rstrip().endswith(f"cache: {cache}")
     (cache / "loopback").mkdir(parents=True)
