@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tacoglow.cli.voices import add_voice_option, resolve_model_sources
 from tacoglow.errors import ConfigError, DataError
 
 
@@ -33,6 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
     parser.add_argument("--waveglow", type=Path, metavar="FILE",
                         help="WaveGlow checkpoint to go with --tacotron2 (without it: Griffin-Lim)")
+    add_voice_option(parser)
     parser.add_argument("--vocoder", choices=("waveglow", "griffin-lim"),
                         help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)")
     parser.add_argument("--sentences", type=Path, required=True, metavar="FILE",
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         # faster-whisper logs a line per transcribed clip at INFO: noise between our own lines.
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
-    if args.waveglow is not None and args.tacotron2 is None:
+    if args.waveglow is not None and args.tacotron2 is None and args.voice is None:
         raise ConfigError("--waveglow needs --tacotron2 (without both, the bundled voice is evaluated)")
     if args.seeds < 1:
         raise ConfigError(f"--seeds: expected a number of seeds >= 1, found {args.seeds}")
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     sentences = read_sentences(args.sentences)
     if not sentences:
         raise DataError(f"{args.sentences}: no sentences (expected one per line, a filelist or metadata.csv)")
+    resolve_model_sources(args)  # after the cheap checks: this may download
     if args.limit is not None:
         sentences = sentences[: args.limit]
     voice = (args.tacotron2, args.waveglow) if args.tacotron2 is not None else None

@@ -333,12 +333,15 @@ class Synthesizer:
             every attempt gives the same result).
         split_long_text: split texts that would not fit ``max_decoder_steps``.
         threads: torch CPU threads (process-wide); None leaves torch's setting.
+        voice: a voice of :mod:`tacoglow.voice_catalog` (e.g. "nvidia-ljspeech") for the models not
+            given explicitly; its files are downloaded into the cache on first use.
 
     Raises:
         ConfigError: a setting out of range, a mismatched Tacotron 2 / WaveGlow pair, no
             bundled voice when ``tacotron2`` is None, or ``phone_repeats`` for a voice that reads
             every phone once.
-        CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind.
+        CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind, or a voice's
+            file could not be downloaded (``tacoglow.download.DownloadError``).
 
     Example:
         >>> synth = Synthesizer("tacotron2.pt", "waveglow.pt", seed=0)  # doctest: +SKIP
@@ -369,6 +372,7 @@ class Synthesizer:
         retries: int = 2,
         split_long_text: bool = True,
         threads: int | None = None,
+        voice: str | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, found {precision!r}")
@@ -410,6 +414,13 @@ class Synthesizer:
         self.retries = retries
         self.split_long_text = split_long_text
 
+        if voice is not None:  # a catalogue voice fills in the models not given (downloaded on first use)
+            from tacoglow.voice_catalog import resolve_voice
+
+            voice_tacotron2, voice_waveglow = resolve_voice(
+                voice, tacotron2=tacotron2 is None, waveglow=waveglow is None and vocoder != "griffin-lim")
+            tacotron2 = voice_tacotron2 if tacotron2 is None else tacotron2
+            waveglow = voice_waveglow if waveglow is None else waveglow
         bundled_tacotron2, bundled_waveglow = bundled_voice_paths()
         if tacotron2 is None:
             if bundled_tacotron2 is None:
