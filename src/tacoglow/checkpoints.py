@@ -22,7 +22,7 @@ Whenever no config is stored, every shape hyper-parameter is read off the tensor
 256-channel WaveGlow simply loads). WaveGlow weights may come in weight-norm form
 (``weight_g``/``weight_v``) or fused (``weight``). Files are read with
 ``torch.load(..., weights_only=True)``: no pickled code from a file is ever executed. Files are
-written atomically (temp file + ``os.replace``), so a crash never leaves a broken checkpoint.
+written with :func:`tacoglow.fileio.atomic_write`, so a crash never leaves a broken checkpoint.
 """
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Union
 
@@ -40,6 +39,7 @@ from torch import nn
 
 from tacoglow.audio import MelConfig
 from tacoglow.errors import CheckpointError, ConfigError
+from tacoglow.fileio import atomic_write
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 from tacoglow.text import TextFrontend
@@ -395,28 +395,14 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace``: never half-written."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CheckpointError(f"{path}: cannot write: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` with :func:`tacoglow.fileio.atomic_write` (fsynced): never half-written.
+
+    Raises:
+        CheckpointError: the folder is missing or not writable, or the disk is full.
+    """
+    with atomic_write(path, error=CheckpointError, durable=True) as handle:
+        torch.save(obj, handle)
+    return Path(path)
 
 
 def _kind_of(model: nn.Module) -> str:
