@@ -36,7 +36,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -75,6 +74,7 @@ from tacoglow.data import (
 )
 from tacoglow.data.preprocess import MEL_CONFIG_FILE
 from tacoglow.errors import CheckpointError, ConfigError, DataError, TacoglowError
+from tacoglow.fileio import atomic_write, remove_stale_temp_files
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.models.waveglow import WaveGlow
 from tacoglow.text import symbols as SYMBOLS
@@ -396,14 +396,8 @@ def checkpoint_name(model: str, *, epoch: int | None = None, step: int | None = 
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(src, "rb") as source, atomic_write(dst, error=CheckpointError, durable=True) as target:
+        shutil.copyfileobj(source, target)
 
 
 def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
@@ -462,6 +456,7 @@ class Trainer:
         self.kind = config.model
         if self.ctx.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.output_dir)  # checkpoints half-written by a killed run
         if config.amp == "fp16" and self.device.type == "cpu" and self.kind == "tacotron2":
             raise ConfigError("amp: fp16 on CPU cannot run Tacotron 2 (no fp16 CPU LSTM kernels); "
                               "use amp: bf16 or off")
