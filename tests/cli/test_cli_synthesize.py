@@ -250,3 +250,16 @@ def test_nan_weights_are_refused_at_load(tmp_path, voice, capsys):
     assert err == [f"tacoglow synthesize: error: {broken}: tensor 'decoder.attention_rnn.weight_hh' holds "
                    "NaN or infinity (a diverged or damaged model)"]
     assert not out.exists()
+
+
+def test_disk_full_is_one_line(full_disk, voice, capsys):
+    filler = full_disk / "filler"
+    with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):  # fill the disk to the last byte
+        while True:
+            handle.write(b"\0" * 4096)
+    out = full_disk / "o.wav"
+    assert main(["synthesize", "Hello there.", "-o", str(out), *_models(voice), *COMMON]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "error" in line] == \
+        [f"tacoglow synthesize: error: no space left on device: {out}"] and "Traceback" not in err
+    assert list(full_disk.iterdir()) == [filler]

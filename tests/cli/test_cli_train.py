@@ -158,3 +158,17 @@ def test_train_output_that_is_a_file_is_one_line(corpus: Path, tmp_path: Path,
     assert code == 2 and err == (f"tacoglow train: error: --output {taken}: expected a folder for checkpoints "
                                  "and logs, found a file")
     assert taken.read_text() == "a file"
+
+
+def test_disk_full_is_one_line_for_corpus_and_preprocess(corpus: Path, full_disk: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    sentences = corpus.parent / "sentences.txt"
+    assert main(["-q", "corpus", str(sentences), "-o", str(full_disk / "c"), "--synthetic", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"tacoglow corpus: error: no space left on device: .*\.wav", err[0]), err
+    for path in list(full_disk.rglob("*.wav")):
+        path.unlink()
+    assert main(["-q", "preprocess", str(corpus), "-o", str(full_disk / "m"), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"tacoglow preprocess: error: no space left on device: .*\.pt", err[0]), err
+    assert not list(full_disk.rglob("*.tmp"))

@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("-i", "--input", type=Path, metavar="FILE", help="text file, one utterance per line")
     parser.add_argument("-o", "--output", required=True, metavar="PATH",
                         help="WAV file (one utterance) or folder (numbered files 001.wav, ... in input order); "
-                             "a trailing slash or an existing folder means a folder")
+                             "a trailing slash or an existing folder means a folder; '-' writes the WAV to stdout")
     parser.add_argument("--tacotron2", type=Path, metavar="FILE",
                         help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
     parser.add_argument("--waveglow", type=Path, metavar="FILE",

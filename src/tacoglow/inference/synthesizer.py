@@ -292,6 +292,15 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def _text_list(texts: object) -> list:
+    """``texts`` as a list: one str, or a list / tuple of them (items are checked by ``_prepare``)."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (list, tuple)):
+        return list(texts)
+    raise TextError(f"texts: expected a str or a list of str, found {type(texts).__name__}")
+
+
 class Synthesizer:
     """Text to speech with a Tacotron 2 and a vocoder (WaveGlow, or Griffin-Lim).
 
@@ -673,7 +682,7 @@ class Synthesizer:
             TextError: a text is empty or has nothing speakable (checked before any synthesis).
         """
         single = isinstance(texts, str)
-        batch: Sequence[str] = [texts] if single else texts  # type: ignore[list-item]
+        batch = _text_list(texts)
         if not single and len(batch) == 0:
             raise TextError("texts: expected at least one text, found an empty list")
         timings = timings if timings is not None else StageTimes()
@@ -695,4 +704,4 @@ class Synthesizer:
         Raises:
             TextError: as :meth:`synthesize`; use it to validate input before synthesizing.
         """
-        return len(self._prepare(texts))
+        return len(self._prepare(_text_list(texts)))
