@@ -172,3 +172,20 @@ def test_disk_full_is_one_line_for_corpus_and_preprocess(corpus: Path, full_disk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.fullmatch(r"tacoglow preprocess: error: no space left on device: .*\.pt", err[0]), err
     assert not list(full_disk.rglob("*.tmp"))
+
+
+def test_disk_full_is_one_line_for_train(corpus: Path, full_disk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def argv(output: Path) -> list[str]:
+        return ["-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"), "--data", str(corpus),
+                "-o", str(output), "--set", "data.segment_length=2048", "--batch-size", "2", "--max-steps", "1"]
+
+    assert main(argv(full_disk / "run")) == 2  # the checkpoint (weights + optimizer state) does not fit in 64 KiB
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"tacoglow train: error: no space left on device: .*\.pt", err[0]), err
+    assert not list(full_disk.rglob("*.tmp")) and not list(full_disk.rglob("*.pt"))
+    with open(full_disk / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):  # fill to the last byte
+        while True:
+            handle.write(b"\0" * 4096)
+    assert main(argv(full_disk / "run2")) == 2  # now even the log cannot be written
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tacoglow train: error: no space left on device"), err
