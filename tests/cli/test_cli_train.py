@@ -1,6 +1,7 @@
 """``tacoglow corpus``, ``check-data``, ``preprocess`` and ``train`` from the command line."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -189,3 +190,22 @@ def test_disk_full_is_one_line_for_train(corpus: Path, full_disk: Path, capsys: 
     assert main(argv(full_disk / "run2")) == 2  # now even the log cannot be written
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tacoglow train: error: no space left on device"), err
+
+
+def test_nan_mel_in_the_data_is_named(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mels = tmp_path / "mels"
+    assert main(["-q", "preprocess", str(corpus), "-o", str(mels), "--jobs", "1", "--set", "mel.n_mel_channels=40"]) == 0
+    damaged = sorted((mels / "mels").glob("*.pt"))[2]
+    mel = torch.load(damaged, weights_only=True)
+    mel[5, 3] = float("nan")
+    torch.save(mel, damaged)
+    train = ["-q", "train", "tacotron2", "--config", str(CONFIGS / "tiny_tacotron2.json"),
+             "--data", str(mels / "mels.txt"), "--max-steps", "2", "-o", str(tmp_path / "run")]
+    assert main(train) == 0  # the data check names the item and leaves it out (data.on_bad_items: skip)
+    err = capsys.readouterr().err
+    assert f"{damaged}: expected finite mel values, found NaN or infinity" in err, err
+    steps = read_jsonl(tmp_path / "run" / "train.jsonl", "step")
+    assert steps and all(math.isfinite(v) for r in steps for v in r.values() if isinstance(v, float))
+    assert main([*train, "--set", "data.check=false"]) == 2  # unchecked: the loader names it
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tacoglow train: error: {damaged}: expected finite mel values, found NaN or infinity"]
