@@ -191,7 +191,7 @@ def write_text(path: str | os.PathLike[str], text: str, *, error: type[TacoglowE
 
 
 def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or sys.platform == "win32":  # Windows' os.kill(pid, 0) would end the process
         return True
     try:
         os.kill(pid, 0)  # signal 0: existence check only
@@ -207,7 +207,9 @@ def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
 
     A process killed mid-write (SIGKILL, power cut) leaves its temp file; a checkpoint's is
     hundreds of MB. Files of a writer that still runs are kept, so two runs sharing a folder
-    do not break each other. Returns the files removed (none if ``folder`` does not exist).
+    do not break each other (on Windows, where liveness is not checked, only the older
+    ``tempfile.mkstemp`` names are removed). Returns the files removed (none if ``folder``
+    does not exist).
     """
     removed: list[Path] = []
     try:

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -292,7 +292,7 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _text_list(texts: object) -> list:
+def _text_list(texts: object) -> list[Any]:
     """``texts`` as a list: one str, or a list / tuple of them (items are checked by ``_prepare``)."""
     if isinstance(texts, str):
         return [texts]
