@@ -305,3 +305,118 @@ def test_nvidia_file_with_another_symbol_count_loads_without_a_table(t2_golden):
     assert loaded.model.config.n_symbols == 60
     assert loaded.symbols is None
     assert load_model({"state_dict": dict(t2_golden["state_dict"])}).symbols[11] == " "
+
+
+# -------------------------------------------------------------------- hostile files (issue 21)
+
+def test_random_bytes_are_not_a_checkpoint_and_no_unsafe_advice(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    for name, data in {"random.pt": bytes(torch.randint(0, 256, (4000,), generator=gen).tolist()),
+                       "protocol2.pt": b"\x80\x02" + bytes(range(256)) * 8}.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError) as info:
+            load_model(path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: not a PyTorch checkpoint") and "\n" not in message
+        assert "weights_only" not in message and "likely succeed" not in message
+
+
+def test_pickled_code_message_names_the_global_without_torchs_advice(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "payload": _Evil()}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_tacotron2(path)
+    message = str(info.value)
+    assert message == f"{path}: refusing to load pickled Python objects (found the global 'print')"
+
+
+def test_non_finite_weights_are_refused_naming_the_tensor(t2_golden, wg_golden):
+    for golden, key, load in ((t2_golden, "decoder.attention_rnn.weight_hh", load_tacotron2),
+                              (wg_golden, "WN.0.end.weight", load_waveglow)):
+        state = {k: v.clone() for k, v in golden["state_dict"].items()}
+        assert key in state
+        state[key].view(-1)[3] = float("inf") if load is load_waveglow else float("nan")
+        with pytest.raises(CheckpointError, match=rf"^checkpoint dict: tensor '{key}' holds NaN or infinity"):
+            load(dict(golden, state_dict=state))
+
+
+def _with_config(checkpoint: dict, **changes) -> dict:
+    return dict(checkpoint, config=dict(checkpoint["config"], **changes))
+
+
+def test_stored_sizes_that_disagree_with_the_tensors_are_refused_before_building(tmp_path):
+    model = _randomise(Tacotron2(_tiny_t2()))
+    data = _load(save_checkpoint(tmp_path / "t2.pt", model))
+    with pytest.raises(CheckpointError, match=r"^checkpoint dict: stored config says attention_rnn_dim 10000, "
+                                              r"the tensors say 24$"):
+        load_tacotron2(_with_config(data, attention_rnn_dim=10000))
+    bomb = tmp_path / "bomb.pt"
+    torch.save(_with_config(data, attention_rnn_dim=200_000), bomb)
+    with pytest.raises(CheckpointError, match="stored config says attention_rnn_dim 200000"):
+        load_tacotron2(bomb)
+    counts = _with_config(data, encoder_n_convolutions=1_000_000)
+    with pytest.raises(CheckpointError, match=r"does not fit Tacotron 2: 6999986 missing keys \(encoder\.convolutions\.2\."):
+        load_tacotron2(counts)
+    wg = _load(save_checkpoint(tmp_path / "wg.pt", _randomise(WaveGlow(_tiny_wg()))))
+    with pytest.raises(CheckpointError, match="stored config says n_channels 100000, the tensors say 8"):
+        load_waveglow(_with_config(wg, n_channels=100_000))
+    with pytest.raises(CheckpointError, match=r"does not fit WaveGlow: \d+ missing keys \(WN\.0\.(in|res_skip)_layers\.2\."):
+        load_waveglow(_with_config(wg, n_layers=100_000))
+
+
+def test_size_bomb_is_refused_with_memory_capped(tmp_path):
+    # The issue's shape: a small Tacotron 2 whose config asks for attention_rnn_dim 10,000 (about
+    # 1.8 GB of LSTM weights). With the address space capped at 1 GiB above what torch needs to
+    # start, building the model first would die with MemoryError; the check must come first.
+    import subprocess
+    import sys
+    import textwrap
+
+    model = _randomise(Tacotron2(_tiny_t2()))
+    data = _load(save_checkpoint(tmp_path / "t2.pt", model))
+    bomb = tmp_path / "bomb.pt"
+    torch.save(_with_config(data, attention_rnn_dim=10_000), bomb)
+    script = textwrap.dedent(f"""
+        import resource, sys
+        import torch
+        from tacoglow.checkpoints import load_tacotron2
+        from tacoglow.errors import CheckpointError
+        used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+        limit = used + (1 << 30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            torch.empty(1 << 29, dtype=torch.float32)  # 2 GiB: the cap is real
+        except (MemoryError, RuntimeError):
+            pass
+        else:
+            sys.exit("the memory cap did not hold")
+        try:
+            load_tacotron2({str(bomb)!r})
+        except CheckpointError as exc:
+            print(exc)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "stored config says attention_rnn_dim 10000, the tensors say 24" in result.stdout
+
+
+def test_one_missing_key_names_the_tacotron2_and_the_key(t2_golden):
+    state = {k: v for k, v in t2_golden["state_dict"].items() if k != "embedding.weight"}
+    with pytest.raises(CheckpointError, match=r"^checkpoint dict: Tacotron 2 checkpoint without 'embedding\.weight'"):
+        load_model({"state_dict": state})
+    with pytest.raises(CheckpointError, match=r"Tacotron 2 checkpoint without 'embedding\.weight'"):
+        load_tacotron2({"state_dict": state, "config": t2_golden["config"]})
+    wg_state = {"WN.0.start.weight": torch.zeros(1), "convinv.0.conv.weight": torch.zeros(1)}
+    with pytest.raises(CheckpointError, match=r"WaveGlow checkpoint without 'upsample\.weight'"):
+        load_model({"state_dict": wg_state})
+
+
+@pytest.mark.parametrize("field", ["config", "mel_config", "text_frontend"])
+def test_settings_stored_as_a_string_are_refused(tmp_path, field):
+    data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(_tiny_t2()))))
+    with pytest.raises(CheckpointError, match=rf"^checkpoint dict: {field}: expected a mapping of settings, found str$"):
+        load_model(dict(data, **{field: "attention_rnn_dim=10000"}))
+    nvidia = {"state_dict": data["state_dict"], "config": "not a dict"}
+    with pytest.raises(CheckpointError, match=r"config: expected a mapping of settings, found str"):
+        load_model(nvidia)

@@ -22,7 +22,7 @@ Whenever no config is stored, every shape hyper-parameter is read off the tensor
 256-channel WaveGlow simply loads). WaveGlow weights may come in weight-norm form
 (``weight_g``/``weight_v``) or fused (``weight``). Files are read with
 ``torch.load(..., weights_only=True)``: no pickled code from a file is ever executed. Files are
-written atomically (temp file + ``os.replace``), so a crash never leaves a broken checkpoint.
+written with :func:`tacoglow.fileio.atomic_write`, so a crash never leaves a broken checkpoint.
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence, Union
 
@@ -41,6 +40,7 @@ from torch import nn
 
 from tacoglow.audio import MelConfig
 from tacoglow.errors import CheckpointError, ConfigError
+from tacoglow.fileio import atomic_write
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 from tacoglow.text import TextFrontend
@@ -59,6 +59,18 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 Source = Union[str, os.PathLike, Mapping[str, Any]]
 _KIND_NAMES = {"tacotron2": "Tacotron 2", "waveglow": "WaveGlow"}
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# Keys only one kind has (by prefix), to name a checkpoint of a kind that lacks a required key.
+_KIND_PREFIXES = {"tacotron2": ("embedding.", "encoder.", "decoder.", "postnet."),
+                  "waveglow": ("upsample.", "WN.", "convinv.")}
+_REQUIRED_KEY = {"tacotron2": "embedding.weight", "waveglow": "upsample.weight"}
+# Layer-count settings and the pattern of their layers' keys (group "i": the layer index).
+_LAYER_KEYS = {
+    "tacotron2": {"encoder_n_convolutions": re.compile(r"^encoder\.convolutions\.(?P<i>\d+)\."),
+                  "postnet_n_convolutions": re.compile(r"^postnet\.convolutions\.(?P<i>\d+)\.")},
+    "waveglow": {"n_flows": re.compile(r"^(?:WN|convinv)\.(?P<i>\d+)\."),
+                 "n_layers": re.compile(r"^WN\.\d+\.(?:in_layers|res_skip_layers)\.(?P<i>\d+)\.")},
+}
 _WN_LAYER = re.compile(r"^WN\.\d+\.(start|in_layers\.\d+|cond_layers\.\d+|res_skip_layers\.\d+)$")
 
 
@@ -112,15 +124,16 @@ def read_checkpoint(source: Source) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise CheckpointError(
-                f"{path}: refusing to load pickled Python objects (weights_only loading): {first}"
-            ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (corrupt or truncated): {first}") from None
+        # torch's message advises weights_only=False ("will likely succeed"): never repeat that.
+        found = _UNSAFE_GLOBAL.search(str(exc))
+        if found:
+            raise CheckpointError(f"{path}: refusing to load pickled Python objects "
+                                  f"(found the global '{found.group(1)}')") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (corrupt or truncated)") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types on damaged files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (corrupt or truncated): {first}") from None
+        detail = "" if "weights_only" in first else f": {first}"
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (corrupt or truncated){detail}") from None
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{path}: expected a checkpoint dict, found {type(data).__name__}")
     return dict(data)
@@ -199,6 +212,13 @@ def tacotron2_config_from_state_dict(state: Mapping[str, torch.Tensor], name: st
     return Tacotron2Config(**{**defaults, **{k: int(v) for k, v in shapes.items()}})
 
 
+_T2_SHAPE_FIELDS = ("n_symbols", "symbols_embedding_dim", "encoder_embedding_dim", "encoder_kernel_size",
+                    "n_mel_channels", "n_frames_per_step", "prenet_dim", "attention_rnn_dim", "attention_dim",
+                    "attention_location_n_filters", "attention_location_kernel_size", "decoder_rnn_dim",
+                    "postnet_embedding_dim", "postnet_kernel_size")
+"""Tacotron 2 sizes read off single tensors (layer counts are checked by their keys)."""
+
+
 def waveglow_config_from_state_dict(state: Mapping[str, torch.Tensor], name: str = "state_dict"
                                     ) -> WaveGlowConfig:
     """Every WaveGlow hyper-parameter, read off the tensors (weight-norm or fused form)."""
@@ -248,11 +268,24 @@ def _load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], what: str
     model.load_state_dict(state, strict=True)
 
 
+def _guess_kind(state: Mapping[str, Any]) -> str | None:
+    """The kind most keys belong to by prefix (for a file that lacks a key :func:`detect_kind` needs)."""
+    votes = {kind: sum(k.startswith(prefixes) for k in state) for kind, prefixes in _KIND_PREFIXES.items()}
+    best = max(votes, key=votes.__getitem__)
+    return best if votes[best] > 0 else None
+
+
 def _check_kind(state: Mapping[str, Any], want: str, name: str) -> None:
     found = detect_kind(state)
     if found == want:
         return
     if found is None:
+        guess = _guess_kind(state)
+        if guess == want:
+            raise CheckpointError(f"{name}: {_KIND_NAMES[want]} checkpoint without '{_REQUIRED_KEY[want]}' "
+                                  f"(a key every {_KIND_NAMES[want]} has)")
+        if guess is not None:
+            raise CheckpointError(f"{name}: expected a {_KIND_NAMES[want]} checkpoint, found {_KIND_NAMES[guess]} keys")
         keys = ", ".join(list(state)[:3])
         raise CheckpointError(f"{name}: unknown checkpoint layout: neither Tacotron 2 nor WaveGlow keys "
                               f"(first keys: {keys})")
@@ -263,6 +296,7 @@ def _mel_config_of(checkpoint: Mapping[str, Any], name: str) -> MelConfig:
     stored = checkpoint.get("mel_config")
     if stored is None:
         return MelConfig()  # NVIDIA files: the reference's audio defaults (§0)
+    _check_mapping(stored, "mel_config", name)
     try:
         return MelConfig.from_dict(dict(stored))
     except (TypeError, ConfigError) as exc:
@@ -275,6 +309,8 @@ def _model_config(checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tenso
     config_class, from_shapes = ((Tacotron2Config, tacotron2_config_from_state_dict) if kind == "tacotron2"
                                  else (WaveGlowConfig, waveglow_config_from_state_dict))
     stored = checkpoint.get("config")
+    if stored is not None:
+        _check_mapping(stored, "config", name)
     try:
         if checkpoint.get("format") == "tacoglow":
             config = config_class(**dict(stored))
@@ -285,6 +321,57 @@ def _model_config(checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tenso
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(f"{name}: bad {_KIND_NAMES[kind]} config: {exc}") from None
     return _apply_overrides(config, overrides, _KIND_NAMES[kind])
+
+
+def _check_mapping(stored: Any, field: str, name: str) -> None:
+    if not isinstance(stored, Mapping):
+        raise CheckpointError(f"{name}: {field}: expected a mapping of settings, found {type(stored).__name__}")
+
+
+def _check_finite(state: Mapping[str, torch.Tensor], name: str) -> None:
+    """Refuse NaN / infinite weights: such a model speaks silence or noise with exit code 0."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{name}: tensor '{key}' holds NaN or infinity (a diverged or damaged model)")
+
+
+def _check_sizes(config: Any, state: Mapping[str, torch.Tensor], kind: str, name: str) -> None:
+    """Compare the config's sizes with the tensors' shapes before a model is built.
+
+    A 725 KB file whose config says ``attention_rnn_dim`` 200,000 would otherwise allocate
+    hundreds of GB before the weights are found not to fit.
+    """
+    what = _KIND_NAMES[kind]
+    from_shapes = tacotron2_config_from_state_dict if kind == "tacotron2" else waveglow_config_from_state_dict
+    counts = _LAYER_KEYS[kind]
+    for field in sorted(counts):  # more layers than the tensors hold: name the missing keys
+        pattern, wanted = counts[field], int(getattr(config, field))
+        present: set[int] = set()
+        first_layer = []
+        for key in state:
+            match = pattern.match(key)
+            if match:
+                present.add(int(match.group("i")))
+                if match.group("i") == "0":
+                    first_layer.append((key, match.span("i")))
+        n_missing = wanted - len({i for i in present if i < wanted})
+        if n_missing > 0 and first_layer:
+            indices = [i for i in range(wanted) if i not in present][:3]
+            names = [f"{key[:a]}{i}{key[b:]}" for i in indices for key, (a, b) in first_layer][:3]
+            raise CheckpointError(f"{name}: state_dict does not fit {what}: {n_missing * len(first_layer)} "
+                                  f"missing keys ({', '.join(names)}, ...)")
+    inferred = from_shapes(state, name)
+    fields = [f.name for f in dataclasses.fields(inferred) if f.name not in counts]
+    if kind == "waveglow":
+        fields = [f for f in fields if f.startswith(("n_mel", "n_group", "kernel", "n_channels"))]
+        if inferred.n_early_every < inferred.n_flows:  # early outputs are seen in the shapes
+            fields += ["n_early_every", "n_early_size"]
+    else:
+        fields = [f for f in fields if f in _T2_SHAPE_FIELDS]
+    for field in fields:
+        if getattr(config, field) != getattr(inferred, field):
+            raise CheckpointError(f"{name}: stored config says {field} {getattr(config, field)}, "
+                                  f"the tensors say {getattr(inferred, field)}")
 
 
 def _apply_overrides(config: Any, overrides: Mapping[str, Any], what: str) -> Any:
@@ -315,13 +402,15 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
     name = _name(source)
     checkpoint = read_checkpoint(source)
     state = state_dict_of(checkpoint, name)
-    kind = kind or detect_kind(state) or "tacotron2"  # no match: _check_kind names the layout
+    kind = kind or detect_kind(state) or _guess_kind(state) or "tacotron2"  # no match: _check_kind names it
     _check_kind(state, kind, name)
     tacoglow_format = checkpoint.get("format") == "tacoglow"
     if tacoglow_format and checkpoint.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{name}: written by a newer tacoglow (format {checkpoint['format_version']}, "
                               f"this version reads up to {FORMAT_VERSION})")
+    _check_finite(state, name)
     config = _model_config(checkpoint, state, name, kind, overrides)
+    _check_sizes(config, state, kind, name)
     if kind == "tacotron2":
         model: nn.Module = Tacotron2(config)
         _load_weights(model, state, "Tacotron 2", name)
@@ -354,8 +443,7 @@ def _text_frontend_of(checkpoint: Mapping[str, Any], name: str) -> TextFrontend:
     stored = checkpoint.get("text_frontend")
     if stored is None:
         return TextFrontend()
-    if not isinstance(stored, Mapping):
-        raise CheckpointError(f"{name}: text_frontend: expected a mapping, found {type(stored).__name__}")
+    _check_mapping(stored, "text_frontend", name)
     try:
         return TextFrontend.from_dict(stored)
     except ConfigError as err:
@@ -397,28 +485,14 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace``: never half-written."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CheckpointError(f"{path}: cannot write: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` with :func:`tacoglow.fileio.atomic_write` (fsynced): never half-written.
+
+    Raises:
+        CheckpointError: the folder is missing or not writable, or the disk is full.
+    """
+    with atomic_write(path, error=CheckpointError, durable=True) as handle:
+        torch.save(obj, handle)
+    return Path(path)
 
 
 def _kind_of(model: nn.Module) -> str:

@@ -147,7 +147,7 @@ def test_save_to_unwritable_folder(tmp_path):
 
 
 def test_save_errors_leave_no_file(tmp_path):
-    with pytest.raises(AudioError, match=r"out\.wav: cannot write to folder .*nowhere"):
+    with pytest.raises(AudioError, match=r"out\.wav: cannot write: folder .*nowhere does not exist$"):
         save_wav(tmp_path / "nowhere" / "out.wav", np.zeros(10, dtype=np.float32), 22050)
     with pytest.raises(AudioError, match=r"subtype: expected one of \['PCM_16', 'FLOAT'\], found 'PCM_8'"):
         save_wav(tmp_path / "x.wav", np.zeros(10, dtype=np.float32), 22050, subtype="PCM_8")
@@ -155,10 +155,9 @@ def test_save_errors_leave_no_file(tmp_path):
         save_wav(tmp_path / "x.wav", torch.tensor([0.0, math.inf]), 22050)
     with pytest.raises(AudioError, match=r"x\.wav: expected audio of shape \(T_audio,\)"):
         save_wav(tmp_path / "x.wav", np.zeros((1, 2, 3), dtype=np.float32), 22050)
-    # The target is a folder: writing succeeds into the temp file, the replace fails, and the
-    # temp file is removed.
+    # The target is a folder: refused before anything is written.
     (tmp_path / "taken.wav").mkdir()
-    with pytest.raises(AudioError, match=r"taken\.wav: cannot write WAV file"):
+    with pytest.raises(AudioError, match=r"taken\.wav: cannot write: it is a folder$"):
         save_wav(tmp_path / "taken.wav", np.zeros(10, dtype=np.float32), 22050)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.wav"]
 

@@ -58,3 +58,19 @@ def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     assert main(["export", str(phones), "-o", str(tmp_path / "nvidia.pt"), "--format", "nvidia"]) == 0
     err = capsys.readouterr().err
     assert "reads CMUdict phones" in err and "reads every phone 2 times in a row" in err
+
+
+def test_export_options_that_would_be_ignored_are_refused(golden_dir, tmp_path, capsys):
+    cases = [
+        (["tacotron2.pt", "--half", "--format", "nvidia"], "--half: only for the tacoglow layout"),
+        (["waveglow.pt", "--remove-weight-norm", "--format", "nvidia"],
+         "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout"),
+        (["tacotron2.pt", "--remove-weight-norm"],
+         "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout (this is a Tacotron 2)"),
+    ]
+    for (name, *options), message in cases:
+        out = tmp_path / "out.pt"
+        assert main(["export", str(golden_dir / name), "-o", str(out), *options]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"tacoglow export: error: {message}", err
+        assert not out.exists()

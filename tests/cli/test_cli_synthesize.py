@@ -163,3 +163,103 @@ def test_without_checkpoints_the_error_names_the_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no bundled voice in this installation: pass a Tacotron 2 checkpoint (--tacotron2 FILE" in err
     assert not (tmp_path / "o.wav").exists()
+
+
+# --- special outputs (issue 21.1): streamed into, never replaced ---------------------------------
+
+def _is_wav(data: bytes) -> bool:
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    return rate == 22050 and len(audio) > 0 and len(audio) % 256 == 0
+
+
+def test_dash_writes_the_wav_to_stdout(tmp_path, voice, capsysbinary, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["synthesize", "Hello.", "-o", "-", *_models(voice), *COMMON]) == 0
+    assert _is_wav(capsysbinary.readouterr().out)
+    assert _leftovers(tmp_path) == []  # no file named "-" nor a temp file
+
+
+def test_fifo_receives_the_wav_and_stays_a_fifo(tmp_path, voice):
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main(["synthesize", "Hello.", "-o", str(fifo), *_models(voice), *COMMON]) == 0
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
+    assert len(received) == 1 and _is_wav(received[0])
+
+
+def test_symlink_output_is_followed(tmp_path, voice):
+    real = tmp_path / "real.wav"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.wav"
+    link.symlink_to(real)
+    assert main(["synthesize", "Hello.", "-o", str(link), *_models(voice), *COMMON]) == 0
+    assert link.is_symlink() and _is_wav(real.read_bytes())
+
+
+@pytest.mark.skipif(sys.platform == "win32" or __import__("os").geteuid() != 0,
+                    reason="only root could replace /dev/null, so only root shows the bug")
+def test_dev_null_stays_a_device(voice):
+    import os
+    import stat
+
+    assert main(["synthesize", "Hello.", "-o", "/dev/null", *_models(voice), *COMMON]) == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-i"], "2 utterances cannot share one stream"),
+    (["--plot"], "--plot needs a file or folder"),
+])
+def test_stream_output_refuses_what_it_cannot_hold(tmp_path, voice, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)  # where a wrong reading of "-" as a folder name would write
+    argv = ["-i", str(_lines_file(tmp_path, ["One.", "Two."]))] if extra == ["-i"] else ["Hello.", *extra]
+    assert main(["synthesize", *argv, "-o", "-", *_models(voice), *COMMON]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+# --- silent or broken audio (issue 21.8): an error, not an all-zero WAV with exit 0 ---------------
+
+def test_silent_output_is_an_error(tmp_path, voice, capsys):
+    out = tmp_path / "o.wav"
+    assert main(["synthesize", "Hello.", "-o", str(out), "--denoise", "1e9", *_models(voice), *COMMON]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out}: the synthesized audio is silent" in err[0], err
+    assert _leftovers(tmp_path) == []
+
+
+def test_nan_weights_are_refused_at_load(tmp_path, voice, capsys):
+    import torch
+
+    data = torch.load(voice["tacotron2"], weights_only=True)
+    data["state_dict"]["decoder.attention_rnn.weight_hh"][0, 0] = float("nan")
+    broken = tmp_path / "nan.pt"
+    torch.save(data, broken)
+    out = tmp_path / "o.wav"
+    assert main(["synthesize", "Hello.", "-o", str(out), "--tacotron2", str(broken), "--waveglow",
+                 str(voice["waveglow"]), *COMMON]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tacoglow synthesize: error: {broken}: tensor 'decoder.attention_rnn.weight_hh' holds "
+                   "NaN or infinity (a diverged or damaged model)"]
+    assert not out.exists()
+
+
+def test_disk_full_is_one_line(full_disk, voice, capsys):
+    filler = full_disk / "filler"
+    with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):  # fill the disk to the last byte
+        while True:
+            handle.write(b"\0" * 4096)
+    out = full_disk / "o.wav"
+    assert main(["synthesize", "Hello there.", "-o", str(out), *_models(voice), *COMMON]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "error" in line] == \
+        [f"tacoglow synthesize: error: no space left on device: {out}"] and "Traceback" not in err
+    assert list(full_disk.iterdir()) == [filler]

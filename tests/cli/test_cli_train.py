@@ -1,6 +1,7 @@
 """``tacoglow corpus``, ``check-data``, ``preprocess`` and ``train`` from the command line."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -102,3 +103,109 @@ def test_train_errors_are_one_line(corpus: Path, tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert re.search(message, err), err
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_every_output_file_follows_the_umask(corpus: Path, tmp_path: Path) -> None:
+    # One rule for every file tacoglow writes: 0o666 minus the umask, as an ordinary file.
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        mels = tmp_path / "mels"
+        assert main(["-q", "preprocess", str(corpus), "-o", str(mels), "--jobs", "1",
+                     "--set", "mel.n_mel_channels=40"]) == 0
+        run = tmp_path / "run"
+        assert main(["-q", "train", "tacotron2", "--config", str(CONFIGS / "tiny_tacotron2.json"),
+                     "--data", str(mels / "mels.txt"), "--max-steps", "1", "-o", str(run)]) == 0
+    finally:
+        os.umask(old)
+    written = [mels / "mel_config.json", mels / "mels.txt", *sorted((mels / "mels").glob("*.pt")),
+               run / "checkpoint_tacotron2_step1.pt", run / "checkpoint_tacotron2_last.pt"]
+    modes = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+    assert set(modes.values()) == {"0o644"}, modes
+
+
+def test_train_start_removes_stale_temp_files(corpus: Path, tmp_path: Path) -> None:
+    dead = _dead_pid()
+    stale = [tmp_path / f".checkpoint_waveglow_last.pt.{dead}-0123456789ab.tmp",
+             tmp_path / ".checkpoint_waveglow_step2.pt.k2j_x9q1.tmp"]  # tempfile.mkstemp name of older versions
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    kept = tmp_path / "notes.tmp"
+    kept.write_bytes(b"not ours")
+    assert main(["-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"), "--data", str(corpus),
+                 "-o", str(tmp_path), "--set", "data.segment_length=2048", "--batch-size", "2",
+                 "--max-steps", "1", "--resume", "auto"]) == 0
+    assert not any(path.exists() for path in stale) and kept.exists()
+
+
+def test_train_output_that_is_a_file_is_one_line(corpus: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    code = main(["-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"), "--data", str(corpus),
+                 "-o", str(taken)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (f"tacoglow train: error: --output {taken}: expected a folder for checkpoints "
+                                 "and logs, found a file")
+    assert taken.read_text() == "a file"
+
+
+def test_disk_full_is_one_line_for_corpus_and_preprocess(corpus: Path, full_disk: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    sentences = corpus.parent / "sentences.txt"
+    assert main(["-q", "corpus", str(sentences), "-o", str(full_disk / "c"), "--synthetic", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"tacoglow corpus: error: no space left on device: .*\.wav", err[0]), err
+    for path in list(full_disk.rglob("*.wav")):
+        path.unlink()
+    assert main(["-q", "preprocess", str(corpus), "-o", str(full_disk / "m"), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"tacoglow preprocess: error: no space left on device: .*\.pt", err[0]), err
+    assert not list(full_disk.rglob("*.tmp"))
+
+
+def test_disk_full_is_one_line_for_train(corpus: Path, full_disk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def argv(output: Path) -> list[str]:
+        return ["-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"), "--data", str(corpus),
+                "-o", str(output), "--set", "data.segment_length=2048", "--batch-size", "2", "--max-steps", "1"]
+
+    assert main(argv(full_disk / "run")) == 2  # the checkpoint (weights + optimizer state) does not fit in 64 KiB
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"tacoglow train: error: no space left on device: .*\.pt", err[0]), err
+    assert not list(full_disk.rglob("*.tmp")) and not list(full_disk.rglob("*.pt"))
+    with open(full_disk / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):  # fill to the last byte
+        while True:
+            handle.write(b"\0" * 4096)
+    assert main(argv(full_disk / "run2")) == 2  # now even the log cannot be written
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tacoglow train: error: no space left on device"), err
+
+
+def test_nan_mel_in_the_data_is_named(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mels = tmp_path / "mels"
+    assert main(["-q", "preprocess", str(corpus), "-o", str(mels), "--jobs", "1", "--set", "mel.n_mel_channels=40"]) == 0
+    damaged = sorted((mels / "mels").glob("*.pt"))[2]
+    mel = torch.load(damaged, weights_only=True)
+    mel[5, 3] = float("nan")
+    torch.save(mel, damaged)
+    train = ["-q", "train", "tacotron2", "--config", str(CONFIGS / "tiny_tacotron2.json"),
+             "--data", str(mels / "mels.txt"), "--max-steps", "2", "-o", str(tmp_path / "run")]
+    assert main(train) == 0  # the data check names the item and leaves it out (data.on_bad_items: skip)
+    err = capsys.readouterr().err
+    assert f"{damaged}: expected finite mel values, found NaN or infinity" in err, err
+    steps = read_jsonl(tmp_path / "run" / "train.jsonl", "step")
+    assert steps and all(math.isfinite(v) for r in steps for v in r.values() if isinstance(v, float))
+    assert main([*train, "--set", "data.check=false"]) == 2  # unchecked: the loader names it
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tacoglow train: error: {damaged}: expected finite mel values, found NaN or infinity"]

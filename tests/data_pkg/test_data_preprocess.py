@@ -67,7 +67,7 @@ def test_preprocess_is_idempotent_and_resumable(tmp_path: Path) -> None:
     assert _mtimes(out) == before  # second run touches nothing
 
     (out / "mels" / "u1.pt").unlink()
-    (out / "mels" / ".u2.pt.abc.tmp").write_bytes(b"half a file from a killed run")
+    (out / "mels" / ".u2.pt.k2j_x9q1.tmp").write_bytes(b"half a file from a killed run")  # mkstemp naming
     preprocess(utts, out, CONFIG, progress=False)
     after = _mtimes(out)
     assert sorted(after) == sorted(before)  # stale temp file gone, u1 back

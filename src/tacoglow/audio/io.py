@@ -5,10 +5,9 @@ integer or float WAV is returned as float32 in [-1, 1]. Files are written atomic
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
-import uuid
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from torch import Tensor
 
 from tacoglow.errors import AudioError
+from tacoglow.fileio import write_bytes
 
 __all__ = ["load_wav", "save_wav", "resample"]
 
@@ -115,18 +115,19 @@ def load_wav(path: str | os.PathLike[str], sampling_rate: int | None = None, res
 
 def save_wav(path: str | os.PathLike[str], audio: Tensor | np.ndarray, sample_rate: int,
              subtype: str = "PCM_16") -> None:
-    """Write a WAV file atomically (temporary file in the target folder, then ``os.replace``).
+    """Write a WAV file atomically (:func:`tacoglow.fileio.atomic_write`).
 
     Args:
-        path: the WAV file to create or replace.
+        path: the WAV file to create or replace; ``-`` writes it to stdout, a device or FIFO
+            is streamed into.
         audio (Tensor | ndarray): float samples, (T_audio,) or (channels, T_audio); clipped to
             [-1, 1] for PCM_16.
         sample_rate (int): in Hz.
         subtype (str): "PCM_16" (16-bit integer) or "FLOAT" (32-bit float, unclipped).
 
     Raises:
-        AudioError: bad subtype, shape or non-finite samples, or the folder is not writable
-            (no partial file is left behind).
+        AudioError: bad subtype, shape or non-finite samples, the folder is not writable, or
+            the disk is full (no partial file is left behind).
     """
     name = os.fspath(path)
     if subtype not in SUBTYPES:
@@ -144,22 +145,7 @@ def save_wav(path: str | os.PathLike[str], audio: Tensor | np.ndarray, sample_ra
         samples = np.clip(samples, -1.0, 1.0)
     frames = samples.T  # soundfile wants (T_audio, channels)
 
-    target = Path(name)
-    folder = target.parent
-    temp = folder / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        # os.open with mode 0o666 honours the umask (mkstemp would leave the WAV at 0600).
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise AudioError(f"{name}: cannot write to folder {str(folder)!r} "
-                         f"({exc.strerror or exc})") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            sf.write(handle, frames, int(sample_rate), subtype=subtype, format="WAV")
-        os.replace(temp, target)
-    except (OSError, RuntimeError) as exc:  # soundfile's errors are RuntimeErrors
-        reason = getattr(exc, "strerror", None) or getattr(exc, "error_string", None) or str(exc)
-        raise AudioError(f"{name}: cannot write WAV file ({reason})") from exc
-    finally:
-        # Gone after a successful os.replace; otherwise no partial file may stay behind.
-        temp.unlink(missing_ok=True)
+    # Rendered in memory first: a WAV header needs the length, which stdout or a pipe cannot seek back to.
+    buffer = io.BytesIO()
+    sf.write(buffer, frames, int(sample_rate), subtype=subtype, format="WAV")
+    write_bytes(path, buffer.getvalue(), error=AudioError)

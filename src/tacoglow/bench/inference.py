@@ -36,6 +36,7 @@ import torch
 
 from tacoglow.bench.stats import LatencyStats, latency_stats, matmul_peak_gflops, peak_rss_mib, snr_db
 from tacoglow.errors import ConfigError
+from tacoglow.fileio import write_text
 from tacoglow.inference.synthesizer import PRECISIONS, StageTimes, Synthesizer
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
@@ -408,11 +409,4 @@ def write_json(report: BenchReport, path: str | os.PathLike[str]) -> None:
     data = dataclasses.asdict(report)
     data["settings"]["batch_sizes"] = list(report.settings.batch_sizes)
     data["settings"]["input_lengths"] = list(report.settings.input_lengths)
-    temp = target.with_name(f".{target.name}.tmp")
-    try:
-        temp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n", encoding="utf-8")
-        os.replace(temp, target)
-    except OSError as exc:
-        raise ConfigError(f"--json {target}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        temp.unlink(missing_ok=True)
+    write_text(target, json.dumps(data, indent=2, allow_nan=True) + "\n", error=ConfigError)

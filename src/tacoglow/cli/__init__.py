@@ -9,6 +9,7 @@ so a user never sees a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -67,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tacoglow {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # Writers that are not atomic (logs) meet a full disk too: one line, as tacoglow.fileio gives.
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"tacoglow {args.command}: error: no space left on device: {exc.filename or 'while writing'}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

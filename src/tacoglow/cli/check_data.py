@@ -35,8 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def write_filelist(path: str, utterances: list, root: str | None) -> None:
     """Write ``utterances`` as ``path|text`` lines atomically; paths relative to ``root`` when possible."""
     import os
-    import tempfile
     from pathlib import Path
+
+    from tacoglow.errors import DataError
+    from tacoglow.fileio import write_text
 
     out = Path(path)
     base = Path(root) if root else out.parent
@@ -48,14 +50,7 @@ def write_filelist(path: str, utterances: list, root: str | None) -> None:
         except ValueError:  # another drive (Windows)
             shown = str(file.resolve())
         rows.append(f"{Path(shown).as_posix()}|{' '.join(utt.text.split())}\n")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(rows)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(out, "".join(rows), error=DataError)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,9 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--format", choices=("tacoglow", "nvidia"), default="tacoglow",
                         help="layout to write (default: tacoglow)")
     parser.add_argument("--half", action="store_true",
-                        help="tacoglow layout: store weights as float16 (half the size; loaded as float32)")
+                        help="tacoglow layout only: store weights as float16 (half the size; loaded as float32)")
     parser.add_argument("--remove-weight-norm", action="store_true",
-                        help="WaveGlow, tacoglow layout: store fused weights (what inference runs)")
+                        help="WaveGlow, tacoglow layout only: store fused weights (what inference runs)")
     parser.add_argument("--phone-repeats", type=int, metavar="N",
                         help="Tacotron 2, tacoglow layout: read every phone N times (the speaking rate the file "
                              "synthesizes at; only for voices trained with repeated phones)")
@@ -33,7 +33,15 @@ def run(args: argparse.Namespace) -> int:
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
     from tacoglow.errors import ConfigError
 
+    weight_norm_rule = "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout"
+    if args.format != "tacoglow":
+        if args.half:
+            raise ConfigError("--half: only for the tacoglow layout")
+        if args.remove_weight_norm:
+            raise ConfigError(weight_norm_rule)  # NVIDIA's layout stores weight_g / weight_v
     loaded = load_model(args.checkpoint)
+    if args.remove_weight_norm and loaded.kind != "waveglow":
+        raise ConfigError(f"{weight_norm_rule} (this is a Tacotron 2)")
     model = loaded.model
     text_frontend = loaded.text_frontend
     if args.phone_repeats is not None:
@@ -50,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                            loaded.text_frontend.phone_repeats)
         export_nvidia(args.output, model)
     else:
-        if args.remove_weight_norm and loaded.kind == "waveglow":
+        if args.remove_weight_norm:
             model.remove_weight_norm()
         save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols,
                         text_frontend=text_frontend, weights_dtype=torch.float16 if args.half else None)

@@ -12,14 +12,16 @@ import argparse
 import logging
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tacoglow.cli.voices import add_voice_option, resolve_model_sources
 from tacoglow.errors import AudioError, ConfigError, DataError, TextError
+from tacoglow.fileio import atomic_write, is_stream_target
 
 if TYPE_CHECKING:
+    import torch
+
     from tacoglow.inference.synthesizer import Utterance
 
 logger = logging.getLogger("tacoglow.cli.synthesize")
@@ -39,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("-i", "--input", type=Path, metavar="FILE", help="text file, one utterance per line")
     parser.add_argument("-o", "--output", required=True, metavar="PATH",
                         help="WAV file (one utterance) or folder (numbered files 001.wav, ... in input order); "
-                             "a trailing slash or an existing folder means a folder")
+                             "a trailing slash or an existing folder means a folder; '-' writes the WAV to stdout")
     parser.add_argument("--tacotron2", type=Path, metavar="FILE",
                         help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
     parser.add_argument("--waveglow", type=Path, metavar="FILE",
@@ -103,9 +105,18 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def _output_paths(name: str, count: int) -> tuple[list[Path], Path]:
-    """WAV path per utterance and the folder that will hold them (checked to be writable)."""
+def _output_paths(name: str, count: int, plot: bool) -> tuple[list[Path], Path]:
+    """WAV path per utterance and the folder that will hold them (checked to be writable).
+
+    ``-`` (stdout), a device or a FIFO takes one WAV, streamed into it.
+    """
     output = Path(name)
+    if is_stream_target(name):
+        if count > 1:
+            raise ConfigError(f"-o {name}: {count} utterances cannot share one stream; give a folder")
+        if plot:
+            raise ConfigError(f"-o {name}: --plot needs a file or folder output to put its PNG beside")
+        return [output], output.parent
     as_folder = count > 1 or output.is_dir() or name.endswith(("/", os.sep))
     if as_folder:
         if output.exists() and not output.is_dir():
@@ -151,20 +162,29 @@ def _save_plot(utterance: Utterance, path: Path, gate_threshold: float) -> None:
     gate_axis.axhline(gate_threshold, color="red", linestyle="--", label="threshold")
     gate_axis.set(title="stop gate", xlabel="decoder step", ylim=(-0.05, 1.05), xlim=(0, max(1, len(utterance.gate))))
     gate_axis.legend(loc="upper left")
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        figure.savefig(temp, format="png", dpi=100)
-        os.replace(temp, path)
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot write plot ({exc.strerror or exc})") from None
-    finally:
-        temp.unlink(missing_ok=True)
+    with atomic_write(path, error=AudioError) as handle:
+        figure.savefig(handle, format="png", dpi=100)
+
+
+def _check_audible(waveform: torch.Tensor, path: Path) -> None:
+    """Refuse to write silence or NaN as if it were speech (exit 0 with an all-zero WAV).
+
+    Args:
+        waveform (Tensor): (T_audio,) float samples.
+    """
+    import torch
+
+    if not bool(torch.isfinite(waveform).all()):
+        raise AudioError(f"{path}: the synthesized audio holds NaN or infinity; check the checkpoints")
+    # Below half a 16-bit step every sample rounds to 0: the WAV would be digital silence.
+    if waveform.numel() == 0 or float(waveform.abs().max()) < 0.5 / 32768:
+        raise AudioError(f"{path}: the synthesized audio is silent; check the checkpoints and --denoise")
 
 
 def run(args: argparse.Namespace) -> int:
     """Synthesize every input text and write the files; returns the exit code."""
     texts = _read_texts(args)
-    paths, folder = _output_paths(args.output, len(texts))
+    paths, folder = _output_paths(args.output, len(texts), args.plot)
     if args.plot:
         _check_matplotlib()
     resolve_model_sources(args)
@@ -188,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(texts), chunk):
             utterances = synth.synthesize(texts[start:start + chunk], progress=bar.update)
             for path, utterance in zip(paths[start:start + chunk], utterances):
+                _check_audible(utterance.waveform, path)
                 utterance.save(path, float32=args.float32)
                 if args.plot:
                     _save_plot(utterance, path.with_suffix(".png"), synth.tacotron2.config.gate_threshold)

@@ -68,9 +68,14 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from tacoglow.errors import ConfigError
     from tacoglow.training.config import load_config
     from tacoglow.training.loop import train
 
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ConfigError(f"--output {args.output}: expected a folder for checkpoints and logs, found a file")
     config = load_config(args.config, model=args.model, overrides=_overrides(args))
     result = train(config, args.output, resume=args.resume, warm_start_from=args.warm_start,
                    ignore_layers=args.ignore_layers)

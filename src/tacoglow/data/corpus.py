@@ -37,8 +37,9 @@ import soundfile as sf
 import torch
 
 from tacoglow.audio import resample, save_wav
-from tacoglow.data.files import atomic_write_text, run_parallel
+from tacoglow.data.files import run_parallel, safe_join
 from tacoglow.errors import DataError
+from tacoglow.fileio import remove_stale_temp_files, write_text
 from tacoglow.text import english_cleaners, symbols
 
 __all__ = [
@@ -368,7 +369,7 @@ def _check_settings(path: Path, settings: dict[str, object]) -> None:
             )
         if old == settings:
             return
-    atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n", error=DataError)
 
 
 def _build(
@@ -407,10 +408,12 @@ def _build(
 
     out = Path(out_dir)
     wav_dir = out / "wavs"
+    for item in items:  # an id like "../../x" from a metadata.csv must not leave out_dir
+        safe_join(wav_dir, item.id, ".wav")
     wav_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out / "corpus.json", settings)
-    for stale in wav_dir.glob(".*.tmp"):  # left by a run killed mid-write
-        stale.unlink(missing_ok=True)
+    for folder in (out, wav_dir):  # temp files of a run killed mid-write
+        remove_stale_temp_files(folder)
     metadata = out / "metadata.csv"
     previous = _previous_texts(metadata)
 
@@ -429,7 +432,7 @@ def _build(
 
     rows = "".join(f"{item.id}|{item.raw}|{item.normalized}\n" for item in items)
     if not metadata.exists() or metadata.read_text(encoding="utf-8") != rows:
-        atomic_write_text(metadata, rows)
+        write_text(metadata, rows, error=DataError)
     total_seconds = sum(sf.info(str(wav_dir / f"{item.id}.wav")).duration for item in items)
     summary = CorpusSummary(
         out_dir=out,

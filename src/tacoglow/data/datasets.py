@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from tacoglow.audio import MelConfig, MelSpectrogram, load_wav
+from tacoglow.data.files import safe_join
 from tacoglow.errors import DataError
 from tacoglow.text import TextFrontend
 
@@ -95,7 +96,8 @@ def read_metadata(path: str | os.PathLike[str]) -> list[DatasetItem]:
         the utterances in file order.
 
     Raises:
-        DataError: a missing file, a line without 2 or 3 fields, an empty id, or a duplicate id.
+        DataError: a missing file, a line without 2 or 3 fields, an empty id, an id that is not
+            a plain file name (``../x``), or a duplicate id.
 
     >>> utts = read_metadata("LJSpeech-1.1/metadata.csv")  # doctest: +SKIP
     >>> utts[0].audio_path.name  # doctest: +SKIP
@@ -115,8 +117,12 @@ def read_metadata(path: str | os.PathLike[str]) -> list[DatasetItem]:
         utt_id = fields[0].strip()
         if not utt_id:
             raise DataError(f"{path}:{lineno}: expected an utterance id before the first '|', found none")
+        try:
+            audio_path = safe_join(wav_dir, utt_id, ".wav")  # "../../x" must not read outside wavs/
+        except DataError as err:
+            raise DataError(f"{path}:{lineno}: {err}") from None
         text = fields[2] if len(fields) == 3 and fields[2].strip() else fields[1]
-        utterances.append(DatasetItem(utt_id, wav_dir / f"{utt_id}.wav", text.strip()))
+        utterances.append(DatasetItem(utt_id, audio_path, text.strip()))
     _check_unique(utterances, path)
     return utterances
 
@@ -186,7 +192,8 @@ def load_mel(path: str | os.PathLike[str], n_mels: int) -> Tensor:
         mel (Tensor): natural-log mel, float32 (n_mels, T_mel).
 
     Raises:
-        DataError: a missing or unreadable file, or a tensor that is not (n_mels, T_mel).
+        DataError: a missing or unreadable file, a tensor that is not (n_mels, T_mel), or
+            NaN / infinity in it.
     """
     path = Path(path)
     try:
@@ -200,6 +207,8 @@ def load_mel(path: str | os.PathLike[str], n_mels: int) -> Tensor:
         raise DataError(f"{path}: expected a mel tensor (n_mels, T_mel), found {found}")
     if mel.shape[0] != n_mels:
         raise DataError(f"{path}: expected {n_mels} mel channels, found {mel.shape[0]}")
+    if not torch.isfinite(mel).all():  # else training reports "loss nan" without naming the item
+        raise DataError(f"{path}: expected finite mel values, found NaN or infinity")
     return mel.float()
 
 

@@ -2,31 +2,36 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from tqdm import tqdm
 
+from tacoglow.errors import DataError
+
 Item = TypeVar("Item")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then rename it: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def safe_join(folder: str | os.PathLike[str], name: str, suffix: str = "") -> Path:
+    """``folder / (name + suffix)`` for a name read from data (an utterance id), kept inside ``folder``.
 
+    An id names one file, so it may hold no path separator and may not be ``.``/``..``: an id
+    ``../../etc/x`` or ``/tmp/x`` from a metadata.csv must never make tacoglow read or write
+    outside its output folder.
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """UTF-8, ``\\n`` line ends, written atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    Raises:
+        DataError: ``name`` is empty, absolute, climbs, or holds a separator or NUL.
+
+    >>> safe_join("out/mels", "LJ001-0001", ".pt")
+    PosixPath('out/mels/LJ001-0001.pt')
+    """
+    bad = (not name or name in (".", "..") or "\0" in name or "/" in name or os.sep in name
+           or (os.altsep is not None and os.altsep in name) or os.path.isabs(name))
+    if bad:
+        raise DataError(f"utterance id {name!r}: refused: an id must be a plain file name "
+                        f"(no '/', not '.' or '..'), so that its file stays inside {os.fspath(folder)}")
+    return Path(folder) / f"{name}{suffix}"
 
 
 def run_parallel(work: Callable[[Item], None], items: Sequence[Item], *, jobs: int, desc: str,

@@ -26,8 +26,9 @@ import torch
 
 from tacoglow.audio import MelConfig, MelSpectrogram, load_wav
 from tacoglow.data.datasets import DatasetItem
-from tacoglow.data.files import atomic_write_bytes, run_parallel
+from tacoglow.data.files import run_parallel, safe_join
 from tacoglow.errors import ConfigError, DataError
+from tacoglow.fileio import remove_stale_temp_files, write_bytes
 
 __all__ = ["MEL_CONFIG_FILE", "MEL_DIR", "MEL_FILELIST", "preprocess", "read_mel_config"]
 
@@ -77,7 +78,7 @@ def _claim_folder(out: Path, mel_config: MelConfig) -> None:
                 "use another folder"
             )
         return
-    atomic_write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"), error=DataError)
 
 
 def preprocess(
@@ -109,7 +110,8 @@ def preprocess(
 
     Raises:
         DataError: ``out_dir`` holds mels of another mel contract (naming the differing
-            settings), an utterance has no audio path, or ids repeat.
+            settings), an utterance has no audio path, ids repeat, or an id is not a plain
+            file name (``../x``, ``/tmp/x``: it would leave ``out_dir``).
         AudioError: an audio file is missing, unreadable or at the wrong sample rate.
 
     >>> preprocess(read_metadata("LJSpeech-1.1"), "ljs_mels", MelConfig(), jobs=8)  # doctest: +SKIP
@@ -117,20 +119,21 @@ def preprocess(
     """
     if jobs < 1:
         raise ConfigError(f"jobs: expected at least 1 worker, found {jobs}")
+    out = Path(out_dir)
+    mel_dir = out / MEL_DIR
     seen: set[str] = set()
     for utt in utterances:
+        safe_join(mel_dir, utt.id, ".pt")  # an id like "../../x" must not leave out_dir
         if utt.audio_path is None:
             raise DataError(f"utterance {utt.id}: expected an audio path to compute a mel from, found none")
         if utt.id in seen:
             raise DataError(f"utterances: expected unique ids (they name the mel files), found {utt.id!r} twice")
         seen.add(utt.id)
 
-    out = Path(out_dir)
-    mel_dir = out / MEL_DIR
     mel_dir.mkdir(parents=True, exist_ok=True)
     _claim_folder(out, mel_config)
-    for stale in mel_dir.glob(".*.tmp"):  # left by a run killed mid-write
-        stale.unlink(missing_ok=True)
+    for folder in (out, mel_dir):  # temp files of a run killed mid-write
+        remove_stale_temp_files(folder)
 
     todo = [utt for utt in utterances if not (mel_dir / f"{utt.id}.pt").exists()]
     mel_fn = MelSpectrogram(mel_config)
@@ -142,13 +145,13 @@ def preprocess(
             mel = mel_fn(torch.as_tensor(audio).unsqueeze(0)).squeeze(0)  # (1, S) -> (n_mels, T_mel)
         buffer = io.BytesIO()  # saved from memory: the archive name inside stays the same on every run
         torch.save(mel.contiguous().clone(), buffer)
-        atomic_write_bytes(mel_dir / f"{utt.id}.pt", buffer.getvalue())
+        write_bytes(mel_dir / f"{utt.id}.pt", buffer.getvalue(), error=DataError)
 
     run_parallel(work, todo, jobs=jobs, desc="preprocess", progress=progress)
 
     filelist = out / MEL_FILELIST
     rows = "".join(f"{MEL_DIR}/{utt.id}.pt|{' '.join(utt.text.split())}\n" for utt in utterances)
     if not filelist.exists() or filelist.read_text(encoding="utf-8") != rows:
-        atomic_write_bytes(filelist, rows.encode("utf-8"))
+        write_bytes(filelist, rows.encode("utf-8"), error=DataError)
     log.info("preprocess %s: %d mels (%d computed, %d already there)", out, len(utterances), len(todo), len(utterances) - len(todo))
     return filelist

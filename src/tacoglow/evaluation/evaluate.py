@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from tacoglow.evaluation.metrics import (
     real_time_factor,
     word_errors,
 )
+from tacoglow.fileio import write_text
 from tacoglow.inference import Synthesizer
 
 __all__ = ["TEACHERS", "UtteranceRow", "EvaluationSummary", "EvaluationReport", "evaluate", "render_espeak"]
@@ -191,26 +191,13 @@ class EvaluationReport:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def save_json(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`to_json` to ``path`` atomically (temp file in the same folder + os.replace).
+        """Write :meth:`to_json` to ``path`` with :func:`tacoglow.fileio.write_text` (atomic).
 
         Raises:
-            ConfigError: the folder does not exist or is not writable.
+            ConfigError: the folder does not exist or is not writable, or the disk is full.
         """
-        target = Path(path)
-        folder = target.parent
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            raise ConfigError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.to_json() + "\n")
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from other users
-            os.replace(tmp, target)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise ConfigError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
-        return target
+        write_text(path, self.to_json() + "\n", error=ConfigError)
+        return Path(path)
 
     def table(self, max_transcript_chars: int = 48) -> str:
         """A plain-text table: one line per utterance, then the summary lines."""

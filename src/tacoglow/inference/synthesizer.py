@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -290,6 +290,15 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise ConfigError(f"device: expected 'cpu' or 'cuda[:N]', found {device!r}")
     return resolved
+
+
+def _text_list(texts: object) -> list[Any]:
+    """``texts`` as a list: one str, or a list / tuple of them (items are checked by ``_prepare``)."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (list, tuple)):
+        return list(texts)
+    raise TextError(f"texts: expected a str or a list of str, found {type(texts).__name__}")
 
 
 class Synthesizer:
@@ -684,7 +693,7 @@ class Synthesizer:
             TextError: a text is empty or has nothing speakable (checked before any synthesis).
         """
         single = isinstance(texts, str)
-        batch: Sequence[str] = [texts] if single else texts  # type: ignore[list-item]
+        batch = _text_list(texts)
         if not single and len(batch) == 0:
             raise TextError("texts: expected at least one text, found an empty list")
         timings = timings if timings is not None else StageTimes()
@@ -706,4 +715,4 @@ class Synthesizer:
         Raises:
             TextError: as :meth:`synthesize`; use it to validate input before synthesizing.
         """
-        return len(self._prepare(texts))
+        return len(self._prepare(_text_list(texts)))

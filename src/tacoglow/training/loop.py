@@ -36,7 +36,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -53,6 +52,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tacoglow.checkpoints import load_model, save_checkpoint, warm_start
 from tacoglow.errors import CheckpointError, ConfigError, DataError, TacoglowError
+from tacoglow.fileio import atomic_write, remove_stale_temp_files
 from tacoglow.training.config import TrainConfig
 from tacoglow.training.data import read_training_items
 from tacoglow.training.distributed import (
@@ -139,14 +139,8 @@ def checkpoint_name(model: str, *, epoch: int | None = None, step: int | None = 
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(src, "rb") as source, atomic_write(dst, error=CheckpointError, durable=True) as target:
+        shutil.copyfileobj(source, target)
 
 
 class Trainer:
@@ -177,6 +171,7 @@ class Trainer:
         self.task = make_task(self.config, self.device)
         if self.ctx.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.output_dir)  # checkpoints half-written by a killed run
         self.task.check()
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = config.tf32
