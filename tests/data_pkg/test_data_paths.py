@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from tacoglow.audio import MelConfig
-from tacoglow.data import Utterance, load_mel, make_synthetic_corpus, preprocess, read_metadata
+from tacoglow.data import DatasetItem, load_mel, make_synthetic_corpus, preprocess, read_metadata
 from tacoglow.data.files import safe_join
 from tacoglow.errors import DataError
 
@@ -60,7 +60,7 @@ def test_preprocess_never_reads_or_writes_outside_its_folder(tmp_path, bad_id):
     sf.write(audio, 0.3 * np.random.default_rng(0).uniform(-1, 1, 3000), 22050, subtype="PCM_16")
     bad_id = str(tmp_path / "ABSOLUTE") if bad_id == "/ABSOLUTE" else bad_id
     out = tmp_path / "x" / "out"
-    utts = [Utterance("good", audio, "Hello."), Utterance(bad_id, audio, "Hello.")]
+    utts = [DatasetItem("good", audio, "Hello."), DatasetItem(bad_id, audio, "Hello.")]
     with pytest.raises(DataError, match=r"refused: an id must be a plain file name"):
         preprocess(utts, out, CONFIG, jobs=1, progress=False)
     assert not list(tmp_path.rglob("*.pt")) and not (tmp_path / "x").exists()
