@@ -333,6 +333,9 @@ class Synthesizer:
             every attempt gives the same result).
         split_long_text: split texts that would not fit ``max_decoder_steps``.
         threads: torch CPU threads (process-wide); None leaves torch's setting.
+        normalize: read times, money, dates, units and symbols as people say them
+            (:func:`tacoglow.text.normalize`, before the cleaners); False reads text exactly as
+            NVIDIA's frontend does.
 
     Raises:
         ConfigError: a setting out of range, a mismatched Tacotron 2 / WaveGlow pair, no
@@ -369,6 +372,7 @@ class Synthesizer:
         retries: int = 2,
         split_long_text: bool = True,
         threads: int | None = None,
+        normalize: bool = True,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, found {precision!r}")
@@ -436,6 +440,9 @@ class Synthesizer:
             tacotron2, mel_config, overrides)
         if phone_repeats is not None:
             self.text_frontend = self.text_frontend.with_phone_repeats(phone_repeats)
+        if not isinstance(normalize, bool):
+            raise ConfigError(f"normalize: expected true or false, found {normalize!r}")
+        self.text_frontend = self.text_frontend.with_normalizer(normalize)
         self.mel_config = tacotron2_mel
         # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
         self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)
@@ -535,6 +542,8 @@ class Synthesizer:
                 raise TextError(f"{where}: expected a str, found {type(text).__name__}")
             if not text.strip():
                 raise TextError(f"{where}: empty (expected something to say)")
+            # issue 22: where text becomes what is said: normalized once, drops warned about once.
+            text = self.text_frontend.prepare(text)
             if not self._speakable_ids(text):
                 raise TextError(f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
                                 f"{{ARPAbet}} phones after cleaning)")
