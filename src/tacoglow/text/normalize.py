@@ -78,7 +78,7 @@ _ABBREVIATIONS: Final = (
     (r"\betc\.", "et cetera", True),
     (r"\ba\.k\.a\.", "also known as", True),
     (r"\bvs\.?(?=\s)", "versus", False),
-    (r"(?<=[A-Z][a-z]) v\.(?= [A-Z])", " versus", False),  # Roe v. Wade
+    (r"(?<=[a-z]) v\.(?= [A-Z])", " versus", False),  # Roe v. Wade
     (r"\bapprox\.", "approximately", True),
     (r"\bMs\.", "Miz", False),
     (r"\bProf\.", "Professor", False),
@@ -287,7 +287,7 @@ _OPERATORS: Final = {"+": "plus", "-": "minus", "−": "minus", "x": "times", "�
                      "<": "is less than", ">": "is greater than", "≤": "is less than or equal to",
                      "≥": "is greater than or equal to", "≠": "is not equal to"}
 _OPERAND = rf"(?:{_NUMBER}|[a-z])"
-_EXPRESSION = re.compile(rf"(?<![\w.]){_OPERAND}(?:\s?[-−+x×*/÷=^<>≤≥≠]\s?{_OPERAND})+(?![\w.])")
+_EXPRESSION = re.compile(rf"(?<![\w.]){_OPERAND}(?:\s?[-−+x×*/÷=^<>≤≥≠]\s?{_OPERAND})+(?!\w|\.\d)")
 _OPERATOR = re.compile(r"\s?([-−+×*/÷=^<>≤≥≠]|(?<=\d)\s?x\s?(?=\d))\s?")
 _RANGE = re.compile(rf"(?<![\w.,-])(?P<a>{_NUMBER})\s?[-–]\s?(?P<b>{_NUMBER})(?![\w-]|\.\d)")
 _RATIO = re.compile(r"(?<![\w:.])(?P<a>\d+):(?P<b>\d+)(?![\w:])")
@@ -396,6 +396,8 @@ def _fraction(match: re.Match[str]) -> str:
     if num == 24 and den == 7:
         return "twenty-four seven"
     if den == 0 or not (den <= 10 or den in (12, 16, 32, 64, 100)):
+        if match.group("whole") is None and 1 <= num <= 12 and 1 <= den <= 31:
+            return _date(num, den, None)  # "11/22": a date, month first
         return f"{match.group(0).replace('/', ' slash ')}"
     return _fraction_words(match.group(0))
 
@@ -448,7 +450,8 @@ def _roman_after_name(match: re.Match[str]) -> str:
 
 # ------------------------------------------------------------------------- 10. decimals and numbers
 
-_DECIMAL = re.compile(r"(?<![\w.])(?P<whole>\d*)\.(?P<fraction>\d+)(?![\w.]|\.\d)")
+_LETTERS_AND_DIGITS = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")  # "MP3", "2x", "3D"
+_DECIMAL = re.compile(r"(?<![\w.])(?P<whole>\d*)\.(?P<fraction>\d+)(?!\w|\.\d)")
 _WHOLE = re.compile(rf"(?P<number>{_INT})")
 
 
@@ -474,7 +477,6 @@ _SYMBOLS: Final = (
     (re.compile(r"\s?%"), " percent"),
     (re.compile(r"°"), " degrees"),
     (re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), " "),  # "and/or"
-    (re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), " "),  # "MP3", "3D"
 )
 
 # -------------------------------------------------------------------------------------- pipeline
@@ -511,6 +513,7 @@ def _rules() -> list[Rule]:
         (_ROMAN_COUNTED, _roman_counted),
         (_ROMAN_REGNAL, _roman_regnal),
         (_ROMAN_AFTER_NAME, _roman_after_name),
+        (_LETTERS_AND_DIGITS, lambda match: " "),
         (_DECIMAL, _decimal),
         (_WHOLE, _whole),
     ]
