@@ -15,7 +15,7 @@ what it recognizes as words, in order:
 7. signs and measures (-5 -> minus five; km, kg, ft, mph, °C, %, min, GB, ...);
 8. decades (1990s, '90s), ordinals (2nd, 21st), "No. 5"/"#5", fractions (1/2, 1 1/2, ½);
 9. Roman numerals in context ("World War II", "Chapter XI", "Louis XIV" -> the fourteenth);
-10. decimals, then whole numbers (1100-2099 read as years, as english_cleaners does);
+10. decimals, then whole numbers (1010-2099 read as years, as english_cleaners does);
 11. the symbols left (& @ + = % / ^ < >) as words.
 
 Text it does not change comes out as it went in, character for character (LJ Speech's
@@ -461,7 +461,7 @@ def _decimal(match: re.Match[str]) -> str:
 
 def _whole(match: re.Match[str]) -> str:
     text = match.group("number")
-    if "," not in text and len(text) == 4 and 1100 <= int(text) <= 2099:
+    if "," not in text and len(text) == 4 and 1010 <= int(text) <= 2099:
         return year(int(text))  # as english_cleaners: "in 1805" -> eighteen oh five
     return cardinal(text.replace(",", ""))
 
