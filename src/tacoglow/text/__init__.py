@@ -45,6 +45,7 @@ __all__ = [
     "basic_cleaners",
     "english_cleaners",
     "n_symbols",
+    "dropped",
     "normalize",
     "sequence_to_text",
     "symbol_to_id",
