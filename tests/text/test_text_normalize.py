@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from normalize_table import TABLE
+
 from tacoglow.errors import TextError
 from tacoglow.text import TextFrontend, normalize, text_to_sequence
 from tacoglow.text.cleaners import english_cleaners

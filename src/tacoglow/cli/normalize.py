@@ -63,7 +63,7 @@ def print_spoken(lines: list[str], frontend: TextFrontend, phones: bool, out: Te
     """Write, for each line, what ``frontend`` reads (and, with ``phones``, a tab and its phones)."""
     for line in lines:
         if not line.strip():
-            print("", file=out)
+            print(file=out)
             continue
         prepared = frontend.prepare(line)  # the one warning per line about what is dropped
         spoken = frontend.words(prepared).strip()

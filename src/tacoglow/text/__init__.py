@@ -34,7 +34,7 @@ from tacoglow.text.cleaners import (
     get_cleaner,
     transliteration_cleaners,
 )
-from tacoglow.text.normalize import normalize
+from tacoglow.text.normalizer import normalize
 from tacoglow.text.symbols import PAD, PAD_ID, id_to_symbol, n_symbols, symbol_to_id, symbols
 from tacoglow.text.transliterate import transliterate
 
@@ -43,9 +43,9 @@ __all__ = [
     "PAD_ID",
     "TextFrontend",
     "basic_cleaners",
+    "dropped",
     "english_cleaners",
     "n_symbols",
-    "dropped",
     "normalize",
     "sequence_to_text",
     "symbol_to_id",

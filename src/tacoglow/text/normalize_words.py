@@ -1,4 +1,4 @@
-"""Numbers as spoken English words, for the normalizer (:mod:`tacoglow.text.normalize`).
+"""Numbers as spoken English words, for the normalizer (:mod:`tacoglow.text.normalizer`).
 
 Built on inflect (the engine ``english_cleaners`` already uses, loaded on first use), read the
 American way: no "and" inside numbers (``101`` -> ``one hundred one``) and no group commas

@@ -1,16 +1,17 @@
 """The normalizer: everyday written text -> the words a person says, before the cleaners.
 
 ``english_cleaners`` (kept exactly as NVIDIA's) spells out plain numbers but reads "7:30" as
-"seven:thirty", "15%" as "fifteen" and "Mrs." as "misess". This stage runs first and writes out
+"seven:thirty", "15%" as "fifteen" and "Elm St." as "elm saint". This stage runs first and writes out
 what it recognizes as words, in order:
 
-1. abbreviations (``e.g.``, ``etc.``, ``vs.``, ``Mrs.``, ``Prof.``, ...; ``St.`` and ``Dr.`` by
-   context: "Elm St." is a street, "St. Louis" a saint);
+1. abbreviations (``e.g.``, ``etc.``, ``vs.``, ``Ms.``, ``Prof.``, ``Ave.``, ...; "Elm St." and
+   "Sunset Dr." are places). Titles the cleaners already expand (``Mr.``, ``Mrs.``, ``Dr.``,
+   ``St.`` before a name) are left to them, so LJ Speech-style text reads exactly as before;
 2. phone numbers, digit by digit ("555-0199" -> five five five, oh one nine nine);
 3. dates (3/12/2026 in US order, 2026-03-12, "July 4, 1976", "Jan. 5th", "5 May");
 4. times (7:30, 10:05, 9am, 9 p.m.);
 5. money ($ £ € ¥ ¢ with cents or pence, "$2 million", "$5M");
-6. math in expressions that contain "=" (plus, minus, times, divided by, equals), then
+6. math in expressions with "=" or an operator such as + × ÷ < ^ (plus, minus, times, ...), then
    ranges and scores ("5-10", "won 3-2" -> to), ratios ("3:1") and dimensions ("2x4" -> by);
 7. signs and measures (-5 -> minus five; km, kg, ft, mph, °C, %, min, GB, ...);
 8. decades (1990s, '90s), ordinals (2nd, 21st), "No. 5"/"#5", fractions (1/2, 1 1/2, ½);
@@ -19,11 +20,11 @@ what it recognizes as words, in order:
 11. the symbols left (& @ + = % / ^ < >) as words.
 
 Text it does not change comes out as it went in, character for character (LJ Speech's
-transcripts pass unchanged), and ``{ARPAbet}`` groups are never touched. The output keeps case
+transcripts read exactly as before, but for "etc.", "i.e.", "e.g." and "Inc.", now said), and ``{ARPAbet}`` groups are never touched. The output keeps case
 and punctuation; the cleaners lower-case it afterwards.
 
 >>> normalize("Dr. Smith paid $4.50 at 7:30 p.m. on Elm St.")
-'Doctor Smith paid four dollars and fifty cents at seven thirty p m on Elm Street.'
+'Dr. Smith paid four dollars and fifty cents at seven thirty p m on Elm Street.'
 """
 from __future__ import annotations
 
@@ -482,6 +483,10 @@ _SYMBOLS: Final = (
 # -------------------------------------------------------------------------------------- pipeline
 
 
+def _constant(words: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: words
+
+
 def _rules() -> list[Rule]:
     rules: list[Rule] = [(re.compile(pattern), _abbreviation_rule(expansion, may_end))
                          for pattern, expansion, may_end in _ABBREVIATIONS]
@@ -517,7 +522,7 @@ def _rules() -> list[Rule]:
         (_DECIMAL, _decimal),
         (_WHOLE, _whole),
     ]
-    rules += [(pattern, lambda match, words=words: words) for pattern, words in _SYMBOLS]
+    rules += [(pattern, _constant(words)) for pattern, words in _SYMBOLS]
     return rules
 
 
