@@ -80,7 +80,7 @@ def test_arpabet_groups_are_never_touched():
 
 
 def test_idempotent_so_repeated_passes_change_nothing():
-    """The synthesizer prepares text once and the frontend normalizes it again on every pass."""
+    """Everyday text normalized twice (by hand, then by the frontend) reads the same."""
     for written, _ in TABLE:
         once = normalize(written)
         assert normalize(once) == once, written

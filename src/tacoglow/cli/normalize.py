@@ -61,14 +61,15 @@ def read_lines(text: str | None, path: Path | None) -> list[str]:
 
 def print_spoken(lines: list[str], frontend: TextFrontend, phones: bool, out: TextIO) -> None:
     """Write, for each line, what ``frontend`` reads (and, with ``phones``, a tab and its phones)."""
+    reader = frontend.with_normalizer(False)  # reads the prepared (already normalized) text
     for line in lines:
         if not line.strip():
             print(file=out)
             continue
         prepared = frontend.prepare(line)  # the one warning per line about what is dropped
-        spoken = frontend.words(prepared).strip()
+        spoken = reader.words(prepared).strip()
         if phones:
-            spoken += "\t" + frontend.phones(prepared).strip()
+            spoken += "\t" + reader.phones(prepared).strip()
         print(spoken, file=out)
 
 

@@ -445,7 +445,10 @@ class Synthesizer:
         self.text_frontend = self.text_frontend.with_normalizer(normalize)
         self.mel_config = tacotron2_mel
         # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
-        self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)
+        # issue 22: texts are normalized once, by text_frontend.prepare in _prepare; the passes
+        # after it (speakable check, splitting, ids) read the prepared text as it is.
+        self._ids_frontend = self.text_frontend.with_normalizer(False)
+        self._split_frontend = dataclasses.replace(self._ids_frontend, phone_repeats=1)
         self.waveglow: Optional[WaveGlow] = None
         self.denoiser: Optional[Denoiser] = None
         self.griffin_lim: Optional[GriffinLimVocoder] = None
@@ -528,7 +531,7 @@ class Synthesizer:
                                    self.mel_config.hop_length)
 
     def _ids(self, text: str) -> list[int]:
-        return self.text_frontend.to_sequence(text)
+        return self._ids_frontend.to_sequence(text)
 
     def _speakable_ids(self, text: str) -> bool:
         return any(i in self._speakable for i in self._ids(text))
