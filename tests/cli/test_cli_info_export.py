@@ -43,7 +43,7 @@ def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     save_checkpoint(phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
     assert main(["info", str(phones), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["text_frontend"] == {"cleaners": ["english_cleaners"], "arpabet": True,
-                                                                   "phone_repeats": 2}
+                                                                   "phone_repeats": 2, "normalizer": False}
     assert main(["info", str(golden_dir / "waveglow.pt")]) == 0
     assert "text_frontend" not in capsys.readouterr().out
     half = tmp_path / "phones_half.pt"

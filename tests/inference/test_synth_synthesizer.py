@@ -266,7 +266,7 @@ def test_phone_repeats_sets_the_speaking_rate_of_a_voice_with_repeated_phones(go
     voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
     settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
     thrice = Synthesizer(voice, phone_repeats=3, **settings)
-    assert thrice.text_frontend == TextFrontend(arpabet=True, phone_repeats=3)
+    assert thrice.text_frontend == TextFrontend(arpabet=True, phone_repeats=3, normalizer=True)  # normalizes by default
     [got] = thrice.synthesize("Hello.")
     [want] = Synthesizer(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH HH AH0 AH0 AH0 L L L OW1 OW1 OW1}.")
     assert torch.equal(got.mel, want.mel)

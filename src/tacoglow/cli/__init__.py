@@ -21,6 +21,7 @@ from tacoglow.errors import TacoglowError
 # Subcommand name -> module in this package. A module missing here is simply not offered.
 COMMANDS = {
     "synthesize": "synthesize",
+    "normalize": "normalize",
     "bench": "bench",
     "corpus": "corpus",
     "check-data": "check_data",

@@ -39,9 +39,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("text", nargs="?", metavar="TEXT", help="text to say ('-' reads stdin)")
     parser.add_argument("-i", "--input", type=Path, metavar="FILE", help="text file, one utterance per line")
-    parser.add_argument("-o", "--output", required=True, metavar="PATH",
+    parser.add_argument("-o", "--output", metavar="PATH",
                         help="WAV file (one utterance) or folder (numbered files 001.wav, ... in input order); "
-                             "a trailing slash or an existing folder means a folder; '-' writes the WAV to stdout")
+                             "a trailing slash or an existing folder means a folder; '-' writes the WAV to stdout "
+                             "(required unless --dry-run)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what the voice would say, one line per utterance (as tacoglow normalize; "
+                             "for a phone voice also its phones, after a tab), and synthesize nothing")
+    parser.add_argument("--no-normalize", action="store_false", dest="normalize",
+                        help="read text exactly as NVIDIA's frontend (english_cleaners only, no normalizer)")
     parser.add_argument("--tacotron2", type=Path, metavar="FILE",
                         help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
     parser.add_argument("--waveglow", type=Path, metavar="FILE",
@@ -181,9 +187,35 @@ def _check_audible(waveform: torch.Tensor, path: Path) -> None:
         raise AudioError(f"{path}: the synthesized audio is silent; check the checkpoints and --denoise")
 
 
+def _dry_run(args: argparse.Namespace, texts: list[str]) -> int:
+    """Print what the Tacotron 2's text frontend reads for each text (issue 22); loads no vocoder."""
+    from tacoglow.checkpoints import load_model
+    from tacoglow.cli.normalize import print_spoken
+    from tacoglow.inference.synthesizer import bundled_voice_paths
+
+    if args.tacotron2 is None and getattr(args, "voice", None) is not None:
+        # The voice's text frontend lives in its Tacotron 2 (fetched once if need be); no vocoder.
+        from tacoglow.voice_catalog import resolve_voice
+
+        args.tacotron2 = resolve_voice(args.voice, tacotron2=True, waveglow=False,
+                                       progress=not getattr(args, "quiet", False))[0]
+    tacotron2 = args.tacotron2 or bundled_voice_paths()[0]
+    if tacotron2 is None:
+        raise ConfigError("no bundled voice in this installation: pass a Tacotron 2 checkpoint (--tacotron2 FILE)")
+    frontend = load_model(tacotron2, "tacotron2").text_frontend
+    assert frontend is not None  # a Tacotron 2 always has one
+    frontend = frontend.with_normalizer(args.normalize)
+    print_spoken(texts, frontend, frontend.arpabet, sys.stdout)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Synthesize every input text and write the files; returns the exit code."""
     texts = _read_texts(args)
+    if args.dry_run:
+        return _dry_run(args, texts)
+    if args.output is None:
+        raise ConfigError("-o PATH: expected a WAV file or folder to write (or --dry-run to only print the text)")
     paths, folder = _output_paths(args.output, len(texts), args.plot)
     if args.plot:
         _check_matplotlib()
@@ -198,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
         max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
         prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
-        threads=args.threads,
+        threads=args.threads, normalize=args.normalize,
     )
     total = synth.count_pieces(texts)  # validates every text before anything is synthesized
     chunk = synth.batch_size * _CHUNK_BATCHES

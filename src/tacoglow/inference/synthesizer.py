@@ -344,6 +344,9 @@ class Synthesizer:
         threads: torch CPU threads (process-wide); None leaves torch's setting.
         voice: a voice of :mod:`tacoglow.voice_catalog` (e.g. "nvidia-ljspeech") for the models not
             given explicitly; its files are downloaded into the cache on first use.
+        normalize: read times, money, dates, units and symbols as people say them
+            (:func:`tacoglow.text.normalize`, before the cleaners); False reads text exactly as
+            NVIDIA's frontend does.
 
     Raises:
         ConfigError: a setting out of range, a mismatched Tacotron 2 / WaveGlow pair, no
@@ -382,6 +385,7 @@ class Synthesizer:
         split_long_text: bool = True,
         threads: int | None = None,
         voice: str | None = None,
+        normalize: bool = True,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, found {precision!r}")
@@ -456,9 +460,15 @@ class Synthesizer:
             tacotron2, mel_config, overrides)
         if phone_repeats is not None:
             self.text_frontend = self.text_frontend.with_phone_repeats(phone_repeats)
+        if not isinstance(normalize, bool):
+            raise ConfigError(f"normalize: expected true or false, found {normalize!r}")
+        self.text_frontend = self.text_frontend.with_normalizer(normalize)
         self.mel_config = tacotron2_mel
         # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
-        self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)
+        # issue 22: texts are normalized once, by text_frontend.prepare in _prepare; the passes
+        # after it (speakable check, splitting, ids) read the prepared text as it is.
+        self._ids_frontend = self.text_frontend.with_normalizer(False)
+        self._split_frontend = dataclasses.replace(self._ids_frontend, phone_repeats=1)
         self.waveglow: Optional[WaveGlow] = None
         self.denoiser: Optional[Denoiser] = None
         self.griffin_lim: Optional[GriffinLimVocoder] = None
@@ -541,7 +551,7 @@ class Synthesizer:
                                    self.mel_config.hop_length)
 
     def _ids(self, text: str) -> list[int]:
-        return self.text_frontend.to_sequence(text)
+        return self._ids_frontend.to_sequence(text)
 
     def _speakable_ids(self, text: str) -> bool:
         return any(i in self._speakable for i in self._ids(text))
@@ -555,6 +565,8 @@ class Synthesizer:
                 raise TextError(f"{where}: expected a str, found {type(text).__name__}")
             if not text.strip():
                 raise TextError(f"{where}: empty (expected something to say)")
+            # issue 22: where text becomes what is said: normalized once, drops warned about once.
+            text = self.text_frontend.prepare(text)
             if not self._speakable_ids(text):
                 raise TextError(f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
                                 f"{{ARPAbet}} phones after cleaning)")

