@@ -34,8 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tacoglow.errors import ConfigError
-from tacoglow.models.waveglow import (WaveGlow, WeightNormConv1d, check_latent, condition,
-                                      inverse_affine, is_early, sample_noise)
+# The model's private parts are read on purpose: this module is their inference-time twin.
+from tacoglow.models.waveglow import (WaveGlow, WeightNormConv1d, _Invertible1x1Conv, _WN, check_latent,
+                                      condition, inverse_affine, is_early, sample_noise)
 from tacoglow.models.waveglow_config import WaveGlowConfig
 
 __all__ = ["prepare_waveglow", "PreparedWaveGlow"]
@@ -85,9 +86,12 @@ class PreparedWaveGlow(nn.Module):
         self.dtype, self.device = dtype, device
         upsample = copy.deepcopy(model.upsample).requires_grad_(False)
         self.upsample = upsample.to(device=device, dtype=dtype)
+        flows = []
         with torch.no_grad():
-            self._flows = tuple(_Flow(_fuse_wn(wn, dtype, device), _inverse(convinv, dtype, device))
-                                for wn, convinv in zip(model.WN, model.convinv))
+            for wn, convinv in zip(model.WN, model.convinv, strict=True):
+                assert isinstance(wn, _WN) and isinstance(convinv, _Invertible1x1Conv)
+                flows.append(_Flow(_fuse_wn(wn, dtype, device), _inverse(convinv, dtype, device)))
+        self._flows = tuple(flows)
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "PreparedWaveGlow":
         # nn.Module's .to(), .half(), .cuda() … would leave the composed weights behind: refuse, loudly.
@@ -169,40 +173,46 @@ class _Flow(NamedTuple):
     inverse: Tensor  # W⁻¹ of the flow's invertible 1×1 conv, (c, c)
 
 
-def _inverse(convinv: nn.Module, dtype: torch.dtype, device: torch.device) -> Tensor:
+def _inverse(convinv: _Invertible1x1Conv, dtype: torch.dtype, device: torch.device) -> Tensor:
     """W⁻¹ (c, c), computed in float32 as the reference's, then cast."""
     return convinv.conv.weight[:, :, 0].float().inverse().to(device=device, dtype=dtype)
 
 
-def _fused_weight(layer: nn.Module) -> Tensor:
-    """A WN conv's effective weight in float64, weight norm fused in float32 first as NVIDIA's."""
-    if isinstance(layer, WeightNormConv1d):
-        layer = layer.remove_weight_norm()  # a new Conv1d; ``layer`` itself is left as it is
-    return layer.weight.detach().double()
+def _weight(layer: nn.Module) -> Tensor:
+    """A WN conv's effective weight (out, in, taps) in float64, weight norm fused in float32 first as NVIDIA's."""
+    conv = layer.remove_weight_norm() if isinstance(layer, WeightNormConv1d) else layer  # a new Conv1d
+    assert isinstance(conv, nn.Conv1d)
+    return conv.weight.detach().double()
 
 
-def _fuse_wn(wn: nn.Module, dtype: torch.dtype, device: torch.device) -> _FusedWN:
+def _bias(layer: nn.Module) -> Tensor:
+    """A WN conv's bias (out,) in float64."""
+    bias = layer.bias
+    assert isinstance(bias, Tensor)
+    return bias.detach().double()
+
+
+def _fuse_wn(wn: _WN, dtype: torch.dtype, device: torch.device) -> _FusedWN:
     """Compose one WN's GEMMs in float64 and round them once to ``dtype`` (a :class:`_FusedWN`)."""
     C = wn.n_channels
-    end_w = wn.end.weight[:, :, 0].detach().double()  # (2·n_in, C)
-    end_b = wn.end.bias.detach().double()
-    start_w, start_b = _fused_weight(wn.start)[:, :, 0], wn.start.bias.detach().double()  # (C, n_in), (C,)
+    end_w, end_b = _weight(wn.end)[:, :, 0], _bias(wn.end)  # (2·n_in, C), (2·n_in,)
+    start_w, start_b = _weight(wn.start)[:, :, 0], _bias(wn.start)  # (C, n_in), (C,)
     n_end = end_w.size(0)
     start = _pack(torch.cat([start_w, start_w.new_zeros(n_end, start_w.size(1))]),
                   torch.cat([start_b, end_b.new_zeros(n_end)]), dtype, device)
     in_layers, res_skip_layers = [], []
-    for i, (in_layer, cond_layer, res_skip) in enumerate(zip(wn.in_layers, wn.cond_layers, wn.res_skip_layers)):
-        w = _fused_weight(in_layer)  # (2C, C, taps)
+    for i, (in_layer, cond_layer, res_skip) in enumerate(zip(wn.in_layers, wn.cond_layers, wn.res_skip_layers, strict=True)):
+        w = _weight(in_layer)  # (2C, C, taps)
         if i == 0:
             # Fold start, [weight | bias] (C, n_in + 1), into the taps: (2C, n_in + 1, taps).
             w = torch.einsum("ock,cj->ojk", w, torch.cat([start_w, start_b[:, None]], 1))
         # (2C, width, taps) → (2C, taps·width), tap-major columns, then the conditioning's.
-        w = torch.cat([w.permute(0, 2, 1).reshape(2 * C, -1), _fused_weight(cond_layer)[:, :, 0]], 1)
-        b = in_layer.bias.detach().double() + cond_layer.bias.detach().double()
+        w = torch.cat([w.permute(0, 2, 1).reshape(2 * C, -1), _weight(cond_layer)[:, :, 0]], 1)
+        b = _bias(in_layer) + _bias(cond_layer)
         w[:C] *= 2
         b[:C] *= 2
         in_layers.append(_pack(w, b, dtype, device))
-        rs_w, rs_b = 2 * _fused_weight(res_skip)[:, :, 0], res_skip.bias.detach().double()
+        rs_w, rs_b = 2 * _weight(res_skip)[:, :, 0], _bias(res_skip)
         if i < wn.n_layers - 1:
             # [residual rows; end · skip rows]: (C + 2·n_in, C)
             w = torch.cat([rs_w[:C], end_w @ rs_w[C:]])
@@ -210,7 +220,7 @@ def _fuse_wn(wn: nn.Module, dtype: torch.dtype, device: torch.device) -> _FusedW
         else:
             w, b = end_w @ rs_w, end_w @ rs_b + end_b
         res_skip_layers.append(_pack(w, b, dtype, device))
-    n_cond = wn.cond_layers[0].in_channels
+    n_cond = _weight(wn.cond_layers[0]).size(1)
     return _FusedWN(start, tuple(in_layers), tuple(res_skip_layers), wn.dilations, wn.kernel_size, C, n_cond)
 
 
@@ -256,8 +266,7 @@ def _onednn_dtypes() -> tuple[torch.dtype, ...]:
     if not torch.backends.mkldnn.is_available():
         return ()
     try:  # private ops: a torch build without them falls back to F.linear
-        torch.ops.mkldnn._reorder_linear_weight
-        torch.ops.mkldnn._linear_pointwise.binary
+        _ = torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise.binary
         bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     except (AttributeError, RuntimeError):
         return ()
