@@ -201,7 +201,8 @@ def _fuse_wn(wn: _WN, dtype: torch.dtype, device: torch.device) -> _FusedWN:
     start = _pack(torch.cat([start_w, start_w.new_zeros(n_end, start_w.size(1))]),
                   torch.cat([start_b, end_b.new_zeros(n_end)]), dtype, device)
     in_layers, res_skip_layers = [], []
-    for i, (in_layer, cond_layer, res_skip) in enumerate(zip(wn.in_layers, wn.cond_layers, wn.res_skip_layers, strict=True)):
+    layers = zip(wn.in_layers, wn.cond_layers, wn.res_skip_layers, strict=True)
+    for i, (in_layer, cond_layer, res_skip) in enumerate(layers):
         w = _weight(in_layer)  # (2C, C, taps)
         if i == 0:
             # Fold start, [weight | bias] (C, n_in + 1), into the taps: (2C, n_in + 1, taps).
