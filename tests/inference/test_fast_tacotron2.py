@@ -5,6 +5,7 @@ import copy
 import doctest
 import pickle
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -90,8 +91,9 @@ def test_prepared_infer_equals_the_reference_infer(batch, n_frames_per_step, mas
 
 def test_prepared_infer_matches_the_golden_reference_and_its_stop_steps(golden_dir):
     """Against NVIDIA's outputs with the golden tolerance, as the reference model is tested."""
-    from tacoglow.checkpoints import load_tacotron2
     from tolerances import GOLDEN_MODEL_TOL
+
+    from tacoglow.checkpoints import load_tacotron2
 
     io = torch.load(golden_dir / "tacotron2_io.pt", weights_only=True)
     for case in ("infer_batch", "infer_single"):
@@ -149,27 +151,17 @@ def test_four_threads_at_once_give_the_sequential_results():
         return fast.infer(text, lengths, generator=torch.Generator().manual_seed(i))
 
     sequential = [run(i) for i in range(4)]
-    results: list[Tacotron2Inference | None] = [None] * 4
-    errors: list[BaseException] = []
     start = threading.Barrier(4)
 
-    def worker(i: int) -> None:
-        try:
-            start.wait()
-            for _ in range(5):  # repeated, so the threads' decoder steps interleave
-                results[i] = run(i)
-        except BaseException as exc:  # re-raised below, in the test's thread
-            errors.append(exc)
+    def worker(i: int) -> list[Tacotron2Inference]:
+        start.wait()
+        return [run(i) for _ in range(5)]  # repeated, so the threads' decoder steps interleave
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    for got, want in zip(results, sequential):
-        assert got is not None
-        assert_same_inference(got, want, rtol=0, atol=0)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(worker, range(4)))  # re-raises a worker's exception here
+    for runs, want in zip(concurrent, sequential):
+        for got in runs:
+            assert_same_inference(got, want, rtol=0, atol=0)
     assert not torch.equal(sequential[0].mel_postnet, sequential[2].mel_postnet)  # the seeds mattered
 
 

@@ -8,13 +8,18 @@ import logging
 
 import pytest
 import torch
+from tolerances import GOLDEN_MODEL_TOL as TOL
+from tolerances import perturb_weights_
 
 import tacoglow.models.tacotron2 as tacotron2_module
 from tacoglow.errors import DataError
-from tacoglow.models.tacotron2 import DecoderState, Tacotron2, Tacotron2Config, Tacotron2Inference
+from tacoglow.models.tacotron2 import (
+    DecoderState,
+    Tacotron2,
+    Tacotron2Config,
+    Tacotron2Inference,
+)
 from tacoglow.training.losses import tacotron2_loss
-from tolerances import GOLDEN_MODEL_TOL as TOL
-from tolerances import perturb_weights_
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -32,7 +31,7 @@ from tacoglow.inference.fast_tacotron2 import PreparedTacotron2
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.text import PAD_ID
 
-__all__ = ["MelItem", "plan_batches", "pad_tokens", "infer_batch"]
+__all__ = ["MelItem", "infer_batch", "pad_tokens", "plan_batches"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def pad_tokens(sequences: Sequence[Sequence[int]], device: torch.device | str = 
 
 
 def infer_batch(model: Tacotron2 | PreparedTacotron2, text: Tensor, text_lengths: Tensor,
-                generator: Optional[torch.Generator] = None, keep_all_frames: bool = False) -> list[MelItem]:
+                generator: torch.Generator | None = None, keep_all_frames: bool = False) -> list[MelItem]:
     """Run ``model.infer`` on a padded batch; each item as if it had been decoded alone.
 
     Args:

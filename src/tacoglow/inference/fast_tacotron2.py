@@ -19,7 +19,6 @@ one instance may serve many threads at once.
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -88,12 +87,13 @@ class PreparedTacotron2(nn.Module):
             a_rnn, d_rnn = decoder.attention_rnn, decoder.decoder_rnn
             proj, gate = decoder.linear_projection.linear_layer, decoder.gate_layer.linear_layer
             conv = location.location_conv.conv.weight  # (n_filters, 2, kernel)
+            dense = location.location_dense.linear_layer.weight  # (attention_dim, n_filters)
             # Buffers, not parameters: derived once here, moved by .to() but never in the state dict.
             fused = {
                 "attention_rnn": _right_operand(torch.cat((a_rnn.weight_ih, a_rnn.weight_hh), 1)),
                 "attention_rnn_bias": a_rnn.bias_ih + a_rnn.bias_hh,
                 # dense ∘ conv as (2 * kernel, attention_dim); row c * kernel + j is input channel c, tap j.
-                "location": torch.mm(conv.reshape(conv.size(0), -1).t(), location.location_dense.linear_layer.weight.t()),
+                "location": torch.mm(conv.reshape(conv.size(0), -1).t(), dense.t()),
                 "decoder_rnn": _right_operand(torch.cat((d_rnn.weight_ih, d_rnn.weight_hh), 1)),
                 "decoder_rnn_bias": d_rnn.bias_ih + d_rnn.bias_hh,
                 "projection": _right_operand(torch.cat((proj.weight, gate.weight), 0)),
@@ -132,15 +132,13 @@ class PreparedTacotron2(nn.Module):
         return frames, gate, new_state
 
     @torch.no_grad()
-    def infer(self, text: Tensor, text_lengths: Tensor, generator: Optional[torch.Generator] = None,
+    def infer(self, text: Tensor, text_lengths: Tensor, generator: torch.Generator | None = None,
               mask_text_padding: bool = False) -> Tacotron2Inference:
         """As ``Tacotron2.infer`` (same arguments, same result up to float rounding)."""
         lengths_cpu = check_text(text, text_lengths)
         embedded = self.embedding(text).transpose(1, 2)  # (B, T_text, d) -> (B, d, T_text)
         memory = self.attention.memory(self.encoder(embedded, lengths_cpu, mask_text_padding), lengths_cpu)
-        mel, gate, alignments, mel_lengths, stopped = decode_free_running(
-            self._step, self.prenet, memory, self.config, generator)
-        return Tacotron2Inference(mel + self.postnet(mel), mel_lengths, alignments, gate, stopped, mel)
+        return decode_free_running(self._step, self.prenet, self.postnet, memory, self.config, generator)
 
 
 def prepare_tacotron2(model: Tacotron2, dtype: torch.dtype | None = None,

@@ -1,22 +1,21 @@
 """Tacotron 2: text ids -> log-mel spectrogram, NVIDIA's reference arithmetic (DeepLearningExamples).
 
-Reads bottom-up: the encoder (3 convs + BiLSTM), the always-on-dropout prenet, the
-location-sensitive attention, the decoder (one ``step`` shared by teacher forcing and inference),
-the postnet, and ``Tacotron2``. Module and attribute names give NVIDIA's state-dict keys exactly
-(84 entries at full size), so the reference checkpoints load with a strict ``load_state_dict``.
-Every operation is the reference's, in its order; inference with pre-fused weights, several
-times faster at batch 1, is ``tacoglow.inference.fast_tacotron2.prepare_tacotron2``.
+Reads bottom-up: encoder (3 convs + BiLSTM), always-on-dropout prenet, location-sensitive attention,
+decoder (one ``step`` shared by teacher forcing and inference), postnet, ``Tacotron2``. Module names
+give NVIDIA's state-dict keys exactly (84 at full size), so its checkpoints load strictly. Every
+operation is the reference's, in its order; fast inference (fused weights) is
+``tacoglow.inference.fast_tacotron2.prepare_tacotron2``.
 
-Shapes use B (batch), T_text (padded text length), T_mel (mel frames), n_mels, and
-T_steps = T_mel / n_frames_per_step (decoder steps; equal to T_mel at the default of 1 frame per
-step). Each decoder step predicts a group of ``n_frames_per_step`` frames, one stop-gate logit and
-one attention row, so gate and alignments are per step while mels are per frame.
+Shapes: B (batch), T_text (padded text length), T_mel (mel frames), n_mels, T_steps = T_mel /
+n_frames_per_step (decoder steps). A step predicts ``n_frames_per_step`` frames, one stop-gate
+logit and one attention row: gate and alignments are per step, mels per frame.
 """
 from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -41,15 +40,13 @@ class Tacotron2Inference(NamedTuple):
     """What ``Tacotron2.infer`` returns.
 
     Attributes:
-        mel_postnet: natural-log mel after the postnet, (B, n_mels, T_mel), T_mel = T_steps *
-            n_frames_per_step. Frames past an item's length are kept (not zeroed).
-        mel_lengths: int32 (B,), frames before the step whose gate fired (that step's frames are
-            emitted but not counted), or T_mel for items that never stopped.
+        mel_postnet: natural-log mel after the postnet, (B, n_mels, T_mel); frames past an
+            item's length are kept (not zeroed).
+        mel_lengths: int32 (B,), frames before the step whose gate fired, or T_mel if it never did.
         alignments: attention weights, (B, T_steps, T_text).
         gate: stop-gate logits, (B, T_steps).
         stopped: bool (B,), whether the item's gate fired before ``max_decoder_steps``.
-        mel: the decoder's mel before the postnet, (B, n_mels, T_mel); what the next step is fed,
-            and what a caller recomputing the postnet on part of an item needs.
+        mel: the decoder's mel before the postnet, (B, n_mels, T_mel), as fed back step by step.
     """
 
     mel_postnet: Tensor
@@ -60,7 +57,7 @@ class Tacotron2Inference(NamedTuple):
     mel: Tensor
 
 
-def _prenet_dropout(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Tensor:
+def _prenet_dropout(x: Tensor, p: float, generator: torch.Generator | None) -> Tensor:
     """Dropout that is always on; with a generator, masks come from it instead of the global RNG.
 
     The generator path repeats F.dropout's CPU arithmetic (Bernoulli(1-p) mask, divided by 1-p,
@@ -76,11 +73,7 @@ def _prenet_dropout(x: Tensor, p: float, generator: Optional[torch.Generator]) -
 
 
 def check_text(text: Tensor, text_lengths: Tensor) -> Tensor:
-    """Validate text (B, T_text) and text_lengths (B,); return the lengths as int64 on the CPU.
-
-    Raises:
-        DataError: on other shapes, or a length outside [1, T_text].
-    """
+    """Check text (B, T_text) and text_lengths (B,) in [1, T_text] (else ``DataError``) -> lengths, int64 CPU."""
     if text.dim() != 2 or text_lengths.shape != text.shape[:1]:
         raise DataError(f"Tacotron2: expected text (B, T_text) and text_lengths (B,), found "
                         f"{tuple(text.shape)} and {tuple(text_lengths.shape)}")
@@ -111,9 +104,8 @@ class _Encoder(nn.Module):
     def forward(self, embedded: Tensor, text_lengths_cpu: Tensor, mask_text_padding: bool = False) -> Tensor:
         """embedded (B, d, T_text), text_lengths_cpu (B,) int64 -> (B, T_text, d), 0 at padding.
 
-        With ``mask_text_padding`` the padded positions are zeroed before each convolution, which
-        is what each item's convolutions see when it is encoded alone (its own zero padding); the
-        reference lets the padding id's embedding (and its convolved values) in.
+        ``mask_text_padding`` zeroes padded positions before each convolution, as an item encoded
+        alone sees them; the reference lets the padding id's embedding in.
         """
         x = embedded
         padding = None
@@ -140,7 +132,7 @@ class _Prenet(nn.Module):
         in_sizes = [in_dim] + sizes[:-1]
         self.layers = nn.ModuleList(LinearNorm(i, o, bias=False) for i, o in zip(in_sizes, sizes))
 
-    def forward(self, x: Tensor, p: float, generator: Optional[torch.Generator] = None) -> Tensor:
+    def forward(self, x: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
         """Apply each layer; dropout p is applied even in eval mode (see ``_Decoder``)."""
         for linear in self.layers:
             x = _prenet_dropout(F.relu(linear(x)), p, generator)
@@ -148,7 +140,7 @@ class _Prenet(nn.Module):
 
 
 class _LocationLayer(nn.Module):
-    """Conv over [previous, cumulative] attention weights, then a dense layer: (B, 2, T_text) -> (B, T_text, attention_dim)."""
+    """Conv over [previous, cumulative] attention weights, then dense: (B, 2, T_text) -> (B, T_text, attention_dim)."""
 
     def __init__(self, n_filters: int, kernel_size: int, attention_dim: int) -> None:
         super().__init__()
@@ -166,7 +158,7 @@ class EncoderMemory(NamedTuple):
 
     encoded: Tensor  # (B, T_text, encoder_embedding_dim), 0 at padding
     processed: Tensor  # (B, T_text, attention_dim), memory_layer(encoded), contiguous
-    mask: Optional[Tensor]  # (B, T_text) bool, True at padding; None when nothing is padded
+    mask: Tensor | None  # (B, T_text) bool, True at padding; None when nothing is padded
 
 
 class _Attention(nn.Module):
@@ -191,17 +183,8 @@ class _Attention(nn.Module):
 
     def forward(self, query: Tensor, memory: EncoderMemory, weights_prev: Tensor, weights_cum: Tensor
                 ) -> tuple[Tensor, Tensor]:
-        """One attention step.
-
-        Args:
-            query: attention LSTM output, (B, attention_rnn_dim).
-            memory: encoder outputs (see ``EncoderMemory``).
-            weights_prev: the previous step's attention weights, (B, T_text).
-            weights_cum: the sum of all previous steps' weights, (B, T_text).
-
-        Returns:
-            context (B, encoder_embedding_dim), weights (B, T_text).
-        """
+        """One step: query (B, attention_rnn_dim), the previous step's weights and their running
+        sum (B, T_text) each -> context (B, encoder_embedding_dim), weights (B, T_text)."""
         processed_query = self.query_layer(query.unsqueeze(1))  # (B, 1, attention_dim)
         processed_location = self.location_layer(torch.stack((weights_prev, weights_cum), dim=1))
         energies = self.v(torch.tanh(processed_query + processed_location + memory.processed)).squeeze(-1)
@@ -226,13 +209,11 @@ class DecoderState(NamedTuple):
     @classmethod
     def initial(cls, memory: EncoderMemory, config: Tacotron2Config) -> DecoderState:
         """All-zero state in the memory's dtype and device."""
-        encoded = memory.encoded
-        batch, text_len = encoded.size(0), encoded.size(1)
-        attention = encoded.new_zeros(batch, config.attention_rnn_dim)
-        decoder = encoded.new_zeros(batch, config.decoder_rnn_dim)
-        weights = encoded.new_zeros(batch, text_len)
-        return cls(attention, attention, decoder, decoder, weights, weights,
-                   encoded.new_zeros(batch, config.encoder_embedding_dim))
+        batch, text_len, dim = memory.encoded.shape
+        attention = memory.encoded.new_zeros(batch, config.attention_rnn_dim)
+        decoder = memory.encoded.new_zeros(batch, config.decoder_rnn_dim)
+        weights = memory.encoded.new_zeros(batch, text_len)
+        return cls(attention, attention, decoder, decoder, weights, weights, memory.encoded.new_zeros(batch, dim))
 
 
 DecoderStep = Callable[[Tensor, DecoderState, EncoderMemory], tuple[Tensor, Tensor, DecoderState]]
@@ -250,18 +231,13 @@ def _stack(frames: list[Tensor], gates: list[Tensor], weights: list[Tensor], n_m
     return mel, gate, alignments
 
 
-def decode_free_running(step: DecoderStep, prenet: _Prenet, memory: EncoderMemory, config: Tacotron2Config,
-                        generator: Optional[torch.Generator] = None
-                        ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Autoregressive decoding with ``step``; each step is fed the previous pre-postnet frame group.
+def decode_free_running(step: DecoderStep, prenet: _Prenet, postnet: nn.Module, memory: EncoderMemory,
+                        config: Tacotron2Config, generator: torch.Generator | None) -> Tacotron2Inference:
+    """Autoregressive decoding with ``step``, each step fed the previous pre-postnet frames, then the postnet.
 
     Stop rule (the reference's): an item continues while sigmoid(gate) <= gate_threshold; once
     it fires it stays finished (and keeps being decoded while others run). Its length counts
     the steps before the firing one. Shared by ``Tacotron2.infer`` and the prepared fast decoder.
-
-    Returns:
-        mel (B, n_mels, T_mel) before the postnet, gate logits (B, T_steps), alignments
-        (B, T_steps, T_text), mel_lengths int32 (B,) in frames, stopped bool (B,).
     """
     batch = memory.encoded.size(0)
     frame = memory.encoded.new_zeros(batch, config.n_mel_channels * config.n_frames_per_step)  # the go frame
@@ -284,18 +260,16 @@ def decode_free_running(step: DecoderStep, prenet: _Prenet, memory: EncoderMemor
         logger.warning("Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d items; "
                        "raise max_decoder_steps or check the input", config.max_decoder_steps, unfinished, batch)
     mel, gate_logits, alignments_out = _stack(frames, gates, alignments, config.n_mel_channels)
-    return mel, gate_logits, alignments_out, mel_lengths * config.n_frames_per_step, stopped
+    return Tacotron2Inference(mel + postnet(mel), mel_lengths * config.n_frames_per_step, alignments_out,
+                              gate_logits, stopped, mel)
 
 
 class _Decoder(nn.Module):
     """Autoregressive decoder; ``forward`` (teacher forcing) and ``infer`` both run ``step``.
 
-    Named quirk, always-on prenet dropout: the reference applies prenet dropout with training
-    forced on, in eval mode and at inference too. Its noise is what lets the decoder escape
-    attention failures, and trained checkpoints expect it, so we keep it (p = config.prenet_dropout)
-    and make it switchable (p = 0) or reproducible (a torch.Generator) instead of removing it.
-    Runtime settings (dropouts, gate threshold, step cap, early stopping) are read from ``config``
-    at call time.
+    Named quirk, always-on prenet dropout: the reference applies it in eval mode and at inference
+    too. Its noise lets the decoder escape attention failures and trained checkpoints expect it, so
+    it stays (p = config.prenet_dropout), switchable (p = 0) or reproducible (a torch.Generator).
     """
 
     def __init__(self, config: Tacotron2Config) -> None:
@@ -338,17 +312,12 @@ class _Decoder(nn.Module):
                 ) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher forcing: step t sees ground-truth group t-1 (the go frame at t = 0).
 
-        Decoder-input policy, scheduled sampling (Bengio et al. 2015): with p > 0, each item's
-        step t > 0 is instead fed, with probability p, the group the model itself predicted at
-        step t-1, as a constant (no gradient flows back through it). p = 0 is the reference.
+        Decoder-input policy, scheduled sampling (Bengio et al. 2015): with p = ``scheduled_sampling``
+        > 0, each item's step t > 0 is instead fed, with probability p, the group the model itself
+        predicted at step t-1, as a constant (no gradient flows back through it). p = 0: the reference.
 
-        Args:
-            memory: encoder outputs.
-            mels: target log-mels (B, n_mels, T_mel), T_mel a multiple of n_frames_per_step.
-            scheduled_sampling: p above (the caller passes 0 outside training).
-
-        Returns:
-            mel (B, n_mels, T_mel), gate logits (B, T_steps), alignments (B, T_steps, T_text).
+        mels (B, n_mels, T_mel) -> mel (B, n_mels, T_mel), gate logits (B, T_steps), alignments
+        (B, T_steps, T_text).
         """
         batch, p = mels.size(0), self.config.prenet_dropout
         group = self.config.n_mel_channels * self.config.n_frames_per_step
@@ -404,11 +373,10 @@ class _Postnet(nn.Module):
 class Tacotron2(nn.Module):
     """Tacotron 2 (Shen et al. 2018) in NVIDIA's DeepLearningExamples form.
 
-    ``forward`` trains by teacher forcing; ``infer`` decodes autoregressively. Both run the same
-    decoder step. The prenet dropout stays on in eval mode (``config.prenet_dropout``, see
-    ``_Decoder``); set it to 0 for deterministic output or pass ``generator`` to ``infer``.
-    Runtime settings (mask_padding, dropouts, gate_threshold, max_decoder_steps, early_stopping)
-    are read from ``model.config`` at call time, so they may be changed on a built model.
+    ``forward`` trains by teacher forcing; ``infer`` decodes autoregressively; both run one decoder
+    step. Prenet dropout stays on in eval mode (see ``_Decoder``): set ``config.prenet_dropout`` to 0
+    for deterministic output or pass ``generator`` to ``infer``. Runtime settings (mask_padding,
+    dropouts, gate_threshold, max_decoder_steps, early_stopping) are read from ``config`` per call.
 
     Args:
         config: hyper-parameters, see ``Tacotron2Config``.
@@ -458,17 +426,14 @@ class Tacotron2(nn.Module):
         instead of the ground truth (see ``_Decoder.forward``).
 
         Args:
-            text: symbol ids (B, T_text) int64, zero-padded; any length order.
-            text_lengths: (B,) int64, each in [1, T_text].
-            mels: target natural-log mels (B, n_mels, T_mel), zero-padded; T_mel must be a
-                multiple of n_frames_per_step.
-            mel_lengths: (B,) valid frames per item (used only when ``config.mask_padding``).
+            text: symbol ids (B, T_text) int64, zero-padded, any length order; text_lengths (B,).
+            mels: target natural-log mels (B, n_mels, T_mel), zero-padded, T_mel a multiple of
+                n_frames_per_step; mel_lengths (B,) (used only with ``config.mask_padding``).
 
         Returns:
-            mel (B, n_mels, T_mel) before the postnet; mel_postnet (B, n_mels, T_mel) =
-            mel + postnet(mel); gate logits (B, T_steps); alignments (B, T_steps, T_text).
-            With ``mask_padding`` mels are 0 at frames >= mel_length and the gate logit is 1e3 at
-            steps whose first frame is >= mel_length.
+            mel (B, n_mels, T_mel) before the postnet, mel_postnet = mel + postnet(mel), gate logits
+            (B, T_steps), alignments (B, T_steps, T_text). With ``mask_padding``, mels are 0 at
+            frames >= mel_length and gate logits 1e3 at steps whose first frame is >= mel_length.
         """
         nfps = self.config.n_frames_per_step
         if mels.dim() != 3 or mels.size(1) != self.config.n_mel_channels or mels.size(2) % nfps:
@@ -488,25 +453,22 @@ class Tacotron2(nn.Module):
         return mel, mel_postnet, gate, alignments
 
     @torch.no_grad()
-    def infer(self, text: Tensor, text_lengths: Tensor, generator: Optional[torch.Generator] = None,
+    def infer(self, text: Tensor, text_lengths: Tensor, generator: torch.Generator | None = None,
               mask_text_padding: bool = False) -> Tacotron2Inference:
         """Synthesize mels autoregressively (no gradients).
 
         Args:
-            text: symbol ids (B, T_text) int64, zero-padded; any length order.
-            text_lengths: (B,) int64, each in [1, T_text].
-            generator: draws the prenet dropout masks when given (it must live on the model's
-                device); otherwise torch's global RNG is used exactly as the reference does.
-            mask_text_padding: zero the padded text positions before each encoder convolution, so
-                that padding does not leak into a shorter item's last tokens. Off by default, as in
-                the reference, where batching slightly changes the shorter items' output.
+            text: symbol ids (B, T_text) int64, zero-padded, any length order; text_lengths (B,).
+            generator: draws the prenet dropout masks (on the model's device); without it, torch's
+                global RNG is used exactly as the reference does.
+            mask_text_padding: zero padded text positions before each encoder convolution, so that
+                padding does not leak into a shorter item's last tokens. Off by default: the
+                reference, where batching slightly changes the shorter items' output.
 
         Returns:
             ``Tacotron2Inference``; T_steps = the first step at which every item has stopped (with
-            ``early_stopping``) or ``max_decoder_steps``. Hitting the cap with unfinished items
-            logs a warning and leaves their ``stopped`` False.
+            ``early_stopping``) or ``max_decoder_steps`` (then a warning names unfinished items).
         """
         memory = self._encode(text, text_lengths, mask_text_padding)
-        mel, gate, alignments, mel_lengths, stopped = decode_free_running(
-            self.decoder.step, self.decoder.prenet, memory, self.config, generator)
-        return Tacotron2Inference(mel + self.postnet(mel), mel_lengths, alignments, gate, stopped, mel)
+        return decode_free_running(self.decoder.step, self.decoder.prenet, self.postnet, memory, self.config,
+                                   generator)

@@ -6,8 +6,9 @@ and NVIDIA's constructor keywords (:meth:`Tacotron2Config.from_nvidia`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tacoglow.errors import ConfigError
 
