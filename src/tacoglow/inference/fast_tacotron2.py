@@ -74,6 +74,15 @@ class PreparedTacotron2(nn.Module):
         model: the reference model (taken over: its modules are reused, not copied).
     """
 
+    # The fused weights (buffers, see __init__).
+    attention_rnn: Tensor  # (prenet_dim + encoder_embedding_dim + attention_rnn_dim, 4 * attention_rnn_dim)
+    attention_rnn_bias: Tensor  # (4 * attention_rnn_dim,)
+    location: Tensor  # (2 * attention_location_kernel_size, attention_dim)
+    decoder_rnn: Tensor  # (attention_rnn_dim + encoder_embedding_dim + decoder_rnn_dim, 4 * decoder_rnn_dim)
+    decoder_rnn_bias: Tensor  # (4 * decoder_rnn_dim,)
+    projection: Tensor  # (decoder_rnn_dim + encoder_embedding_dim, n_mels * n_frames_per_step + 1)
+    projection_bias: Tensor  # (n_mels * n_frames_per_step + 1,)
+
     def __init__(self, model: Tacotron2) -> None:
         super().__init__()
         self.config: Tacotron2Config = model.config

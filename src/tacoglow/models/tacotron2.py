@@ -332,7 +332,9 @@ class _Decoder(nn.Module):
             # One dropout draw over all steps per layer, as the reference does (same RNG consumption).
             prenet_out = self.prenet(inputs, p)
         state = DecoderState.initial(memory, self.config)
-        frames, gates, alignments = [], [], []
+        frames: list[Tensor] = []
+        gates: list[Tensor] = []
+        alignments: list[Tensor] = []
         for t in range(n_steps):
             if scheduled_sampling > 0.0:
                 fed = torch.where(own[t], frames[-1].detach(), inputs[t]) if t > 0 else inputs[t]
