@@ -89,8 +89,7 @@ class TextStage:
             TextError: a text is not a string, is empty, is longer than ``max_text_chars`` or
                 has nothing speakable (naming the text by its position when there are several).
         """
-        pieces: list[PreparedPiece] = []
-        for index, text in enumerate(texts):
+        for index, text in enumerate(texts):  # every text is checked before any is split
             where = "text" if len(texts) == 1 else f"text {index + 1}"
             if not isinstance(text, str):
                 raise TextError(f"{where}: expected a str, found {type(text).__name__}")
@@ -99,9 +98,13 @@ class TextStage:
             if len(text) > self.max_text_chars:
                 raise TextError(f"{where}: {len(text):,} characters, more than the {self.max_text_chars:,} "
                                 f"allowed in one text (max_text_chars); split it into several texts")
+        for index, text in enumerate(texts):
             if not self._has_speakable(text):
+                where = "text" if len(texts) == 1 else f"text {index + 1}"
                 raise TextError(f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
                                 f"{{ARPAbet}} phones after cleaning)")
+        pieces: list[PreparedPiece] = []
+        for index, text in enumerate(texts):
             if self.split_long_text:
                 split = split_text(text, max_piece_length(), length=self._split_length)
             else:
