@@ -8,11 +8,19 @@ import torch
 from tacoglow.cli import main
 from tacoglow.cli.synthesize import DEFAULT_MAX_TEXT_CHARS as CLI_DEFAULT_MAX_TEXT_CHARS
 from tacoglow.errors import AudioError, ConfigError, TextError
-from tacoglow.inference import (DEFAULT_MAX_TEXT_CHARS, AcousticModel, GriffinLimVocoder, Synthesizer, TextStage,
-                                Vocoder, WaveGlowVocoder, max_chars_for_steps)
+from tacoglow.inference import (
+    DEFAULT_MAX_TEXT_CHARS,
+    AcousticModel,
+    GriffinLimVocoder,
+    Synthesizer,
+    TextStage,
+    Vocoder,
+    WaveGlowVocoder,
+    max_chars_for_steps,
+)
 from tacoglow.text import TextFrontend
 
-SETTINGS = dict(max_decoder_steps=60, prenet_dropout=True, batch_size=4, retries=1)
+SETTINGS = {"max_decoder_steps": 60, "prenet_dropout": True, "batch_size": 4, "retries": 1}
 
 
 @pytest.fixture(scope="module")

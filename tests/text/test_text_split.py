@@ -9,8 +9,16 @@ import pytest
 
 from tacoglow.errors import ConfigError
 from tacoglow.text import TextFrontend, text_to_sequence
-from tacoglow.text.split import (ABBREVIATIONS, CLAUSE_PAUSE_S, SENTENCE_PAUSE_S, WORD_PAUSE_S, boundaries,
-                                 split_fragments, split_sentences, split_text)
+from tacoglow.text.split import (
+    ABBREVIATIONS,
+    CLAUSE_PAUSE_S,
+    SENTENCE_PAUSE_S,
+    WORD_PAUSE_S,
+    boundaries,
+    split_fragments,
+    split_sentences,
+    split_text,
+)
 
 SENTENCES = [
     "The forms of printed letters should be beautiful, and their arrangement on the page reasonable.",

@@ -14,7 +14,6 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +40,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ModelSource = Union[nn.Module, LoadedModel, str, os.PathLike]
+ModelSource = nn.Module | LoadedModel | str | os.PathLike
 
 CHARS_PER_SECOND = 12.0
 """Typical speaking rate of the LJ Speech voices, in characters of cleaned text per second."""
@@ -97,7 +96,7 @@ def attention_health(alignment: Tensor) -> tuple[bool, float]:
     return furthest >= n_tokens - 1 - END_SLACK_TOKENS, coverage
 
 
-def load_tacotron2_for_inference(source: ModelSource, mel_config: Optional[MelConfig], overrides: dict[str, object],
+def load_tacotron2_for_inference(source: ModelSource, mel_config: MelConfig | None, overrides: dict[str, object],
                                  device: torch.device, dtype: torch.dtype
                                  ) -> tuple[Tacotron2, MelConfig, list[str], TextFrontend]:
     """A Tacotron 2 ready for inference: loaded, its config overridden, in eval mode on ``device``.
@@ -117,6 +116,7 @@ def load_tacotron2_for_inference(source: ModelSource, mel_config: Optional[MelCo
         ConfigError: not a Tacotron 2, or a mel contract with another number of channels.
         CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind.
     """
+    mel: MelConfig | None
     if isinstance(source, (str, os.PathLike)):
         source = load_model(source, "tacotron2")
     if isinstance(source, LoadedModel):
@@ -129,20 +129,20 @@ def load_tacotron2_for_inference(source: ModelSource, mel_config: Optional[MelCo
         # Trained without frame feedback: its output is already deterministic, and a prenet
         # let through would feed it frames it never learnt to read.
         overrides = {k: v for k, v in overrides.items() if k != "prenet_dropout"}
-    config = dataclasses.replace(model.config, **overrides)
+    config = dataclasses.replace(model.config, **overrides)  # type: ignore[arg-type]
     if config != model.config:
         # Rebuilt rather than patched: the model reads its settings from its config.
         rebuilt = Tacotron2(config)
         rebuilt.load_state_dict(model.state_dict())
         model = rebuilt
     assert isinstance(model, Tacotron2)
-    mel = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
+    contract = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
     symbols = list(symbols or DEFAULT_SYMBOLS)
-    if mel.n_mel_channels != model.config.n_mel_channels:
+    if contract.n_mel_channels != model.config.n_mel_channels:
         raise ConfigError(f"Tacotron 2 predicts {model.config.n_mel_channels} mel channels, its mel "
-                          f"contract says n_mel_channels={mel.n_mel_channels}")
+                          f"contract says n_mel_channels={contract.n_mel_channels}")
     model.eval().to(device, dtype)
-    return model, mel, symbols, frontend or TextFrontend()
+    return model, contract, symbols, frontend or TextFrontend()
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ class AcousticModel:
             (index into ``pieces``, its :class:`Decoded`), every index exactly once.
         """
         timings = timings if timings is not None else StageTimes()
-        results: list[Optional[Decoded]] = [None] * len(pieces)
+        results: list[Decoded | None] = [None] * len(pieces)
         pending = list(range(len(pieces)))
         for attempt in range(self.retries + 1):
             last = self.deterministic or attempt == self.retries

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 __all__ = ["bundled_voice_paths"]
 
 
-def bundled_voice_paths() -> tuple[Optional[Path], Optional[Path]]:
+def bundled_voice_paths() -> tuple[Path | None, Path | None]:
     """The voice shipped inside this installation: (tacotron2.pt, waveglow.pt), None where absent.
 
     A bundled voice is package data at ``tacoglow/voices/tacotron2.pt`` and

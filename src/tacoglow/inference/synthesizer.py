@@ -25,7 +25,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -396,7 +395,7 @@ class Synthesizer:
         with torch.inference_mode():
             with timings.stage("text", self.acoustic.device):
                 pieces = self.text.prepare(batch, lambda: self.acoustic.max_piece_length)
-            finished: list[Optional[tuple[Decoded, Tensor]]] = [None] * len(pieces)
+            finished: list[tuple[Decoded, Tensor] | None] = [None] * len(pieces)
             decoding = self.acoustic.decode([(p.piece.text, p.ids) for p in pieces], base_seed, timings)
             for index, decoded in decoding:
                 vocoder_seed = derive_seed(base_seed, "vocoder", pieces[index].piece.text, decoded.attempts)

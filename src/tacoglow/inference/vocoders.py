@@ -11,7 +11,7 @@ only from the generator passed in, never from shared state.
 from __future__ import annotations
 
 import os
-from typing import Optional, Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -27,7 +27,7 @@ from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow
 
 __all__ = ["GriffinLimVocoder", "Vocoder", "WaveGlowVocoder", "load_waveglow_for_inference"]
 
-WaveGlowSource = Union[WaveGlow, LoadedModel, str, os.PathLike]
+WaveGlowSource = WaveGlow | LoadedModel | str | os.PathLike
 
 
 @runtime_checkable
@@ -49,7 +49,7 @@ class Vocoder(Protocol):
         """Output sample rate in Hz."""
         ...
 
-    def __call__(self, mel: Tensor, lengths: Tensor, generator: Optional[torch.Generator] = None, *,
+    def __call__(self, mel: Tensor, lengths: Tensor, generator: torch.Generator | None = None, *,
                  timings: StageTimes | None = None) -> tuple[Tensor, Tensor]:
         """Audio for a batch of natural-log mels.
 
@@ -85,7 +85,7 @@ def _stack(rows: list[Tensor], frames: list[int], hop: int, device: torch.device
     return audio, torch.tensor(frames, dtype=torch.int64) * hop
 
 
-def load_waveglow_for_inference(source: WaveGlowSource, mel_config: Optional[MelConfig], device: torch.device,
+def load_waveglow_for_inference(source: WaveGlowSource, mel_config: MelConfig | None, device: torch.device,
                                 dtype: torch.dtype) -> tuple[WaveGlow, MelConfig]:
     """A WaveGlow ready for inference: loaded, weight norm removed, in eval mode on ``device`` in ``dtype``.
 
@@ -98,6 +98,7 @@ def load_waveglow_for_inference(source: WaveGlowSource, mel_config: Optional[Mel
         ConfigError: not a WaveGlow, or a mel contract it cannot read (hop length, channels).
         CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind.
     """
+    mel: MelConfig | None
     if isinstance(source, (str, os.PathLike)):
         loaded = load_model(source, "waveglow")
         model, mel = loaded.model, loaded.mel_config
@@ -107,17 +108,17 @@ def load_waveglow_for_inference(source: WaveGlowSource, mel_config: Optional[Mel
         model, mel = source, mel_config
     if not isinstance(model, WaveGlow):
         raise ConfigError(f"waveglow: expected a WaveGlow model or checkpoint, found {type(model).__name__}")
-    mel = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
-    if mel.hop_length != HOP_LENGTH:
+    contract = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
+    if contract.hop_length != HOP_LENGTH:
         raise ConfigError(f"WaveGlow upsamples by {HOP_LENGTH} samples per frame, its mel contract says "
-                          f"hop_length={mel.hop_length}")
-    if mel.n_mel_channels != model.config.n_mel_channels:
+                          f"hop_length={contract.hop_length}")
+    if contract.n_mel_channels != model.config.n_mel_channels:
         raise ConfigError(f"WaveGlow takes {model.config.n_mel_channels} mel channels, its mel "
-                          f"contract says n_mel_channels={mel.n_mel_channels}")
+                          f"contract says n_mel_channels={contract.n_mel_channels}")
     # Fused once here, in float32 before any cast, as NVIDIA's inference does.
     model.remove_weight_norm()
     model.eval().to(device, dtype)
-    return model, mel
+    return model, contract
 
 
 class WaveGlowVocoder:
@@ -147,7 +148,7 @@ class WaveGlowVocoder:
         self.denoise = float(denoise)
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
-        self.denoiser: Optional[Denoiser] = None
+        self.denoiser: Denoiser | None = None
         if self.denoise > 0:
             # Its bias run would advance the global RNG; a private generator leaves it alone.
             generator = torch.Generator(self.device).manual_seed(0)
@@ -171,7 +172,7 @@ class WaveGlowVocoder:
     def sample_rate(self) -> int:
         return self.mel_config.sampling_rate
 
-    def __call__(self, mel: Tensor, lengths: Tensor, generator: Optional[torch.Generator] = None, *,
+    def __call__(self, mel: Tensor, lengths: Tensor, generator: torch.Generator | None = None, *,
                  timings: StageTimes | None = None) -> tuple[Tensor, Tensor]:
         """See :meth:`Vocoder.__call__`."""
         frames = _check_batch(mel, lengths, self.mel_config)
@@ -219,7 +220,7 @@ class GriffinLimVocoder:
     def sample_rate(self) -> int:
         return self.mel_config.sampling_rate
 
-    def __call__(self, mel: Tensor, lengths: Tensor, generator: Optional[torch.Generator] = None, *,
+    def __call__(self, mel: Tensor, lengths: Tensor, generator: torch.Generator | None = None, *,
                  timings: StageTimes | None = None) -> tuple[Tensor, Tensor]:
         """See :meth:`Vocoder.__call__`."""
         frames = _check_batch(mel, lengths, self.mel_config)

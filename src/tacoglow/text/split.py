@@ -18,6 +18,7 @@ expensive part: ``length`` usually runs the text frontend).
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def boundaries(text: str) -> list[Boundary]:
 def _cut(text: str, ends: list[int]) -> list[str]:
     """``text`` cut at ``ends``, each part stripped, empty parts dropped."""
     bounds = [0, *ends, len(text)]
-    parts = (text[a:b].strip() for a, b in zip(bounds[:-1], bounds[1:]))
+    parts = (text[a:b].strip() for a, b in itertools.pairwise(bounds))
     return [part for part in parts if part]
 
 
