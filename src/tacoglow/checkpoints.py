@@ -27,13 +27,14 @@ written atomically (temp file + ``os.replace``), so a crash never leaves a broke
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import logging
 import os
 import pickle
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Union
+from typing import Any, Mapping, NamedTuple, Sequence, Union
 
 import torch
 from torch import nn
@@ -50,6 +51,7 @@ __all__ = [
     "load_tacotron2", "load_waveglow", "tacotron2_config_from_state_dict",
     "waveglow_config_from_state_dict", "save_checkpoint", "export_nvidia", "atomic_save",
     "unwrap_model", "state_dict_of", "to_weight_norm_form",
+    "WarmStartReport", "warm_start",
 ]
 
 logger = logging.getLogger(__name__)
@@ -488,3 +490,94 @@ def export_nvidia(path: str | os.PathLike, model: nn.Module, epoch: int = 0) -> 
     if kind == "waveglow" and _is_fused_waveglow(state):
         state = to_weight_norm_form(state)
     return atomic_save({"epoch": epoch, "config": model.config.to_nvidia(), "state_dict": state}, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warm start: a fresh model takes the matching tensors of any checkpoint
+
+
+@dataclasses.dataclass
+class WarmStartReport:
+    """Which tensors a warm start copied and which kept their fresh initialization.
+
+    Attributes:
+        loaded: keys copied from the file.
+        ignored: keys skipped because ``ignore_layers`` named them.
+        mismatched: keys whose shape differs in the file (e.g. an embedding of another symbol set).
+        missing: keys the file lacks.
+        unused: keys of the file the model has no place for.
+    """
+
+    loaded: list[str] = dataclasses.field(default_factory=list)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    mismatched: list[str] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    unused: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def fresh(self) -> list[str]:
+        """Keys that keep the model's fresh initialization."""
+        return self.ignored + self.mismatched + self.missing
+
+
+def _matches(key: str, patterns: Sequence[str]) -> bool:
+    return any(key == p or key.startswith(p + ".") or fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def warm_start(model: nn.Module, source: Source, ignore_layers: Sequence[str] = ()) -> WarmStartReport:
+    """Copy the matching tensors of a checkpoint into ``model`` (fine-tuning's starting point).
+
+    Any layout this module reads works: NVIDIA training files (with DDP's ``module.``
+    prefixes), NGC files, bare state_dicts, tacoglow files. A tensor is copied when its key
+    exists in the file with the same shape and ``ignore_layers`` does not name it (exact key, a
+    key prefix such as ``decoder.attention_layer``, or a glob such as ``*.bias``); the others
+    keep their fresh initialization and are listed in the report and the log. A file with
+    another symbol count thus leaves ``embedding.weight`` fresh by itself.
+
+    Args:
+        model: a Tacotron2 or WaveGlow, not yet wrapped in DDP.
+        source: the checkpoint file (or an already-read checkpoint dict).
+        ignore_layers: keys (or prefixes, or globs) not to copy.
+
+    Returns:
+        a :class:`WarmStartReport`.
+
+    Raises:
+        CheckpointError: unreadable file, a checkpoint of the other model, or no tensor matched.
+    """
+    name = _name(source)
+    kind = _kind_of(model)
+    state = state_dict_of(read_checkpoint(source), name)
+    found = detect_kind(state)
+    if found != kind:
+        raise CheckpointError(f"{name}: expected a {kind} checkpoint to warm-start from, "
+                              f"found {found or 'unknown'} keys")
+    target = model.state_dict()
+    if any(k.endswith(".weight_g") for k in target) and not any(k.endswith(".weight_g") for k in state):
+        state = to_weight_norm_form(state)  # a fused WaveGlow file into a weight-norm model: exact conversion
+    report = WarmStartReport()
+    update = {}
+    for key, tensor in target.items():
+        if _matches(key, ignore_layers):
+            report.ignored.append(key)
+        elif key not in state:
+            report.missing.append(key)
+        elif tuple(state[key].shape) != tuple(tensor.shape):
+            report.mismatched.append(f"{key} {tuple(state[key].shape)} -> {tuple(tensor.shape)}")
+        else:
+            update[key] = state[key].to(dtype=tensor.dtype)
+            report.loaded.append(key)
+    report.unused = [key for key in state if key not in target]
+    if not report.loaded:
+        raise CheckpointError(f"{name}: no tensor of the file fits the model "
+                              f"({len(report.mismatched)} shape mismatches, {len(report.missing)} missing)")
+    model.load_state_dict(update, strict=False)
+    logger.info("warm start from %s: loaded %d of %d tensors; fresh init kept for %s",
+                name, len(report.loaded), len(target),
+                "; ".join(f"{what}: {', '.join(keys)}" for what, keys in
+                          (("ignored", report.ignored), ("shape mismatch", report.mismatched),
+                           ("missing", report.missing)) if keys) or "none")
+    if report.unused:
+        logger.info("warm start: %d tensors of %s unused (%s%s)", len(report.unused), name,
+                    ", ".join(report.unused[:3]), ", ..." if len(report.unused) > 3 else "")
+    return report

@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from tacoglow.audio import MelConfig
-from tacoglow.data import DataReport, Utterance, check_dataset, filter_utterances
+from tacoglow.data import DataReport, DatasetItem, check_dataset, filter_utterances
 from tacoglow.errors import ConfigError, DataError
 
 CONFIG = MelConfig(filter_length=256, hop_length=64, win_length=256, n_mel_channels=20)
@@ -20,7 +20,7 @@ def _tone(n_samples: int, amplitude: float = 0.5) -> np.ndarray:
 
 
 @pytest.fixture()
-def dataset(tmp_path: Path) -> list[Utterance]:
+def dataset(tmp_path: Path) -> list[DatasetItem]:
     """One utterance per problem, plus two good ones."""
     wavs = tmp_path / "wavs"
     wavs.mkdir()
@@ -40,10 +40,10 @@ def dataset(tmp_path: Path) -> list[Utterance]:
     (wavs / "corrupt.wav").write_bytes(b"RIFF this is no audio")
     texts = {"empty": "  ", "unspeakable": "%% {XX}"}
     names = [*audio, "corrupt", "missing"]
-    return [Utterance(n, wavs / f"{n}.wav", texts.get(n, f"Utterance {n}.")) for n in names]
+    return [DatasetItem(n, wavs / f"{n}.wav", texts.get(n, f"DatasetItem {n}.")) for n in names]
 
 
-def test_check_finds_every_problem(dataset: list[Utterance]) -> None:
+def test_check_finds_every_problem(dataset: list[DatasetItem]) -> None:
     report = check_dataset(dataset, CONFIG, min_duration_s=0.1, max_duration_s=0.9)
     assert report.n_utterances == 10
     assert {kind: [i for i, _ in found] for kind, found in report.problems.items() if found} == {
@@ -69,18 +69,18 @@ def test_check_finds_every_problem(dataset: list[Utterance]) -> None:
     assert "too long" not in summary
 
 
-def test_resampling_allowed_makes_the_rate_fine(dataset: list[Utterance]) -> None:
+def test_resampling_allowed_makes_the_rate_fine(dataset: list[DatasetItem]) -> None:
     report = check_dataset(dataset, CONFIG, resample=True, min_duration_s=0.1)
     assert "rate16k" not in report.bad_ids
 
 
-def test_clean_dataset_reports_no_problems(dataset: list[Utterance]) -> None:
+def test_clean_dataset_reports_no_problems(dataset: list[DatasetItem]) -> None:
     report = check_dataset(dataset[:2], CONFIG)
     assert report.ok and report.counts == {} and report.bad_ids == set()
     assert report.summary().endswith("no problems found")
 
 
-def test_filter_skips_or_stops(dataset: list[Utterance]) -> None:
+def test_filter_skips_or_stops(dataset: list[DatasetItem]) -> None:
     report = check_dataset(dataset, CONFIG, min_duration_s=0.1)
     kept = filter_utterances(dataset, report, on_error="skip")
     assert [u.id for u in kept] == ["good", "good2"]
@@ -95,7 +95,7 @@ def test_check_precomputed_mels(tmp_path: Path) -> None:
     torch.save(torch.zeros(20, 100), tmp_path / "a.pt")  # 0.29 s
     torch.save(torch.zeros(80, 50), tmp_path / "b.pt")
     torch.save(torch.zeros(20, 2), tmp_path / "c.pt")
-    utts = [Utterance(n, None, "hello", tmp_path / f"{n}.pt") for n in "abcd"]
+    utts = [DatasetItem(n, None, "hello", tmp_path / f"{n}.pt") for n in "abcd"]
     report = check_dataset(utts, CONFIG)
     assert report.counts == {"missing": 1, "corrupt": 1, "too_short": 1}
     assert report.problems["corrupt"][0][0] == "b" and "expected 20 mel channels, found 80" in report.problems["corrupt"][0][1]

@@ -12,7 +12,7 @@ from tacoglow.audio import MelConfig, MelSpectrogram
 from tacoglow.data import (
     AudioMelDataset,
     TextMelDataset,
-    Utterance,
+    DatasetItem,
     load_mel,
     read_dataset,
     read_filelist,
@@ -71,12 +71,12 @@ def test_read_filelist_audio_and_mel_entries(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     utts = read_filelist(lists / "train.txt", root=tmp_path)
-    assert utts[0] == Utterance("LJ050-0234", tmp_path / "LJSpeech-1.1/wavs/LJ050-0234.wav", "It has used other agents.")
+    assert utts[0] == DatasetItem("LJ050-0234", tmp_path / "LJSpeech-1.1/wavs/LJ050-0234.wav", "It has used other agents.")
     assert utts[1].text == "to avail himself,"
     # default root: the filelist's folder, as preprocess writes mels.txt next to mels/
     (lists / "mels.txt").write_text("mels/a.pt|hello\n", encoding="utf-8")
     (mel,) = read_dataset(lists / "mels.txt")
-    assert mel == Utterance("a", None, "hello", mel_path=lists / "mels" / "a.pt")
+    assert mel == DatasetItem("a", None, "hello", mel_path=lists / "mels" / "a.pt")
 
 
 def test_read_filelist_rejects_three_fields_with_line_number(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_read_filelist_rejects_three_fields_with_line_number(tmp_path: Path) -> 
 
 def test_text_mel_dataset_computes_mels_from_audio(tmp_path: Path) -> None:
     audio = _wav(tmp_path / "wavs" / "a.wav", 3000)
-    utt = Utterance("a", tmp_path / "wavs" / "a.wav", "Hello, 2 worlds!")
+    utt = DatasetItem("a", tmp_path / "wavs" / "a.wav", "Hello, 2 worlds!")
     config = SMALL
     dataset = TextMelDataset([utt], config)
     text, mel = dataset[0]
@@ -104,24 +104,24 @@ def test_text_mel_dataset_loads_mels_from_disk(tmp_path: Path) -> None:
     torch.save(mel, tmp_path / "a.pt")
     torch.save(torch.randn(40, 11), tmp_path / "b.pt")
     config = MelConfig()
-    good = TextMelDataset([Utterance("a", None, "hi", tmp_path / "a.pt")], config, load_mel_from_disk=True)
+    good = TextMelDataset([DatasetItem("a", None, "hi", tmp_path / "a.pt")], config, load_mel_from_disk=True)
     assert torch.equal(good[0][1], mel)
     assert good[0][0].tolist() == text_to_sequence("hi")
-    phones = TextMelDataset([Utterance("a", None, "hi", tmp_path / "a.pt")], config, TextFrontend(arpabet=True),
+    phones = TextMelDataset([DatasetItem("a", None, "hi", tmp_path / "a.pt")], config, TextFrontend(arpabet=True),
                             load_mel_from_disk=True)
     assert phones[0][0].tolist() == text_to_sequence("{HH AY1}") and torch.equal(phones[0][1], mel)
-    bad = TextMelDataset([Utterance("b", None, "hi", tmp_path / "b.pt")], config, load_mel_from_disk=True)
+    bad = TextMelDataset([DatasetItem("b", None, "hi", tmp_path / "b.pt")], config, load_mel_from_disk=True)
     with pytest.raises(DataError, match=r"b\.pt: expected 80 mel channels, found 40"):
         bad[0]
     with pytest.raises(DataError, match="mel file not found"):
         load_mel(tmp_path / "c.pt", 80)
     with pytest.raises(DataError, match="expected a mel path for every utterance"):
-        TextMelDataset([Utterance("a", tmp_path / "a.wav", "hi")], config, load_mel_from_disk=True)
+        TextMelDataset([DatasetItem("a", tmp_path / "a.wav", "hi")], config, load_mel_from_disk=True)
 
 
 def test_text_mel_dataset_sample_rate_policy(tmp_path: Path) -> None:
     _wav(tmp_path / "a.wav", 1600, sample_rate=16000)
-    utt = Utterance("a", tmp_path / "a.wav", "hi")
+    utt = DatasetItem("a", tmp_path / "a.wav", "hi")
     with pytest.raises(AudioError, match="expected 22050 Hz audio, found 16000 Hz"):
         TextMelDataset([utt], SMALL)[0]
     _, mel = TextMelDataset([utt], SMALL, resample=True)[0]
@@ -132,7 +132,7 @@ def test_audio_mel_dataset_crops_a_segment_and_its_own_mel(tmp_path: Path) -> No
     audio = torch.from_numpy(_wav(tmp_path / "long.wav", 20000))
     _wav(tmp_path / "short.wav", 3000, seed=1)
     config = SMALL
-    utts = [Utterance("long", tmp_path / "long.wav", ""), Utterance("short", tmp_path / "short.wav", "")]
+    utts = [DatasetItem("long", tmp_path / "long.wav", ""), DatasetItem("short", tmp_path / "short.wav", "")]
     dataset = AudioMelDataset(utts, config, segment_length=8000, generator=torch.Generator().manual_seed(3))
     mel, segment = dataset[0]
     assert mel.shape == (20, 8000 // 64 + 1) and segment.shape == (8000,)

@@ -11,19 +11,19 @@ import soundfile as sf
 import torch
 
 from tacoglow.audio import MelConfig, MelSpectrogram
-from tacoglow.data import TextMelDataset, Utterance, preprocess, read_filelist, read_mel_config
+from tacoglow.data import TextMelDataset, DatasetItem, preprocess, read_filelist, read_mel_config
 from tacoglow.errors import AudioError, DataError
 
 CONFIG = MelConfig(filter_length=256, hop_length=64, win_length=256, n_mel_channels=20)
 
 
-def _dataset(root: Path, lengths: tuple[int, ...] = (3000, 4100, 2500)) -> list[Utterance]:
+def _dataset(root: Path, lengths: tuple[int, ...] = (3000, 4100, 2500)) -> list[DatasetItem]:
     (root / "wavs").mkdir(parents=True)
     utts = []
     for i, n in enumerate(lengths):
         audio = 0.4 * np.random.default_rng(i).uniform(-1, 1, n)
         sf.write(root / "wavs" / f"u{i}.wav", audio, 22050, subtype="PCM_16")
-        utts.append(Utterance(f"u{i}", root / "wavs" / f"u{i}.wav", f"Sentence  number {i}."))
+        utts.append(DatasetItem(f"u{i}", root / "wavs" / f"u{i}.wav", f"Sentence  number {i}."))
     return utts
 
 
@@ -87,7 +87,7 @@ def test_preprocess_refuses_another_mel_contract(tmp_path: Path) -> None:
 def test_preprocess_sample_rate_policy(tmp_path: Path) -> None:
     (tmp_path / "a.wav").parent.mkdir(exist_ok=True)
     sf.write(tmp_path / "a.wav", np.zeros(1600) + 0.1, 16000, subtype="PCM_16")
-    utts = [Utterance("a", tmp_path / "a.wav", "hi")]
+    utts = [DatasetItem("a", tmp_path / "a.wav", "hi")]
     with pytest.raises(AudioError, match="expected 22050 Hz audio, found 16000 Hz"):
         preprocess(utts, tmp_path / "out", CONFIG, progress=False)
     preprocess(utts, tmp_path / "out", CONFIG, resample=True, progress=False)

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
-from tacoglow.training.losses import (attention_forcing_loss, guided_attention_loss, guided_attention_weights,
-                                      tacotron2_loss, waveglow_loss)
+from tacoglow.training.losses import guided_attention_loss, guided_attention_weights, tacotron2_loss, waveglow_loss
 
 
 def test_tacotron2_loss_matches_reference_formula(golden_dir):
@@ -28,18 +26,14 @@ def test_tacotron2_loss_is_zero_for_perfect_prediction_except_gate():
     assert math.isclose(wrong.item(), 50.0, rel_tol=1e-4)
 
 
-def test_tacotron2_l1_mel_loss_is_mean_absolute_error_of_both_mel_terms():
+def test_tacotron2_loss_is_mean_squared_error_of_both_mel_terms():
     target = torch.zeros(1, 2, 3)
-    mel = torch.tensor([[[1.0, -1.0, 0.0], [0.0, 0.0, 2.0]]])  # |errors| sum 4 over 6 cells
+    mel = torch.tensor([[[1.0, -1.0, 0.0], [0.0, 0.0, 2.0]]])  # squared errors sum 6 over 6 cells
     postnet = torch.full((1, 2, 3), 0.5)
     gate_target = torch.tensor([[0.0, 0.0, 1.0]])
     confident = (gate_target * 2 - 1) * 50
-    l1 = tacotron2_loss(mel, postnet, confident, target, gate_target, mel_loss="l1")
-    assert math.isclose(l1.item(), 4 / 6 + 0.5, rel_tol=1e-6)
     mse = tacotron2_loss(mel, postnet, confident, target, gate_target)
-    assert math.isclose(mse.item(), 6 / 6 + 0.25, rel_tol=1e-6)  # the reference default is unchanged
-    with pytest.raises(ValueError, match="mel_loss: expected one of \\['l1', 'mse'\\], found 'l2'"):
-        tacotron2_loss(mel, postnet, confident, target, gate_target, mel_loss="l2")
+    assert math.isclose(mse.item(), 6 / 6 + 0.25, rel_tol=1e-6)
 
 
 def test_waveglow_loss_matches_reference(golden_dir):
@@ -86,22 +80,3 @@ def test_tacotron2_loss_groups_gate_targets_per_decoder_step():
     late = torch.tensor([[-50.0, -50.0, 50.0]])
     assert tacotron2_loss(mel, mel, late, mel, gate_target).item() > 10
 
-
-def test_attention_forcing_loss_is_kl_per_valid_step():
-    reference = torch.zeros(2, 3, 4)
-    reference[:, :, 0] = 1.0  # all weight on token 0
-    own = torch.full((2, 3, 4), 0.25)
-    assert float(attention_forcing_loss(reference, reference, torch.tensor([3, 3]))) == 0.0
-    # KL(one-hot ‖ uniform over 4) = log 4 at every step
-    assert math.isclose(float(attention_forcing_loss(own, reference, torch.tensor([3, 2]))), math.log(4), rel_tol=1e-6)
-    # steps past an item's length do not count, whatever they hold
-    own_bad_tail = own.clone()
-    own_bad_tail[1, 2] = torch.tensor([0.0, 0.0, 0.0, 1.0])
-    assert math.isclose(float(attention_forcing_loss(own_bad_tail, reference, torch.tensor([3, 2]))), math.log(4),
-                        rel_tol=1e-6)
-    # an own weight of exactly 0 where the reference has weight: large but finite, and it has a gradient
-    own_bad_tail.requires_grad_(True)
-    loss = attention_forcing_loss(own_bad_tail, reference, torch.tensor([3, 3]))
-    loss.backward()
-    assert math.isfinite(float(loss)) and float(loss) > math.log(4)
-    assert torch.isfinite(own_bad_tail.grad).all() and own_bad_tail.grad[0, 0, 0] < 0

@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "export": "export",
     "info": "info",
+    "voices": "voices",
 }
 
 logger = logging.getLogger("tacoglow")

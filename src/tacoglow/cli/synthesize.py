@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tacoglow.cli.voices import add_voice_option, resolve_model_sources
 from tacoglow.errors import AudioError, ConfigError, DataError, TextError
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
     parser.add_argument("--waveglow", type=Path, metavar="FILE",
                         help="WaveGlow checkpoint (NVIDIA's or tacoglow's); default: the bundled one")
+    add_voice_option(parser)
     parser.add_argument("--vocoder", choices=("waveglow", "griffin-lim"),
                         help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)")
     parser.add_argument("--sigma", type=float, default=0.6, help="WaveGlow noise scale (default 0.6)")
@@ -171,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     paths, folder = _output_paths(args.output, len(texts))
     if args.plot:
         _check_matplotlib()
+    resolve_model_sources(args)
 
     from tqdm import tqdm
 

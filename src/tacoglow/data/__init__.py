@@ -17,8 +17,8 @@ from tacoglow.data.corpus import (
 )
 from tacoglow.data.datasets import (
     AudioMelDataset,
+    DatasetItem,
     TextMelDataset,
-    Utterance,
     load_mel,
     read_dataset,
     read_filelist,
@@ -31,10 +31,10 @@ __all__ = [
     "AudioMelDataset",
     "CorpusSummary",
     "DataReport",
+    "DatasetItem",
     "TextMelBatch",
     "TextMelCollate",
     "TextMelDataset",
-    "Utterance",
     "check_dataset",
     "filter_utterances",
     "load_mel",

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from tacoglow.audio import MelConfig, load_wav
-from tacoglow.data.datasets import Utterance, load_mel
+from tacoglow.data.datasets import DatasetItem, load_mel
 from tacoglow.errors import ConfigError, DataError, TacoglowError
 from tacoglow.text import TextFrontend, symbols
 
@@ -112,7 +112,7 @@ class DataReport:
 
 
 def _check_one(
-    utt: Utterance,
+    utt: DatasetItem,
     mel_config: MelConfig,
     frontend: TextFrontend,
     resample: bool,
@@ -166,7 +166,7 @@ def _check_one(
 
 
 def check_dataset(
-    utterances: Sequence[Utterance],
+    utterances: Sequence[DatasetItem],
     mel_config: MelConfig,
     *,
     resample: bool = False,
@@ -202,7 +202,7 @@ def check_dataset(
 
     frontend = text_frontend or TextFrontend()
 
-    def one(utt: Utterance) -> list[tuple[str, str]]:
+    def one(utt: DatasetItem) -> list[tuple[str, str]]:
         return _check_one(utt, mel_config, frontend, resample, min_duration_s, max_duration_s)
 
     report = DataReport(len(utterances), {kind: [] for kind in PROBLEMS})
@@ -217,10 +217,10 @@ def check_dataset(
 
 
 def filter_utterances(
-    utterances: Sequence[Utterance],
+    utterances: Sequence[DatasetItem],
     report: DataReport,
     on_error: Literal["skip", "stop"] = "skip",
-) -> list[Utterance]:
+) -> list[DatasetItem]:
     """Apply the bad-item policy to a checked dataset.
 
     Args:

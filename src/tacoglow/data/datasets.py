@@ -8,7 +8,7 @@ Two on-disk layouts are understood:
   (``LJSpeech-1.1/wavs/LJ001-0001.wav|...``) or precomputed mels (``mels/LJ001-0001.pt|...``)
   (:func:`read_filelist`).
 
-Both give a list of :class:`Utterance`. :class:`TextMelDataset` turns them into Tacotron 2
+Both give a list of :class:`DatasetItem`. :class:`TextMelDataset` turns them into Tacotron 2
 training items (text ids, mel), :class:`AudioMelDataset` into WaveGlow items (mel, audio segment),
 following NVIDIA's recipe (ARCHITECTURE_FACTS §2.3, §6.3).
 """
@@ -29,8 +29,8 @@ from tacoglow.text import TextFrontend
 
 __all__ = [
     "AudioMelDataset",
+    "DatasetItem",
     "TextMelDataset",
-    "Utterance",
     "load_mel",
     "read_dataset",
     "read_filelist",
@@ -42,8 +42,10 @@ MEL_SUFFIXES = (".pt",)
 
 
 @dataclass(frozen=True)
-class Utterance:
-    """One dataset item.
+class DatasetItem:
+    """One item of a training dataset: a transcript and its audio or precomputed mel.
+
+    (Not to be confused with :class:`tacoglow.inference.Utterance`, a synthesis result.)
 
     Attributes:
         id: unique name, e.g. ``LJ001-0001`` (the file stem for filelists).
@@ -71,7 +73,7 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
     return [(n, line.rstrip("\r")) for n, line in enumerate(lines, 1) if line.strip()]
 
 
-def _check_unique(utterances: list[Utterance], path: Path) -> None:
+def _check_unique(utterances: list[DatasetItem], path: Path) -> None:
     seen: set[str] = set()
     for utt in utterances:
         if utt.id in seen:
@@ -79,7 +81,7 @@ def _check_unique(utterances: list[Utterance], path: Path) -> None:
         seen.add(utt.id)
 
 
-def read_metadata(path: str | os.PathLike[str]) -> list[Utterance]:
+def read_metadata(path: str | os.PathLike[str]) -> list[DatasetItem]:
     """Read an LJ Speech ``metadata.csv`` (``id|raw text|normalized text`` per line).
 
     The normalized text is used when present and non-empty, else the raw text. Audio is
@@ -114,16 +116,16 @@ def read_metadata(path: str | os.PathLike[str]) -> list[Utterance]:
         if not utt_id:
             raise DataError(f"{path}:{lineno}: expected an utterance id before the first '|', found none")
         text = fields[2] if len(fields) == 3 and fields[2].strip() else fields[1]
-        utterances.append(Utterance(utt_id, wav_dir / f"{utt_id}.wav", text.strip()))
+        utterances.append(DatasetItem(utt_id, wav_dir / f"{utt_id}.wav", text.strip()))
     _check_unique(utterances, path)
     return utterances
 
 
-def read_filelist(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[Utterance]:
+def read_filelist(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[DatasetItem]:
     """Read an NVIDIA filelist: ``path|text`` per line, paths relative to a dataset root.
 
     Entries ending in ``.pt`` are precomputed mels (``mels/x.pt|text``, as written by
-    :func:`tacoglow.data.preprocess`) and fill :attr:`Utterance.mel_path`; others are audio.
+    :func:`tacoglow.data.preprocess`) and fill :attr:`DatasetItem.mel_path`; others are audio.
     The utterance id is the file stem.
 
     Args:
@@ -150,14 +152,14 @@ def read_filelist(path: str | os.PathLike[str], root: str | os.PathLike[str] | N
             raise DataError(f"{path}:{lineno}: expected a file path before '|', found none")
         file = base / rel
         if file.suffix.lower() in MEL_SUFFIXES:
-            utterances.append(Utterance(file.stem, None, text, mel_path=file))
+            utterances.append(DatasetItem(file.stem, None, text, mel_path=file))
         else:
-            utterances.append(Utterance(file.stem, file, text))
+            utterances.append(DatasetItem(file.stem, file, text))
     _check_unique(utterances, path)
     return utterances
 
 
-def read_dataset(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[Utterance]:
+def read_dataset(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[DatasetItem]:
     """Read whichever layout ``path`` is: a dataset folder or ``*.csv`` (LJ Speech), else a filelist.
 
     Args:
@@ -228,7 +230,7 @@ class TextMelDataset(Dataset[tuple[Tensor, Tensor]]):
 
     def __init__(
         self,
-        utterances: Sequence[Utterance],
+        utterances: Sequence[DatasetItem],
         mel_config: MelConfig,
         text_frontend: TextFrontend | None = None,
         load_mel_from_disk: bool = False,
@@ -301,7 +303,7 @@ class AudioMelDataset(Dataset[tuple[Tensor, Tensor]]):
 
     def __init__(
         self,
-        utterances: Sequence[Utterance],
+        utterances: Sequence[DatasetItem],
         mel_config: MelConfig,
         segment_length: int = 8000,
         generator: torch.Generator | None = None,

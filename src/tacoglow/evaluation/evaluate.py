@@ -352,7 +352,7 @@ def evaluate(
         sentences: texts, or (id, text) pairs (e.g. from :func:`tacoglow.data.read_sentences`).
         asr: "pocketsphinx", "whisper", an :class:`~tacoglow.evaluation.asr.ASREngine`, or None
             (no WER).
-        whisper_model: model directory for ``asr="whisper"``.
+        whisper_model: for ``asr="whisper"``, a faster-whisper model name or directory (default tiny.en).
         reference_audio_dir: a folder with a recording of each sentence, ``<id>.wav`` or numbered
             by position from 1 (``1.wav``, ``001.wav``); enables MCD.
         teacher: "espeak-ng" to also transcribe espeak-ng's rendering of each sentence (the text

@@ -236,6 +236,7 @@ class Synthesizer:
         split_long_text: bool = True,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         threads: int | None = None,
+        voice: str | None = None,
     ) -> Synthesizer:
         """A Synthesizer from a Tacotron 2 and a WaveGlow (paths, loaded checkpoints or models).
 
@@ -262,12 +263,15 @@ class Synthesizer:
                 bundled voice, clearer; None keeps the checkpoint's.
             split_long_text, max_text_chars: see :class:`TextStage`.
             threads: torch CPU threads (process-wide); None leaves torch's setting.
+            voice: a voice of :mod:`tacoglow.voice_catalog` (e.g. "nvidia-ljspeech") for the models
+                not given explicitly; its files are downloaded into the cache on first use.
 
         Raises:
             ConfigError: a setting out of range, a mismatched Tacotron 2 / WaveGlow pair, no
                 bundled voice when ``tacotron2`` is None, or ``phone_repeats`` for a voice that
                 reads every phone once.
-            CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind.
+            CheckpointError: a checkpoint file is missing, corrupt or of the wrong kind, or a
+                voice's file could not be downloaded (``tacoglow.download.DownloadError``).
         """
         # Every setting is checked before any model is loaded.
         if precision not in PRECISIONS:
@@ -284,6 +288,13 @@ class Synthesizer:
             torch.set_num_threads(threads)
         if vocoder == "griffin-lim" and waveglow is not None:
             raise ConfigError("vocoder 'griffin-lim' and a WaveGlow were both given: choose one")
+        if voice is not None:  # a catalogue voice fills in the models not given (downloaded on first use)
+            from tacoglow.voice_catalog import resolve_voice
+
+            voice_tacotron2, voice_waveglow = resolve_voice(
+                voice, tacotron2=tacotron2 is None, waveglow=waveglow is None and vocoder != "griffin-lim")
+            tacotron2 = voice_tacotron2 if tacotron2 is None else tacotron2
+            waveglow = voice_waveglow if waveglow is None else waveglow
         if waveglow is None and vocoder != "griffin-lim":
             waveglow = bundled_voice_paths()[1]
             if waveglow is None and vocoder == "waveglow":

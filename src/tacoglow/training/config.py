@@ -9,7 +9,7 @@ recipe's defaults for the chosen model (ARCHITECTURE_FACTS §6, :func:`default_c
     tacotron2: {attention_dim: 128}      # Tacotron2Config fields (the waveglow: section for WaveGlow)
     mel: {mel_fmax: 8000.0}              # MelConfig fields
     data: {train: LJSpeech-1.1, validation_items: 100}
-    optim: {learning_rate: 1.0e-3, anneal_steps: [500, 1000, 1500], anneal_factor: 0.1}
+    optim: {learning_rate: 1.0e-3, schedule: step, anneal_steps: [500, 1000, 1500], anneal_factor: 0.1}
     loss: {guided_attention_weight: 1.0}
     checkpoint: {every_epochs: 50}
 
@@ -18,19 +18,23 @@ Command-line overrides use dotted keys, ``--set optim.learning_rate=5e-4 --set a
 value is read as YAML (or JSON without PyYAML), so lists and ``null`` work. A key that is not a
 field is a :class:`~tacoglow.errors.ConfigError` naming it, never silently ignored. JSON files
 always work; YAML needs PyYAML (``pip install 'tacoglow[yaml]'``).
+
+Each field's type hint is its rule (``Literal`` choices, ``Annotated`` ranges), applied by one
+generic converter (:mod:`tacoglow.training.coerce`); :meth:`TrainConfig.validate` adds the checks
+that relate fields to each other. Configs of older versions (files, and the ``train_config`` of
+checkpoints) are mapped to this form in one place, :func:`_upgrade`.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
-import math
+import logging
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Annotated, Any, Literal, Mapping, Sequence, Union
 
 from tacoglow.audio import MelConfig
 from tacoglow.errors import ConfigError
@@ -38,7 +42,8 @@ from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import HOP_LENGTH as WAVEGLOW_HOP
 from tacoglow.models.waveglow import WaveGlowConfig
 from tacoglow.text import TextFrontend
-from tacoglow.training.losses import MEL_LOSSES
+from tacoglow.training.coerce import Range, build
+from tacoglow.training.schedule import Schedule
 
 __all__ = [
     "AMP_MODES",
@@ -55,9 +60,18 @@ __all__ = [
     "read_config_file",
 ]
 
-MODELS = ("tacotron2", "waveglow")
-AMP_MODES = ("off", "fp16", "bf16")
-ON_BAD_ITEMS = ("skip", "stop")
+log = logging.getLogger(__name__)
+
+Model = Literal["tacotron2", "waveglow"]
+Amp = Literal["off", "fp16", "bf16"]
+MODELS: tuple[str, ...] = typing.get_args(Model)
+AMP_MODES: tuple[str, ...] = typing.get_args(Amp)
+
+# The rules fields share (see tacoglow.training.coerce).
+PositiveInt = Annotated[int, Range(1)]
+Count = Annotated[int, Range(0)]
+PositiveFloat = Annotated[float, Range(0.0, low_open=True)]
+NonNegativeFloat = Annotated[float, Range(0.0)]
 
 
 @dataclass
@@ -91,15 +105,15 @@ class DataConfig:
     train: str = ""
     validation: str = ""
     dataset_root: str = ""
-    validation_items: int = 0
+    validation_items: Count = 0
     cleaners: list[str] = field(default_factory=lambda: ["english_cleaners"])
     arpabet: bool = False
-    phone_repeats: int = 1
-    segment_length: int = 8000
+    phone_repeats: PositiveInt = 1
+    segment_length: PositiveInt = 8000
     resample: bool = False
     check: bool = True
-    on_bad_items: str = "skip"
-    num_workers: int = 1
+    on_bad_items: Literal["skip", "stop"] = "skip"
+    num_workers: Count = 1
 
     @property
     def text_frontend(self) -> TextFrontend:
@@ -114,23 +128,23 @@ class OptimConfig:
     Attributes:
         learning_rate: initial learning rate (reference: 1e-3 Tacotron 2, 1e-4 WaveGlow).
         weight_decay: Adam's coupled L2 (reference: 1e-6 Tacotron 2, 0 WaveGlow).
+        schedule: how the rate drops at each anneal epoch (:mod:`tacoglow.training.schedule`):
+            "step" multiplies it by ``anneal_factor`` (the reference's FP32/TF32 recipe, factor
+            0.1); "half_decade" alternately by 0.3 and 1/3, a decade every two anneal epochs
+            (the reference's AMP recipe).
         anneal_steps: epochs at which the learning rate drops (reference scripts: 500 1000 1500
             for Tacotron 2; none for WaveGlow).
-        anneal_factor: drop per anneal step: 0.1 (FP32/TF32 recipe) or 0.3 (AMP recipe, which
-            alternates ×0.3 and ×1/3); see :func:`tacoglow.training.schedule.learning_rate`.
+        anneal_factor: the "step" schedule's drop per anneal epoch.
         grad_clip_thresh: clip the total gradient L2 norm to this; None clips nothing (WaveGlow
             in FP32), and under fp16 AMP None means 65504, the fp16 maximum, as the reference.
-        train_only: train only the parameters whose names start with one of these prefixes
-            (e.g. ``["postnet"]``); the rest is frozen, and its modules run as at synthesis (eval
-            mode: no dropout, batch norm on its running statistics). Empty (default): train all.
     """
 
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-6
-    anneal_steps: list[int] = field(default_factory=lambda: [500, 1000, 1500])
-    anneal_factor: float = 0.1
-    grad_clip_thresh: Union[float, None] = 1.0
-    train_only: list[str] = field(default_factory=list)
+    learning_rate: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 1e-6
+    schedule: Schedule = "step"
+    anneal_steps: list[Count] = field(default_factory=lambda: [500, 1000, 1500])
+    anneal_factor: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.1
+    grad_clip_thresh: Union[PositiveFloat, None] = 1.0
 
 
 @dataclass
@@ -144,24 +158,11 @@ class LossConfig:
             reference; about 1.0 makes attention align within ~100 steps on small datasets
             (measured on espeak-ng speech; without it attention had not formed after 630 steps).
         guided_attention_width: width of the diagonal band, as a share of the utterance.
-        attention_forcing_weight: Tacotron 2 only: > 0 trains with attention forcing (Dou et al.
-            2019): each training step first runs a teacher-forced pass without gradients, then the
-            trained pass uses its attention weights in place of the model's own, so the output
-            stays aligned with the target even when the decoder is fed its own frames
-            (``tacotron2.scheduled_sampling``, 1.0 for Dou et al.'s setting); the model's own
-            attention learns from this weight times
-            :func:`tacoglow.training.losses.attention_forcing_loss`. 0 (default) is off.
-        mel_loss: Tacotron 2 only: the distance of both mel terms, "mse" (default, the
-            reference) or "l1". Where the next frame is uncertain, as when the decoder is fed its
-            own frames (``tacotron2.scheduled_sampling``), MSE is minimised by the mean of the
-            possible frames and L1 by their median, which blurs less.
     """
 
-    sigma: float = 1.0
-    guided_attention_weight: float = 0.0
-    guided_attention_width: float = 0.2
-    attention_forcing_weight: float = 0.0
-    mel_loss: str = "mse"
+    sigma: PositiveFloat = 1.0
+    guided_attention_weight: NonNegativeFloat = 0.0
+    guided_attention_width: PositiveFloat = 0.2
 
 
 @dataclass
@@ -173,8 +174,8 @@ class CheckpointConfig:
         every_steps: after every this-many optimizer steps; 0 = never.
     """
 
-    every_epochs: int = 50
-    every_steps: int = 0
+    every_epochs: Count = 50
+    every_steps: Count = 0
 
 
 @dataclass
@@ -189,8 +190,8 @@ class LogConfig:
         progress_bar: a tqdm bar per epoch on stderr (rank 0, terminals only).
     """
 
-    every_steps: int = 1
-    line_every_steps: int = 50
+    every_steps: PositiveInt = 1
+    line_every_steps: PositiveInt = 50
     tensorboard: bool = True
     progress_bar: bool = True
 
@@ -225,7 +226,7 @@ class TrainConfig:
         validate_every_epochs: validation after every this-many epochs (0: never).
     """
 
-    model: str = "tacotron2"
+    model: Model = "tacotron2"
     tacotron2: Union[Tacotron2Config, None] = field(default_factory=Tacotron2Config)
     waveglow: Union[WaveGlowConfig, None] = None
     mel: MelConfig = field(default_factory=MelConfig)
@@ -234,15 +235,15 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    epochs: int = 1501
-    max_steps: int = 0
-    batch_size: int = 48
-    amp: str = "off"
+    epochs: PositiveInt = 1501
+    max_steps: Count = 0
+    batch_size: PositiveInt = 48
+    amp: Amp = "off"
     tf32: bool = True
-    seed: int = 1234
-    device: str = "auto"
+    seed: Count = 1234
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     uniform_bn_init: bool = True
-    validate_every_epochs: int = 1
+    validate_every_epochs: Count = 1
 
     @property
     def model_config(self) -> Union[Tacotron2Config, WaveGlowConfig]:
@@ -266,78 +267,33 @@ class TrainConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Rebuild from :meth:`to_dict` output (or any subset: the rest takes the defaults).
 
+        Also reads what older versions stored in checkpoints (``train_config``): see :func:`_upgrade`.
+
         Raises:
             ConfigError: unknown keys (named with their dotted path) or bad values.
         """
+        values = _upgrade(values, stored=True)
         model = values.get("model", "tacotron2")
-        return _build(default_config(model if isinstance(model, str) else ""), dict(values))
+        return _build(default_config(model if isinstance(model, str) else ""), values)
 
     def validate(self) -> TrainConfig:
-        """Check ranges and consistency; return self.
+        """Check every field against its type hint, and the fields against each other; return self.
 
         Raises:
             ConfigError: naming the setting, what was expected and what was found.
         """
-        if self.model not in MODELS:
-            raise ConfigError(f"model: expected one of {', '.join(MODELS)}, found {self.model!r}")
+        build(TrainConfig, self.to_dict())  # types, choices and ranges: the fields' own rules
         other = "waveglow" if self.model == "tacotron2" else "tacotron2"
         if getattr(self, other) is not None:
             raise ConfigError(f"{other}: section given for a {self.model} run; remove it or set model: {other}")
         if getattr(self, self.model) is None:
             raise ConfigError(f"{self.model}: expected the model's architecture section, found null")
-        if self.amp not in AMP_MODES:
-            raise ConfigError(f"amp: expected one of {', '.join(AMP_MODES)}, found {self.amp!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device: expected auto, cpu or cuda, found {self.device!r}")
-        if self.data.on_bad_items not in ON_BAD_ITEMS:
-            raise ConfigError(f"data.on_bad_items: expected skip or stop, found {self.data.on_bad_items!r}")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size,
-                    "data.segment_length": self.data.segment_length, "log.every_steps": self.log.every_steps,
-                    "log.line_every_steps": self.log.line_every_steps}
-        non_negative = {"max_steps": self.max_steps, "seed": self.seed,
-                        "data.validation_items": self.data.validation_items,
-                        "data.num_workers": self.data.num_workers,
-                        "checkpoint.every_epochs": self.checkpoint.every_epochs,
-                        "checkpoint.every_steps": self.checkpoint.every_steps,
-                        "validate_every_epochs": self.validate_every_epochs}
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"{name}: expected an integer >= 1, found {value}")
-        for name, value in non_negative.items():
-            if value < 0:
-                raise ConfigError(f"{name}: expected an integer >= 0, found {value}")
-        optim = self.optim
-        if not (optim.learning_rate > 0 and math.isfinite(optim.learning_rate)):
-            raise ConfigError(f"optim.learning_rate: expected a positive number, found {optim.learning_rate}")
-        if optim.weight_decay < 0:
-            raise ConfigError(f"optim.weight_decay: expected a number >= 0, found {optim.weight_decay}")
-        if not 0.0 < optim.anneal_factor <= 1.0:
-            raise ConfigError(f"optim.anneal_factor: expected a value in (0, 1], found {optim.anneal_factor}")
-        if any(step < 0 for step in optim.anneal_steps):
-            raise ConfigError(f"optim.anneal_steps: expected epochs >= 0, found {optim.anneal_steps}")
-        if optim.grad_clip_thresh is not None and not optim.grad_clip_thresh > 0:
-            raise ConfigError(f"optim.grad_clip_thresh: expected a positive number or null, "
-                              f"found {optim.grad_clip_thresh}")
-        loss = self.loss
-        if not loss.sigma > 0:
-            raise ConfigError(f"loss.sigma: expected a positive number, found {loss.sigma}")
-        for name, what in (("guided_attention_weight", "guided attention"),
-                           ("attention_forcing_weight", "attention forcing")):
-            value = getattr(loss, name)
-            if not value >= 0:
-                raise ConfigError(f"loss.{name}: expected a number >= 0, found {value}")
-            if value > 0 and self.model != "tacotron2":
-                raise ConfigError(f"loss.{name}: {what} applies to Tacotron 2 only, "
-                                  f"found {value} for a {self.model} run")
-        if loss.mel_loss not in MEL_LOSSES:
-            raise ConfigError(f"loss.mel_loss: expected one of {', '.join(sorted(MEL_LOSSES))}, "
-                              f"found {loss.mel_loss!r}")
-        if loss.mel_loss != "mse" and self.model != "tacotron2":
-            raise ConfigError(f"loss.mel_loss: applies to Tacotron 2 only, found {loss.mel_loss!r} "
-                              f"for a {self.model} run")
-        if not loss.guided_attention_width > 0:
-            raise ConfigError(f"loss.guided_attention_width: expected a positive number, "
-                              f"found {loss.guided_attention_width}")
+        if self.loss.guided_attention_weight > 0 and self.model != "tacotron2":
+            raise ConfigError(f"loss.guided_attention_weight: guided attention applies to Tacotron 2 only, "
+                              f"found {self.loss.guided_attention_weight} for a {self.model} run")
+        if self.optim.schedule == "half_decade" and self.optim.anneal_factor != OptimConfig.anneal_factor:
+            raise ConfigError(f"optim.anneal_factor: unused by optim.schedule half_decade (its factors are fixed, "
+                              f"x0.3 then x1/3), found {self.optim.anneal_factor}; remove it or use schedule step")
         if self.model_config.n_mel_channels != self.mel.n_mel_channels:
             raise ConfigError(f"{self.model}.n_mel_channels ({self.model_config.n_mel_channels}) must equal "
                               f"mel.n_mel_channels ({self.mel.n_mel_channels})")
@@ -468,7 +424,7 @@ def load_config(path: str | os.PathLike[str] | None = None, model: str | None = 
     4
     """
     values = read_config_file(path) if path is not None else {}
-    values = apply_overrides(values, overrides)
+    values = _upgrade(apply_overrides(values, overrides), stored=False)
     file_model = values.get("model")
     if model is not None and file_model is not None and file_model != model:
         raise ConfigError(f"{path or '--set'}: model is {file_model!r}, but a {model} run was asked for")
@@ -477,90 +433,84 @@ def load_config(path: str | os.PathLike[str] | None = None, model: str | None = 
     return _build(default_config(chosen), values)
 
 
-def _build(defaults: TrainConfig, values: dict[str, Any]) -> TrainConfig:
-    """Merge ``values`` over ``defaults`` with type checks; validate."""
+def _build(defaults: TrainConfig, values: Mapping[str, Any]) -> TrainConfig:
+    """Merge ``values`` over ``defaults``, convert by the type hints, validate."""
     merged = dataclasses.asdict(defaults)
     for section in ("tacotron2", "waveglow"):
         if merged[section] is None and values.get(section) is not None:
             raise ConfigError(f"{section}: section given for a {defaults.model} run; "
                               f"remove it or set model: {section}")
-    _merge(merged, values, "")
+    _merge(merged, values)
     section = merged.get(merged.get("model"))
     given = values.get(defaults.model)
     if isinstance(section, dict) and not (isinstance(given, Mapping) and "n_mel_channels" in given):
         # The model's mel channels follow the mel contract unless set on their own.
-        section["n_mel_channels"] = merged["mel"].get("n_mel_channels", section["n_mel_channels"])
-    config = _convert(TrainConfig, merged, "")
+        mel = merged["mel"]
+        section["n_mel_channels"] = mel.get("n_mel_channels", section["n_mel_channels"]) \
+            if isinstance(mel, Mapping) else section["n_mel_channels"]
+    config: TrainConfig = build(TrainConfig, merged)
     return config.validate()
 
 
-def _merge(base: dict[str, Any], new: Mapping[str, Any], prefix: str) -> None:
-    unknown = sorted(str(key) for key in new if key not in base)
-    if unknown:
-        names = ", ".join(prefix + key for key in unknown)
-        known = ", ".join(sorted(base))
-        raise ConfigError(f"unknown setting(s) {names} (known{' in ' + prefix[:-1] if prefix else ''}: {known})")
+def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """Nested update of ``base`` with ``new`` (unknown keys pass through: :func:`build` names them)."""
     for key, value in new.items():
-        if isinstance(base[key], dict) and isinstance(value, dict):
-            _merge(base[key], value, f"{prefix}{key}.")
+        if isinstance(base.get(key), dict) and isinstance(value, Mapping):
+            _merge(base[key], value)
         else:
             base[key] = value
 
 
-def _convert(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
-    """Build dataclass ``cls`` from ``values`` with each field converted to its declared type."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in values:
-            kwargs[f.name] = _coerce(values[f.name], hints[f.name], prefix + f.name)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{prefix[:-1] or 'config'}: {exc}") from None
+# ---------------------------------------------------------------------------------------------
+# Older config forms
 
 
-def _coerce(value: Any, hint: Any, name: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        inner = [option for option in options if option is not type(None)]
-        return _coerce(value, inner[0], name)
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{name}: expected a section of settings, found {value!r}")
-        return _convert(hint, value, name + ".")
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name}: expected a list, found {value!r}")
-        (item_hint,) = typing.get_args(hint)
-        return [_coerce(item, item_hint, f"{name}[{i}]") for i, item in enumerate(value)]
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{name}: expected true or false, found {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{name}: expected an integer, found {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # YAML 1.1 reads "1e-3" (no dot) as a string.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{name}: expected a number, found {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{name}: expected a string, found {value!r}")
-    raise AssertionError(f"config field {name} has an unsupported type {hint!r}")
+#: Settings of experiments that did not help, removed in issue 20, with their neutral values.
+_REMOVED = {
+    ("loss", "attention_forcing_weight"): 0.0,
+    ("loss", "mel_loss"): "mse",
+    ("optim", "train_only"): [],
+    ("tacotron2", "scheduled_sampling_gradient"): False,
+}
+#: The anneal factor by which older versions selected the "half_decade" schedule.
+_OLD_HALF_DECADE_FACTOR = 0.3
+
+
+def _upgrade(values: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
+    """Map an older config form to the current one (a new dict is returned).
+
+    Two things changed. Settings of removed experiments (:data:`_REMOVED`) are dropped from a
+    stored config (with a warning where they were in use: the run cannot be repeated exactly)
+    and refused in a config given now. And ``optim.schedule`` is new: before it, an anneal factor
+    of exactly 0.3 silently meant the "half_decade" schedule. A stored config without a schedule
+    keeps that meaning; a config given now must say which it means.
+
+    Args:
+        values: a config as plain nested dicts.
+        stored: True for a checkpoint's ``train_config`` (written by some version, to be read as
+            it was meant), False for a config file and ``--set`` overrides.
+
+    Raises:
+        ConfigError: (``stored=False``) a removed setting, or an anneal factor of 0.3 without a schedule.
+    """
+    values = copy.deepcopy(dict(values))
+    for (section, key), neutral in _REMOVED.items():
+        part = values.get(section)
+        if not isinstance(part, dict) or key not in part:
+            continue
+        value = part.pop(key)
+        if not stored:
+            raise ConfigError(f"{section}.{key}: this setting was removed with its experiment, which did not "
+                              f"improve the voice; delete it from the config")
+        if value != neutral:
+            log.warning("stored config: %s.%s = %r belongs to a removed experiment and is ignored",
+                        section, key, value)
+    optim = values.get("optim")
+    if isinstance(optim, dict) and "schedule" not in optim and optim.get("anneal_factor") == _OLD_HALF_DECADE_FACTOR:
+        if not stored:
+            raise ConfigError("optim.anneal_factor: 0.3 no longer selects NVIDIA's AMP schedule by itself; set "
+                              "optim.schedule: half_decade for that (x0.3, x0.1, x0.03 ...), or optim.schedule: "
+                              "step to multiply by 0.3 at every anneal epoch")
+        optim["schedule"] = "half_decade"
+        del optim["anneal_factor"]
+    return values

@@ -12,15 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["tacotron2_loss", "waveglow_loss", "guided_attention_loss", "guided_attention_weights",
-           "attention_forcing_loss"]
-
-
-MEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+__all__ = ["tacotron2_loss", "waveglow_loss", "guided_attention_loss", "guided_attention_weights"]
 
 
 def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: Tensor,
-                   gate_target: Tensor, mel_loss: str = "mse") -> Tensor:
+                   gate_target: Tensor) -> Tensor:
     """The reference Tacotron 2 loss: MSE(mel) + MSE(mel_postnet) + BCE-with-logits(gate).
 
     Args:
@@ -29,15 +25,10 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
         gate (Tensor): stop-gate logits, (B, T_mel / n_frames_per_step).
         mel_target (Tensor): zero-padded target log-mel, (B, n_mels, T_mel).
         gate_target (Tensor): 1 from each item's last real frame on, else 0, (B, T_mel).
-        mel_loss (str): "mse" (the reference) or "l1" (mean absolute error, as in the first
-            Tacotron), used for both mel terms.
 
     Returns:
         Tensor: scalar loss. Means include padded positions, as in the reference.
     """
-    if mel_loss not in MEL_LOSSES:
-        raise ValueError(f"mel_loss: expected one of {sorted(MEL_LOSSES)}, found {mel_loss!r}")
-    distance = MEL_LOSSES[mel_loss]
     mel_target = mel_target.to(mel.dtype)
     if gate.shape[-1] != gate_target.shape[-1]:
         # n_frames_per_step > 1: one gate per decoder step; a step should fire when its group
@@ -46,7 +37,7 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
         gate_target = gate_target[:, frames_per_step - 1::frames_per_step]
     gate_loss = F.binary_cross_entropy_with_logits(gate.reshape(-1, 1),
                                                    gate_target.to(gate.dtype).reshape(-1, 1))
-    return distance(mel, mel_target) + distance(mel_postnet, mel_target) + gate_loss
+    return F.mse_loss(mel, mel_target) + F.mse_loss(mel_postnet, mel_target) + gate_loss
 
 
 def waveglow_loss(z: Tensor, log_s_list: Sequence[Tensor], log_det_W_list: Sequence[Tensor],
@@ -120,25 +111,3 @@ def guided_attention_loss(alignments: Tensor, text_lengths: Tensor, mel_lengths:
     # length. Per cell it would be ~1/T_text of that and too weak beside the mel loss.
     return (alignments.float() * weights).sum() / mel_lengths.to(torch.float32).sum()
 
-
-def attention_forcing_loss(alignments: Tensor, reference: Tensor, step_lengths: Tensor) -> Tensor:
-    """KL(reference ‖ alignments) per decoder step, averaged over the valid steps (Dou et al. 2019).
-
-    With attention forcing the decoder runs on the reference attention, so its own attention is
-    trained only by this term: to find, from the frames it is fed, the weights a teacher-forced
-    pass gives.
-
-    Args:
-        alignments (Tensor): the model's own attention weights, (B, T_steps, T_text).
-        reference (Tensor): the teacher-forced weights it is pulled towards, same shape.
-        step_lengths (Tensor): (B,) valid decoder steps per item; later steps are ignored.
-
-    Returns:
-        Tensor: scalar >= 0, in nats per step; 0 when the two agree at every valid step.
-    """
-    steps = torch.arange(alignments.size(1), device=alignments.device)
-    valid = (steps.unsqueeze(0) < step_lengths.to(alignments.device).unsqueeze(1)).unsqueeze(-1)  # (B, T_steps, 1)
-    reference = reference.float()
-    tiny = torch.finfo(torch.float32).tiny  # 0 · log 0 counts as 0; log of an own weight of 0 stays finite
-    kl = reference * (torch.log(reference.clamp_min(tiny)) - torch.log(alignments.float().clamp_min(tiny)))
-    return (kl * valid).sum() / valid.sum().clamp_min(1)
