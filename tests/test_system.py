@@ -62,9 +62,9 @@ def test_synthesizer_in_bf16_warns_once_on_a_cpu_without_it(fake_cpu, caplog):
 
     fake_cpu(XEON_WITHOUT_BF16)
     caplog.set_level(logging.WARNING, logger="tacoglow.system")
-    Synthesizer(precision="bf16", vocoder="griffin-lim")
-    Synthesizer(precision="bf16", vocoder="griffin-lim")
-    Synthesizer(precision="fp32", vocoder="griffin-lim")
+    Synthesizer.from_checkpoints(precision="bf16", vocoder="griffin-lim")
+    Synthesizer.from_checkpoints(precision="bf16", vocoder="griffin-lim")
+    Synthesizer.from_checkpoints(precision="fp32", vocoder="griffin-lim")
     assert [r.name for r in caplog.records] == ["tacoglow.system"]
 
 

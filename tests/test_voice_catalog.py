@@ -1,4 +1,4 @@
-"""The voice catalogue (tacoglow.voice_catalog): NVIDIA's URLs, resolution into the cache, Synthesizer(voice=...)."""
+"""The voice catalogue (tacoglow.voice_catalog): NVIDIA's URLs, resolution into the cache, Synthesizer.from_checkpoints(voice=...)."""
 from __future__ import annotations
 
 import os
@@ -93,19 +93,19 @@ def test_voice_downloads_into_the_cache_once(cache, served, golden_dir):
 
 
 def test_synthesizer_voice_speaks_as_the_same_files_given_by_path(cache, served, golden_dir):
-    expected = Synthesizer(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", **SETTINGS)
-    synth = Synthesizer(voice="loopback", **SETTINGS)
-    assert synth.vocoder_name == "waveglow"
+    expected = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", **SETTINGS)
+    synth = Synthesizer.from_checkpoints(voice="loopback", **SETTINGS)
+    assert synth.vocoder.name == "waveglow"
     [want], [got] = expected.synthesize("Hello there."), synth.synthesize("Hello there.")
     assert torch.equal(got.waveform, want.waveform)
 
 
 def test_synthesizer_explicit_models_win_and_griffin_lim_fetches_no_waveglow(cache, served, golden_dir):
-    synth = Synthesizer(golden_dir / "tacotron2.pt", voice="loopback", **SETTINGS)
-    assert synth.vocoder_name == "waveglow"
+    synth = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", voice="loopback", **SETTINGS)
+    assert synth.vocoder.name == "waveglow"
     assert served.requests == [("/ngc/waveglow.pt", None)]  # its Tacotron 2 was given: not fetched
-    synth = Synthesizer(voice="loopback", vocoder="griffin-lim", **SETTINGS)
-    assert synth.vocoder_name == "griffin-lim"
+    synth = Synthesizer.from_checkpoints(voice="loopback", vocoder="griffin-lim", **SETTINGS)
+    assert synth.vocoder.name == "griffin-lim"
     assert served.count("/ngc/tacotron2.pt") == 1 and served.count("/ngc/waveglow.pt") == 1
 
 
@@ -119,7 +119,7 @@ def test_hand_placed_voice_is_used_with_no_network(cache, golden_dir, monkeypatc
     for name in GOLDEN_FILES:
         (cache / "offline" / name).write_bytes((golden_dir / name).read_bytes())
     assert voice_status(get_voice("offline")) == "cached"
-    assert Synthesizer(voice="offline", **SETTINGS).vocoder_name == "waveglow"
+    assert Synthesizer.from_checkpoints(voice="offline", **SETTINGS).vocoder.name == "waveglow"
 
 
 def test_bundled_voice_entry_points_at_package_data():

@@ -56,7 +56,7 @@ class Voice:
     """A catalogue entry.
 
     Attributes:
-        name: what ``--voice`` and ``Synthesizer(voice=...)`` take.
+        name: what ``--voice`` and ``Synthesizer.from_checkpoints(voice=...)`` take.
         description: one line for ``tacoglow voices``.
         language: BCP 47 tag of what it speaks.
         licence: the terms the files are published under.

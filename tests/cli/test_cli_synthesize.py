@@ -45,7 +45,7 @@ def test_eight_lines_give_eight_wavs_in_input_order(tmp_path, voice, capsys):
     out = tmp_path / "out"
     assert main(["synthesize", "-i", str(source), "-o", str(out), *_models(voice), *COMMON]) == 0
     assert _leftovers(out) == [f"{i:03d}.wav" for i in range(1, 9)]
-    synth = Synthesizer(voice["tacotron2"], voice["waveglow"], max_decoder_steps=300, seed=3, prenet_dropout=False)
+    synth = Synthesizer.from_checkpoints(voice["tacotron2"], voice["waveglow"], max_decoder_steps=300, seed=3, prenet_dropout=False)
     expected = synth.synthesize(LINES)
     for i, utterance in enumerate(expected):
         audio, rate = sf.read(out / f"{i + 1:03d}.wav", dtype="float32")

@@ -72,8 +72,8 @@ def test_voices_download_fetches_ahead_of_time_once(cache, served, capsys):
 def test_synthesize_with_a_voice_matches_the_same_files_by_path(cache, served, golden_dir, tmp_path):
     out = tmp_path / "hello.wav"
     assert main(["-q", "synthesize", "--voice", "loopback", "Hello there.", "-o", str(out), *FAST]) == 0
-    synth = Synthesizer(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", seed=0, max_decoder_steps=60,
-                        prenet_dropout=False)
+    synth = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", seed=0,
+                                         max_decoder_steps=60, prenet_dropout=False)
     [want] = synth.synthesize("Hello there.")
     audio, rate = sf.read(out, dtype="float32")
     assert rate == 22050 and len(audio) == want.mel_length * 256

@@ -100,8 +100,8 @@ def test_report_structure_and_values(checkpoints, tmp_path):
 
 def test_same_seed_same_audio_and_mcd_against_references(checkpoints, tmp_path):
     # References: the same voice, seed and settings, one sentence per call as evaluate does.
-    same = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=0, retries=0)
-    other = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=1, retries=0)
+    same = Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", seed=0, retries=0)
+    other = Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", seed=1, retries=0)
     (tmp_path / "same").mkdir()
     (tmp_path / "other").mkdir()
     for index, text in enumerate(SENTENCES, 1):
@@ -120,7 +120,7 @@ def test_same_seed_same_audio_and_mcd_against_references(checkpoints, tmp_path):
 
 
 def test_wer_bookkeeping_with_a_given_synthesizer(checkpoints):
-    synthesizer = Synthesizer(*checkpoints, denoise=0.0, seed=3, retries=0)  # WaveGlow, no denoiser
+    synthesizer = Synthesizer.from_checkpoints(*checkpoints, denoise=0.0, seed=3, retries=0)  # WaveGlow, no denoiser
     engine = ScriptedASR(["hi there", "one"])
     report = evaluate(synthesizer, [("a", SENTENCES[0]), ("b", SENTENCES[1])], asr=engine, label="tiny")
     assert engine.heard == [(math.ceil(STEPS * 256 * 16000 / 22050),)] * 2  # resampled to 16 kHz
@@ -145,7 +145,7 @@ class FingerprintASR(ScriptedASR):
 
 
 def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
-    synthesizer = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=3, retries=0)
+    synthesizer = Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", seed=3, retries=0)
     engine = FingerprintASR(["hi there", "hi", "x y", "one", "one two", "one two"])
     report = evaluate(synthesizer, [("a", SENTENCES[0]), ("b", SENTENCES[1])], asr=engine, seeds=3)
     rows, s = report.utterances, report.summary
@@ -157,7 +157,7 @@ def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
     assert s.attention_failures == 6 and s.attention_failure_share == 1.0
     # every seed is another rendition of the sentence; the same seed repeats itself
     assert len(set(engine.prints)) == 6
-    assert synthesizer.seed == 3  # restored
+    assert synthesizer.seed == 3  # untouched: each seed goes to one call
     again = evaluate(synthesizer, [SENTENCES[0]], asr=FingerprintASR(["hi"]), seeds=1)
     assert again.utterances[0].seed == 3
     table = report.table()
@@ -169,7 +169,7 @@ def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
     with pytest.raises(ConfigError, match="seeds: expected a number of seeds >= 1, found 0"):
         evaluate(synthesizer, SENTENCES, asr=None, seeds=0)
     with pytest.raises(ConfigError, match="seeds: 2 seeds need a seeded Synthesizer"):
-        evaluate(Synthesizer(checkpoints[0], vocoder="griffin-lim", retries=0), SENTENCES, asr=None, seeds=2)
+        evaluate(Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", retries=0), SENTENCES, asr=None, seeds=2)
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -213,7 +213,7 @@ def test_argument_errors(checkpoints, tmp_path):
         evaluate(pair, SENTENCES, asr=None, reference_audio_dir=tmp_path)
     with pytest.raises(AudioError, match="expected a folder of reference wavs"):
         evaluate(pair, SENTENCES, asr=None, reference_audio_dir=tmp_path / "missing")
-    synthesizer = Synthesizer(checkpoints[0], vocoder="griffin-lim", seed=0)
+    synthesizer = Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", seed=0)
     with pytest.raises(ConfigError, match="vocoder, seed and phone_repeats are settings of the Synthesizer given"):
         evaluate(synthesizer, SENTENCES, asr=None, seed=1)
     with pytest.raises(ConfigError, match="expected a Synthesizer, a \\(tacotron2, waveglow\\) checkpoint pair"):

@@ -9,7 +9,7 @@ from tacoglow.inference import Synthesizer
 
 @pytest.fixture(scope="module")
 def synth(golden_dir):
-    return Synthesizer(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", max_decoder_steps=20,
+    return Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", max_decoder_steps=20,
                        prenet_dropout=False, seed=0, split_long_text=False)
 
 

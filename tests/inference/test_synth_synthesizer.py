@@ -25,7 +25,7 @@ def models(golden_dir):
 def _synth(models, **settings) -> Synthesizer:
     kwargs = dict(max_decoder_steps=60, prenet_dropout=False, seed=7, batch_size=4, split_long_text=False)
     kwargs.update(settings)
-    return Synthesizer(*models, **kwargs)
+    return Synthesizer.from_checkpoints(*models, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,9 @@ def test_seed_makes_runs_repeatable_and_changes_noise(models):
 
 def test_bf16_cpu_is_finite_and_close_to_fp32(models, synth):
     low = _synth(models, precision="bf16")
-    assert next(low.waveglow.parameters()).dtype == torch.bfloat16
+    assert next(low.vocoder.model.parameters()).dtype == torch.bfloat16
     # on a CPU Tacotron 2 stays float32 (bandwidth-bound decoder, exact stop steps)
-    assert next(low.tacotron2.parameters()).dtype == torch.float32
+    assert next(low.acoustic.model.parameters()).dtype == torch.float32
     [ref] = synth.synthesize(TEXTS[0])
     [got] = low.synthesize(TEXTS[0])
     assert torch.isfinite(got.waveform).all() and got.waveform.dtype == torch.float32
@@ -82,8 +82,8 @@ def test_bf16_cpu_is_finite_and_close_to_fp32(models, synth):
     assert 1e-5 < _rel(got.waveform, ref.waveform) < 0.05
     # the vocoder alone, same mel and same noise
     mel = ref.mel[None]
-    want = synth.waveglow.infer(mel, 0.6, torch.Generator().manual_seed(1))
-    have = low.waveglow.infer(mel.bfloat16(), 0.6, torch.Generator().manual_seed(1)).float()
+    want = synth.vocoder.model.infer(mel, 0.6, torch.Generator().manual_seed(1))
+    have = low.vocoder.model.infer(mel.bfloat16(), 0.6, torch.Generator().manual_seed(1)).float()
     assert _rel(have, want) < 0.05
 
 
@@ -126,10 +126,10 @@ def test_unhealthy_pieces_are_retried_only_with_dropout(golden_dir):
     with torch.no_grad():  # a gate that never fires: every attempt is unhealthy
         model.decoder.gate_layer.linear_layer.bias.fill_(-50.0)
     waveglow = load_waveglow(golden_dir / "waveglow.pt")
-    [u] = Synthesizer(model, waveglow, seed=1, retries=2, split_long_text=False).synthesize("hello")
+    [u] = Synthesizer.from_checkpoints(model, waveglow, seed=1, retries=2, split_long_text=False).synthesize("hello")
     assert not u.stop_gate_fired and not u.healthy
     assert u.segments[0].attempts == 3
-    [u] = Synthesizer(model, waveglow, seed=1, retries=2, prenet_dropout=False,
+    [u] = Synthesizer.from_checkpoints(model, waveglow, seed=1, retries=2, prenet_dropout=False,
                       split_long_text=False).synthesize("hello")
     assert u.segments[0].attempts == 1
 
@@ -137,9 +137,9 @@ def test_unhealthy_pieces_are_retried_only_with_dropout(golden_dir):
 def test_griffin_lim_when_no_waveglow(golden_dir):
     if bundled_voice_paths()[1] is not None:
         pytest.skip("a bundled WaveGlow would be used")
-    synth = Synthesizer(golden_dir / "tacotron2.pt", max_decoder_steps=60, prenet_dropout=False, seed=0,
+    synth = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", max_decoder_steps=60, prenet_dropout=False, seed=0,
                         split_long_text=False)
-    assert synth.vocoder_name == "griffin-lim"
+    assert synth.vocoder.name == "griffin-lim"
     [u] = synth.synthesize("hello there")
     assert u.waveform.numel() == u.mel_length * 256 and torch.isfinite(u.waveform).all()
 
@@ -150,7 +150,7 @@ def test_mismatched_pair_is_refused_naming_each_setting(golden_dir):
     other = MelConfig(sampling_rate=16000, mel_fmax=7600.0)
     with pytest.raises(ConfigError, match=r"sampling_rate \(Tacotron 2: 22050, vocoder: 16000\); "
                                           r"mel_fmax \(Tacotron 2: 8000.0, vocoder: 7600.0\)"):
-        Synthesizer(t2, wg._replace(mel_config=other))
+        Synthesizer.from_checkpoints(t2, wg._replace(mel_config=other))
     check_mel_pair(MelConfig(), MelConfig())  # equal contracts pass
 
 
@@ -181,29 +181,31 @@ def test_bad_text_raises_text_error(synth, text, message):
 ])
 def test_bad_settings_raise_config_error(models, settings, message):
     with pytest.raises(ConfigError, match=message):
-        Synthesizer(*models, **settings)
+        Synthesizer.from_checkpoints(*models, **settings)
 
 
 def test_no_bundled_voice_says_which_options_to_pass():
     if bundled_voice_paths()[0] is not None:
         pytest.skip("this installation bundles a voice")
     with pytest.raises(ConfigError, match="no bundled voice in this installation: pass a Tacotron 2 checkpoint"):
+        Synthesizer.from_checkpoints()
+    with pytest.raises(ConfigError, match="no bundled voice in this installation"):
         Synthesizer()
 
 
 def test_model_objects_are_rebuilt_with_overrides(golden_dir):
     model = load_tacotron2(golden_dir / "tacotron2.pt")
-    synth = Synthesizer(model, golden_dir / "waveglow.pt", max_decoder_steps=33, gate_threshold=0.4,
+    synth = Synthesizer.from_checkpoints(model, golden_dir / "waveglow.pt", max_decoder_steps=33, gate_threshold=0.4,
                         prenet_dropout=False)
-    config = synth.tacotron2.config
+    config = synth.acoustic.model.config
     assert (config.max_decoder_steps, config.gate_threshold, config.prenet_dropout) == (33, 0.4, 0.0)
     assert model.config.max_decoder_steps != 33  # the caller's config object is not changed
     with pytest.raises(ConfigError, match="expected a Tacotron2"):
-        Synthesizer(torch.nn.Linear(2, 2), golden_dir / "waveglow.pt")
+        Synthesizer.from_checkpoints(torch.nn.Linear(2, 2), golden_dir / "waveglow.pt")
     tiny = Tacotron2(dataclasses.replace(Tacotron2Config(), n_mel_channels=10, symbols_embedding_dim=8,
                                          encoder_embedding_dim=8))
     with pytest.raises(ConfigError, match="n_mel_channels"):
-        Synthesizer(tiny, golden_dir / "waveglow.pt")
+        Synthesizer.from_checkpoints(tiny, golden_dir / "waveglow.pt")
 
 
 def test_vocode_a_given_mel(synth):
@@ -220,9 +222,9 @@ def test_text_frontend_of_the_checkpoint_is_used(golden_dir, tmp_path):
     loaded = load_model(golden_dir / "tacotron2.pt")
     phones_voice = save_checkpoint(tmp_path / "phones.pt", loaded.model, text_frontend=TextFrontend(arpabet=True))
     settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
-    phones = Synthesizer(phones_voice, **settings)
-    letters = Synthesizer(golden_dir / "tacotron2.pt", **settings)
-    assert phones.text_frontend.arpabet and not letters.text_frontend.arpabet
+    phones = Synthesizer.from_checkpoints(phones_voice, **settings)
+    letters = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings)
+    assert phones.text.frontend.arpabet and not letters.text.frontend.arpabet
     [got] = phones.synthesize("Hello there.")
     [want] = letters.synthesize("{HH AH0 L OW1} {DH EH1 R}.")
     [spelled] = letters.synthesize("Hello there.")
@@ -235,24 +237,28 @@ def test_a_voice_with_repeated_phones_reads_each_phone_twice_and_splits_text_as_
     twice = TextFrontend(arpabet=True, phone_repeats=2)
     voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=twice)
     settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
-    [got] = Synthesizer(voice, **settings).synthesize("Hello there.")
-    [want] = Synthesizer(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH AH0 AH0 L L OW1 OW1} {DH DH EH1 EH1 R R}.")
+    [got] = Synthesizer.from_checkpoints(voice, **settings).synthesize("Hello there.")
+    [want] = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH AH0 AH0 L L OW1 OW1} {DH DH EH1 EH1 R R}.")
     assert torch.equal(got.mel, want.mel)
     paragraph = " ".join(["The quick brown fox, tired of jumping, sat down by the river and thought about it."] * 6)
     once = save_checkpoint(tmp_path / "once.pt", loaded.model, text_frontend=TextFrontend(arpabet=True))
     split = dict(settings, split_long_text=True, max_decoder_steps=200)
-    pieces = [p.piece.text for p in Synthesizer(voice, **split)._prepare([paragraph])]
-    assert len(pieces) > 1 and pieces == [p.piece.text for p in Synthesizer(once, **split)._prepare([paragraph])]
+
+    def pieces(synth: Synthesizer) -> list[str]:
+        return [p.piece.text for p in synth.text.prepare([paragraph], lambda: synth.acoustic.max_piece_length)]
+
+    twice_pieces = pieces(Synthesizer.from_checkpoints(voice, **split))
+    assert len(twice_pieces) > 1 and twice_pieces == pieces(Synthesizer.from_checkpoints(once, **split))
 
 
 def test_phone_repeats_sets_the_speaking_rate_of_a_voice_with_repeated_phones(golden_dir, tmp_path):
     loaded = load_model(golden_dir / "tacotron2.pt")
     voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
     settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
-    thrice = Synthesizer(voice, phone_repeats=3, **settings)
-    assert thrice.text_frontend == TextFrontend(arpabet=True, phone_repeats=3, normalizer=True)  # normalizes by default
+    thrice = Synthesizer.from_checkpoints(voice, phone_repeats=3, **settings)
+    assert thrice.text.frontend == TextFrontend(arpabet=True, phone_repeats=3, normalizer=True)  # normalizes by default
     [got] = thrice.synthesize("Hello.")
-    [want] = Synthesizer(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH HH AH0 AH0 AH0 L L L OW1 OW1 OW1}.")
+    [want] = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH HH AH0 AH0 AH0 L L L OW1 OW1 OW1}.")
     assert torch.equal(got.mel, want.mel)
     with pytest.raises(ConfigError, match="phone_repeats 2: this voice reads every phone once"):
-        Synthesizer(golden_dir / "tacotron2.pt", phone_repeats=2)
+        Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", phone_repeats=2)

@@ -65,12 +65,12 @@ def test_prepare_warns_once_per_input_however_many_passes_follow(caplog):
 
 def test_synthesizer_normalizes_by_default_and_can_read_as_nvidia(golden_dir):
     """The synthesizer's ids for "7:30" are the normalized words, or NVIDIA's with normalize=False."""
-    default = Synthesizer(golden_dir / "tacotron2.pt", vocoder="griffin-lim", split_long_text=False)
-    nvidia = Synthesizer(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize=False, split_long_text=False)
+    default = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", split_long_text=False)
+    nvidia = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize=False, split_long_text=False)
     assert default.text_frontend.normalizer and not nvidia.text_frontend.normalizer
     [piece] = default._prepare(["It is 7:30."])
     assert piece.ids == text_to_sequence("It is seven thirty.")
     [piece] = nvidia._prepare(["It is 7:30."])
     assert piece.ids == text_to_sequence("It is 7:30.")
     with pytest.raises(ConfigError, match="normalize: expected true or false"):
-        Synthesizer(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize="no")  # type: ignore[arg-type]
+        Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize="no")  # type: ignore[arg-type]

@@ -37,7 +37,7 @@ import torch
 from tacoglow.bench.stats import LatencyStats, latency_stats, matmul_peak_gflops, peak_rss_mib, snr_db
 from tacoglow.errors import ConfigError
 from tacoglow.fileio import write_text
-from tacoglow.inference.synthesizer import PRECISIONS, StageTimes, Synthesizer
+from tacoglow.inference import PRECISIONS, StageTimes, Synthesizer, WaveGlowVocoder
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 from tacoglow.system import describe_cpu
@@ -200,7 +200,7 @@ def random_models(steps: int, *, wn_channels: int = 256, seed: int = 0,
 @contextmanager
 def _quiet_max_steps(fixed_steps: bool) -> Iterator[None]:
     """With a fixed step count, "reached max_decoder_steps" is by design: silence those warnings."""
-    names = ("tacoglow.models.tacotron2", "tacoglow.inference.synthesizer")
+    names = ("tacoglow.models.tacotron2", "tacoglow.inference.acoustic")
     levels = [logging.getLogger(name).level for name in names]
     if fixed_steps:
         for name in names:
@@ -226,7 +226,7 @@ def _build(settings: BenchSettings, precision: str, prenet_dropout: bool, tacotr
         t2_source = tacotron2 if tacotron2 is not None else random_t2
         wg_source = waveglow if waveglow is not None else random_wg
     fixed = settings.steps is not None
-    return Synthesizer(
+    return Synthesizer.from_checkpoints(
         t2_source, wg_source, vocoder="waveglow", device=settings.device, precision=precision,
         sigma=settings.sigma, denoise=settings.denoise, seed=settings.seed, batch_size=max(settings.batch_sizes),
         max_decoder_steps=settings.steps, early_stopping=not fixed, prenet_dropout=prenet_dropout, retries=0,
@@ -235,20 +235,20 @@ def _build(settings: BenchSettings, precision: str, prenet_dropout: bool, tacotr
 
 
 def _describe(settings: BenchSettings, synth: Synthesizer, tacotron2: Any, waveglow: Any) -> str:
-    assert synth.waveglow is not None
+    assert isinstance(synth.vocoder, WaveGlowVocoder)
     steps = f"{settings.steps} steps" if settings.steps is not None else "stops on its gate"
     dtype = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
     t2 = (f"Tacotron 2 ({'random' if tacotron2 is None else Path(tacotron2).name}, {steps}, "
-          f"{dtype[synth.tacotron2_dtype]})")
-    wg = (f"WaveGlow-{synth.waveglow.config.n_channels} ({'random' if waveglow is None else Path(waveglow).name}, "
-          f"{dtype[synth.dtype]})")
+          f"{dtype[synth.acoustic.dtype]})")
+    wg = (f"WaveGlow-{synth.vocoder.model.config.n_channels} "
+          f"({'random' if waveglow is None else Path(waveglow).name}, {dtype[synth.vocoder.dtype]})")
     return f"{t2} + {wg}"
 
 
 def _measure(synth: Synthesizer, texts: list[str], settings: BenchSettings,
              progress: Callable[[str], None]) -> BenchRow:
-    assert synth.waveglow is not None
-    gflop_per_audio_second = waveglow_gflop_per_second(synth.waveglow.config, synth.sample_rate)
+    assert isinstance(synth.vocoder, WaveGlowVocoder)
+    gflop_per_audio_second = waveglow_gflop_per_second(synth.vocoder.model.config, synth.sample_rate)
     latencies: list[float] = []
     stage_sums = {stage: 0.0 for stage in STAGES}
     mels_per_s: list[float] = []
@@ -336,7 +336,7 @@ def run_benchmark(settings: BenchSettings, *, tacotron2: Optional[os.PathLike | 
     with _quiet_max_steps(settings.steps is not None):
         synth = build(settings.precision)
         report = BenchReport(
-            settings=settings, models=_describe(settings, synth, tacotron2, waveglow), device=str(synth.device),
+            settings=settings, models=_describe(settings, synth, tacotron2, waveglow), device=str(synth.acoustic.device),
             threads=torch.get_num_threads(), torch_version=torch.__version__,
             machine=describe_cpu(),
         )

@@ -28,6 +28,9 @@ logger = logging.getLogger("tacoglow.cli.synthesize")
 
 # Texts synthesized per call: several Tacotron 2 batches, few enough to write files as we go.
 _CHUNK_BATCHES = 4
+# Kept here (not imported from tacoglow.inference) so that `tacoglow --help` does not load torch;
+# tests check that it equals tacoglow.inference.DEFAULT_MAX_TEXT_CHARS.
+DEFAULT_MAX_TEXT_CHARS = 100_000
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -77,6 +80,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="also write a PNG per utterance (mel, alignment, gate); needs matplotlib")
     parser.add_argument("--float", action="store_true", dest="float32",
                         help="write 32-bit float WAV (default 16-bit PCM)")
+    parser.add_argument("--max-text-chars", type=int, default=DEFAULT_MAX_TEXT_CHARS, metavar="N",
+                        help="longest text (argument or input line) accepted, in characters "
+                             f"(default {DEFAULT_MAX_TEXT_CHARS:,}: about 2.3 hours of speech)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     return parser
 
@@ -225,15 +231,15 @@ def run(args: argparse.Namespace) -> int:
 
     from tacoglow.inference.synthesizer import Synthesizer
 
-    synth = Synthesizer(
+    synth = Synthesizer.from_checkpoints(
         args.tacotron2, args.waveglow, vocoder=args.vocoder, device=args.device, precision=args.precision,
         sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
         max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
         prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
-        threads=args.threads, normalize=args.normalize,
+        max_text_chars=args.max_text_chars, threads=args.threads, normalize=args.normalize,
     )
     total = synth.count_pieces(texts)  # validates every text before anything is synthesized
-    chunk = synth.batch_size * _CHUNK_BATCHES
+    chunk = synth.acoustic.batch_size * _CHUNK_BATCHES
     folder.mkdir(exist_ok=True)
     with tqdm(total=total, unit="piece", desc="synthesizing", file=sys.stderr, leave=False,
               disable=True if total <= 1 else None) as bar:
@@ -243,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
                 _check_audible(utterance.waveform, path)
                 utterance.save(path, float32=args.float32)
                 if args.plot:
-                    _save_plot(utterance, path.with_suffix(".png"), synth.tacotron2.config.gate_threshold)
+                    _save_plot(utterance, path.with_suffix(".png"), synth.acoustic.model.config.gate_threshold)
                 if not utterance.healthy:
                     logger.warning("%s: %s", path, "the stop gate never fired" if not utterance.stop_gate_fired
                                    else "attention did not reach the end of the text")

@@ -41,6 +41,7 @@ from tacoglow.data.files import run_parallel, safe_join
 from tacoglow.errors import DataError
 from tacoglow.fileio import remove_stale_temp_files, write_text
 from tacoglow.text import english_cleaners, symbols
+from tacoglow.text.split import split_fragments
 
 __all__ = [
     "CorpusSummary",
@@ -63,12 +64,6 @@ TRIM_TOP_DB = 40.0
 #: Silence kept before the first and after the last loud sample, in seconds.
 TRIM_MARGIN_S = 0.05
 
-# Abbreviations that english_cleaners expands (ARCHITECTURE_FACTS §1.4): their period ends no clause.
-_ABBREVIATIONS = frozenset(
-    "mrs mr dr st co jr maj gen drs rev lt hon sgt capt esq ltd col ft no vs etc".split()
-)
-# Punctuation followed by whitespace: "1,000" and "$3.50" hold no clause boundary.
-_BOUNDARY = re.compile(r"[,;:.!?]+(?=\s)")
 # Characters a symbol id exists for (letters, punctuation, space; ARPAbet entries are multi-char).
 _SPEAKABLE = frozenset(s for s in symbols if len(s) == 1 and s != "_")
 _METADATA_LINE = re.compile(r"^[^|\s]+\|[^|]*\|[^|]*$")
@@ -164,23 +159,11 @@ def read_sentences(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     return sources
 
 
-def _fragments(text: str) -> list[str]:
-    """Cut ``text`` after every clause-ending punctuation mark that whitespace follows."""
-    cuts = []
-    for match in _BOUNDARY.finditer(text):
-        if match.group() == ".":
-            word = re.search(r"([A-Za-z]+)$", text[: match.start()])
-            # "Mr. Smith", "J. F. Kennedy": the period belongs to the word.
-            if word and (len(word.group(1)) == 1 or word.group(1).lower() in _ABBREVIATIONS):
-                continue
-        cuts.append(match.end())
-    bounds = [0, *cuts, len(text)]
-    pieces = (text[a:b].strip() for a, b in zip(bounds[:-1], bounds[1:]))
-    return [p for p in pieces if p]
-
-
 def split_clauses(text: str, *, max_chars: int, min_chars: int) -> list[str]:
-    """Cut a long sentence at punctuation (, ; : . ! ?) into clauses of min..max_chars characters.
+    """Cut a long sentence at punctuation into clauses of min..max_chars characters.
+
+    Fragments end where :func:`tacoglow.text.split.split_fragments` cuts (the package's one
+    sentence splitter: , ; : . ! ? … and spaced dashes, not after abbreviations or initials).
 
     Lengths are of the normalized text (:func:`normalize_for_corpus`), i.e. what is spoken.
     Neighbouring fragments are joined to cover as much of the sentence as possible with as few
@@ -198,7 +181,7 @@ def split_clauses(text: str, *, max_chars: int, min_chars: int) -> list[str]:
 
 def _clauses(text: str, *, max_chars: int, min_chars: int) -> tuple[list[str], int]:
     """:func:`split_clauses` and the number of fragments it left out."""
-    fragments = _fragments(text)
+    fragments = split_fragments(text)
     lengths = [len(normalize_for_corpus(f)) for f in fragments]
     n = len(fragments)
     # best[i]: (characters covered, -clauses, clauses) over fragments[:i]; maximize lexicographically.

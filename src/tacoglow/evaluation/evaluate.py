@@ -304,12 +304,13 @@ def _synthesizer(voice: Synthesizer | CheckpointPair | None, vocoder: str | None
     seed = 0 if seed is None else seed
     # retries=0: a retried piece would hide the very attention failures being counted.
     if voice is None:
-        return Synthesizer(vocoder=vocoder, seed=seed, phone_repeats=phone_repeats, retries=0), "bundled"
+        return Synthesizer.from_checkpoints(vocoder=vocoder, seed=seed, phone_repeats=phone_repeats,
+                                            retries=0), "bundled"
     if isinstance(voice, tuple) and len(voice) == 2:
         tacotron2, waveglow = voice
         label = Path(tacotron2).name + (f" + {Path(waveglow).name}" if waveglow is not None else "")
-        return Synthesizer(tacotron2, waveglow, vocoder=vocoder, seed=seed, phone_repeats=phone_repeats,
-                           retries=0), label
+        return Synthesizer.from_checkpoints(tacotron2, waveglow, vocoder=vocoder, seed=seed,
+                                            phone_repeats=phone_repeats, retries=0), label
     raise ConfigError(f"evaluate voice: expected a Synthesizer, a (tacotron2, waveglow) checkpoint pair or None, "
                       f"found {type(voice).__name__}")
 
@@ -390,34 +391,31 @@ def evaluate(
     synthesizer.synthesize([items[0][1]])
     base_seed = synthesizer.seed
     rows: list[UtteranceRow] = []
-    try:
-        with tqdm(total=len(items) * seeds, desc="evaluate", unit="utt", disable=not progress) as bar:
-            for index, (sentence_id, text) in enumerate(items, 1):
-                # Neither the teacher nor the recording depends on the seed: each is read once per sentence.
-                teacher_transcript = None
-                if teacher is not None:  # checked above: a teacher comes with an engine
-                    teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
-                    teacher_transcript = engine.transcribe(teacher_audio, teacher_rate)
-                reference = load_wav(references[index - 1]) if references is not None else None
-                for k in range(seeds):
-                    if base_seed is not None:
-                        synthesizer.seed = base_seed + k
-                    rows.append(_measure(synthesizer, index, sentence_id, text, engine, teacher_transcript,
-                                         reference))
-                    bar.update()
-    finally:
-        synthesizer.seed = base_seed
+    with tqdm(total=len(items) * seeds, desc="evaluate", unit="utt", disable=not progress) as bar:
+        for index, (sentence_id, text) in enumerate(items, 1):
+            # Neither the teacher nor the recording depends on the seed: each is read once per sentence.
+            teacher_transcript = None
+            if teacher is not None:  # checked above: a teacher comes with an engine
+                teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
+                teacher_transcript = engine.transcribe(teacher_audio, teacher_rate)
+            reference = load_wav(references[index - 1]) if references is not None else None
+            for k in range(seeds):
+                seed_k = None if base_seed is None else base_seed + k
+                rows.append(_measure(synthesizer, index, sentence_id, text, seed_k, engine, teacher_transcript,
+                                     reference))
+                bar.update()
     reference_dir = os.fspath(reference_audio_dir) if reference_audio_dir is not None else None
     return EvaluationReport(_summarize(rows, synthesizer, label or default_label, engine, teacher, reference_dir,
                                        seeds), rows)
 
 
-def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, engine: ASREngine | None,
-             teacher_transcript: str | None, reference: tuple[Tensor, int] | None) -> UtteranceRow:
-    """Synthesize one sentence with the Synthesizer's current seed and measure it against the
-    teacher's transcript and the reference recording (audio, sample rate) when given."""
+def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, seed: int | None,
+             engine: ASREngine | None, teacher_transcript: str | None,
+             reference: tuple[Tensor, int] | None) -> UtteranceRow:
+    """Synthesize one sentence with ``seed`` (None: the Synthesizer's own, unseeded) and measure it
+    against the teacher's transcript and the reference recording (audio, sample rate) when given."""
     start = time.perf_counter()
-    [utterance] = synthesizer.synthesize([text])
+    [utterance] = synthesizer.synthesize([text], seed=seed)
     compute_seconds = time.perf_counter() - start
     # Measured as it is heard from a WAV file: clipped to full scale.
     waveform = utterance.waveform.clamp(-1.0, 1.0)
@@ -426,7 +424,7 @@ def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, 
         compute_seconds=compute_seconds, mel_frames=utterance.mel_length,
         stop_gate_fired=utterance.stop_gate_fired, attention_reached_end=utterance.attention_reached_end,
         attention_coverage=min(s.attention_coverage for s in utterance.segments),
-        attempts=max(s.attempts for s in utterance.segments), seed=synthesizer.seed)
+        attempts=max(s.attempts for s in utterance.segments), seed=seed)
     if engine is not None:
         # No audio (the stop gate fired at the first step) is heard as no words.
         row.transcript = engine.transcribe(waveform, utterance.sample_rate) if waveform.numel() else ""
@@ -466,12 +464,12 @@ def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, e
     return EvaluationSummary(
         n_utterances=per_seed,
         voice=label,
-        vocoder=synthesizer.vocoder_name,
+        vocoder=synthesizer.vocoder.name,
         asr=engine.name if engine is not None else None,
         teacher=teacher,
         reference_audio_dir=reference_audio_dir,
         seed=synthesizer.seed,
-        retries=synthesizer.retries,
+        retries=synthesizer.acoustic.retries,
         attention_failures=failures,
         attention_failure_share=attention_failure_share([r.stop_gate_fired for r in rows],
                                                         [r.attention_reached_end for r in rows]),

@@ -54,10 +54,12 @@ __all__ = [
     "transliteration_cleaners",
 ]
 
-# Anchored at the start (used with re.match): lazy prefix, "{", lazy non-empty content, "}", rest.
-# No DOTALL, so no part crosses a newline: text after a newline that follows a brace group is
-# lost, and a newline before the first "{" disables brace parsing, exactly as in the reference.
-_CURLY = re.compile(r"(.*?)\{(.+?)\}(.*)")
+# Matched at a position (re.match): lazy prefix, "{", lazy non-empty content, "}". The reference
+# matches "(.*?)\{(.+?)\}(.*)" on the rest of the text again and again; without DOTALL no part
+# crosses a newline, so text after a newline that follows a brace group is lost, and a newline
+# before the first "{" disables brace parsing. Moving a position instead of copying the rest
+# keeps that behaviour in linear time.
+_CURLY = re.compile(r"(.*?)\{(.+?)\}")
 
 # The reference meant to drop the pad "_" and "~" but tested with `is not` on string literals,
 # which kept "_" (as id 0) on CPython 3.11/3.12 by accident; tacoglow always drops both.
@@ -120,14 +122,21 @@ def text_to_sequence(
     cleaners = [get_cleaner(name) for name in cleaner_names]
 
     ids: list[int] = []
-    while text:
-        match = _CURLY.match(text)
+    position, end = 0, len(text)
+    while position < end:
+        match = _CURLY.match(text, position, end)
         if match is None:
-            ids += _symbols_to_ids(_clean(text, cleaners))
+            ids += _symbols_to_ids(_clean(text[position:end], cleaners))
             break
-        prefix, phones, text = match.groups()
+        prefix, phones = match.groups()
         ids += _symbols_to_ids(_clean(prefix, cleaners))
         ids += _symbols_to_ids("@" + phone for phone in phones.split())
+        if position == 0:
+            # The reference's "(.*)" rest stops at the first newline after the first group:
+            # what follows is lost. No later match crosses a newline, so this is looked up once.
+            newline = text.find("\n", match.end())
+            end = newline if newline != -1 else end
+        position = match.end()
     return ids
 
 
