@@ -67,10 +67,10 @@ def test_synthesizer_normalizes_by_default_and_can_read_as_nvidia(golden_dir):
     """The synthesizer's ids for "7:30" are the normalized words, or NVIDIA's with normalize=False."""
     default = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", split_long_text=False)
     nvidia = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize=False, split_long_text=False)
-    assert default.text_frontend.normalizer and not nvidia.text_frontend.normalizer
-    [piece] = default._prepare(["It is 7:30."])
-    assert piece.ids == text_to_sequence("It is seven thirty.")
-    [piece] = nvidia._prepare(["It is 7:30."])
-    assert piece.ids == text_to_sequence("It is 7:30.")
+    assert default.text.frontend.normalizer and not nvidia.text.frontend.normalizer
+    [piece] = default.text.prepare(["It is 7:30."], lambda: default.acoustic.max_piece_length)
+    assert list(piece.ids) == text_to_sequence("It is seven thirty.")
+    [piece] = nvidia.text.prepare(["It is 7:30."], lambda: nvidia.acoustic.max_piece_length)
+    assert list(piece.ids) == text_to_sequence("It is 7:30.")
     with pytest.raises(ConfigError, match="normalize: expected true or false"):
         Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize="no")  # type: ignore[arg-type]
