@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "export": "export",
     "info": "info",
+    "serve": "serve",
 }
 
 logger = logging.getLogger("tacoglow")
