@@ -41,7 +41,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     parser.add_argument("--threads", type=int, help="CPU threads for torch, per worker")
-    parser.add_argument("--seed", type=int, help="seed: the same request gives the same audio (default: random)")
+    parser.add_argument("--seed", type=int, help="seed of every random draw (default: random)")
+    parser.add_argument("--prenet-dropout", action=argparse.BooleanOptionalAction, default=True,
+                        help="Tacotron 2's always-on prenet dropout, as trained (default on). Its masks depend on "
+                             "which requests share a batch: with --seed and --no-prenet-dropout the same request "
+                             "always gives the same audio")
     parser.add_argument("--voice-name", action="append", dest="voices", metavar="NAME",
                         help="a name requests may give as 'voice' for the loaded voice (repeatable; "
                              "'default' is always accepted)")
@@ -71,6 +75,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             "waveglow": str(args.waveglow) if args.waveglow else None,
             "vocoder": args.vocoder, "sigma": args.sigma, "denoise": args.denoise, "device": args.device,
             "precision": args.precision, "threads": args.threads, "seed": args.seed,
+            "prenet_dropout": args.prenet_dropout,
         },
         "server": {
             "voices": args.voices or ["default"], "max_input_chars": args.max_input_chars,

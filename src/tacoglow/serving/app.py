@@ -204,6 +204,9 @@ def create_app(synthesizer: "Synthesizer", settings: Optional[ServerSettings] = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # One synthesis before serving: loads the pronunciation dictionary and warms the kernels,
+        # so the first request's latency is like every other's (and /ready means ready).
+        await run_in_threadpool(synthesizer.synthesize, ["Ready."])
         scheduler.start()
         state["ready"] = True
         try:

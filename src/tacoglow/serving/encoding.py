@@ -115,6 +115,8 @@ class StreamEncoder:
 
             samples = librosa.resample(samples, orig_sr=self.sample_rate, target_sr=OPUS_SAMPLE_RATE)
         buffer = io.BytesIO()
-        soundfile.write(buffer, np.clip(samples, -1.0, 1.0), self.output_sample_rate,
+        # Through 16-bit samples, as WAV and PCM: a lossless FLAC then holds exactly their values.
+        pcm16 = np.frombuffer(to_pcm16(samples), dtype="<i2")
+        soundfile.write(buffer, pcm16, self.output_sample_rate,
                         format=self.format.sf_format, subtype=self.format.sf_subtype)
         return buffer.getvalue()
