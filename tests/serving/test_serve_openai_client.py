@@ -140,3 +140,15 @@ def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
         # other CPUs. Another text's audio, or a shifted one, differs by the order of the norm itself.
         relative = np.linalg.norm(got - want) / np.linalg.norm(want)
         assert relative < 3e-3, text
+
+
+@pytest.mark.parametrize("speed", [0.5, 2.0])
+def test_speed_resamples_the_mel_along_time(server, synthesizer, speed):
+    [utterance] = synthesizer.synthesize([TEXT])
+    answer = client(server.url).audio.speech.create(model="tacoglow", voice="default", input=TEXT,
+                                                    response_format="pcm", speed=speed)
+    samples, _ = decode("pcm", answer.read(), synthesizer.sample_rate)
+    hop = synthesizer.mel_config.hop_length
+    # The mel's T frames become round(T / speed), each vocoded into hop samples.
+    assert samples.size == round(utterance.mel_length / speed) * hop
+    assert float(np.sqrt(np.mean(samples**2))) > 0.01

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"tacoglow serve needs the 'serve' extra ({exc.name} is missing): "
                           f"pip install 'tacoglow[serve]'") from None
     config = _settings(args)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler found
+    # before it started: this one makes that a normal end (exit 0) instead of death by signal.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: logger.info("stopped by SIGTERM"))
     log_level = logging.getLevelName(logging.getLogger().level).lower()
     if args.workers == 1:
         app = _build_app(config)  # load errors surface here as one line, before listening
