@@ -170,3 +170,21 @@ def test_a_long_request_does_not_hold_a_short_ones_first_audio(synthesizer):
         # (its allowance had grown to 2) went before it.
         assert pieces.index("Short.") < pieces.index("Sentence number 5.")
         assert short_done - started < long_done - started
+
+
+class FailingSynthesizer(RecordingSynthesizer):
+    """Fails on any text containing "boom", as a broken model or an out-of-memory would."""
+
+    def synthesize(self, texts, **kwargs):
+        if any("boom" in t for t in texts):
+            raise RuntimeError("simulated failure with a secret path /home/someone/model.pt")
+        return super().synthesize(texts, **kwargs)
+
+
+def test_a_synthesis_failure_is_a_500_without_internals_and_the_server_goes_on(synthesizer):
+    with running(FailingSynthesizer(synthesizer)) as server:
+        status, _, body = post(server.url, {**GOOD, "input": "boom."})
+        error = error_of(body)
+        assert (status, error["code"], error["type"]) == (500, "synthesis_failed", "server_error")
+        assert "/home" not in body.decode() and "RuntimeError" not in body.decode()
+        assert post(server.url, GOOD)[0] == 200
