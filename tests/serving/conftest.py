@@ -19,10 +19,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-import uvicorn  # noqa: E402
+import uvicorn
 
-from tacoglow.inference.synthesizer import Synthesizer  # noqa: E402
-from tacoglow.serving import ServerSettings, create_app  # noqa: E402
+from tacoglow.inference.synthesizer import Synthesizer
+from tacoglow.serving import ServerSettings, create_app
 
 
 @pytest.fixture(scope="session")

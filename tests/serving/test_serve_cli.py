@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from test_serve_limits import LONG, stream_first_chunk  # noqa: E402
+from test_serve_limits import LONG, stream_first_chunk
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

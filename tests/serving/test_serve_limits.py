@@ -6,11 +6,10 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-
 from conftest import RecordingSynthesizer, running
 
 from tacoglow.serving import ServerSettings
@@ -18,7 +17,7 @@ from tacoglow.serving import ServerSettings
 GOOD = {"model": "tacoglow", "input": "Hi.", "voice": "default", "response_format": "pcm"}
 
 
-def post(url: str, body: Any, headers: Optional[dict[str, str]] = None, raw: Optional[bytes] = None,
+def post(url: str, body: Any, headers: dict[str, str] | None = None, raw: bytes | None = None,
          method: str = "POST", path: str = "/v1/audio/speech") -> tuple[int, dict[str, str], bytes]:
     data = raw if raw is not None else json.dumps(body).encode()
     request = urllib.request.Request(url + path, data=data if method == "POST" else None, method=method,

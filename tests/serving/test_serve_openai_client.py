@@ -13,15 +13,15 @@ import soundfile
 
 openai = pytest.importorskip("openai")
 
-from conftest import RecordingSynthesizer, running  # noqa: E402
+from conftest import RecordingSynthesizer, running
 
-from tacoglow.serving.encoding import OPUS_SAMPLE_RATE, supported_formats, to_pcm16  # noqa: E402
+from tacoglow.serving.encoding import OPUS_SAMPLE_RATE, supported_formats, to_pcm16
 
 TEXT = "Hello world."
 SENTENCES = "The cat sat. A dog ran. Birds sang. It rained."
 
 
-def client(url: str, **kwargs) -> "openai.OpenAI":
+def client(url: str, **kwargs) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key=kwargs.pop("api_key", "unused"), max_retries=0, **kwargs)
 
 
@@ -105,7 +105,7 @@ def test_sse_deltas_carry_the_same_audio(server):
 
 def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
     texts = [f"{word} number {i}." for i, word in enumerate(
-        "Apple Bread Cloud Dream Eagle Flame Grape Horse Island Jelly Kite Lemon Mango Night Olive Pearl".split())]
+        ["Apple", "Bread", "Cloud", "Dream", "Eagle", "Flame", "Grape", "Horse", "Island", "Jelly", "Kite", "Lemon", "Mango", "Night", "Olive", "Pearl"])]
     solo = {t: client(server.url).audio.speech.create(model="tacoglow", voice="default", input=t,
                                                       response_format="pcm").read() for t in texts}
     answers: dict[str, bytes] = {}

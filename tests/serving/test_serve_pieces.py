@@ -6,9 +6,9 @@ import torch
 
 pytest.importorskip("fastapi")
 
-from tacoglow.errors import TextError  # noqa: E402
-from tacoglow.inference.text_split import SENTENCE_PAUSE_S  # noqa: E402
-from tacoglow.serving.scheduler import split_request, stretch_mel  # noqa: E402
+from tacoglow.errors import TextError
+from tacoglow.inference.text_split import SENTENCE_PAUSE_S
+from tacoglow.serving.scheduler import split_request, stretch_mel
 
 
 def test_split_request_gives_sentences_with_pauses_and_drops_unspeakable_pieces(synthesizer):

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -86,9 +85,9 @@ class Phase:
     clients: int
     wall_s: float
     results: list[RequestResult]
-    rss_before_mib: Optional[float]
-    rss_after_mib: Optional[float]
-    rss_mid_mib: Optional[float] = None
+    rss_before_mib: float | None
+    rss_after_mib: float | None
+    rss_mid_mib: float | None = None
 
     @property
     def ok(self) -> list[RequestResult]:
@@ -127,7 +126,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rss_mib(pid: int) -> Optional[float]:
+def _rss_mib(pid: int) -> float | None:
     """Resident memory of process ``pid`` (Linux ``/proc``), None elsewhere."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -162,10 +161,10 @@ def _request(port: int, text: str, response_format: str, sample_rate: int, timeo
 
 
 def _drive(port: int, texts: Sequence[str], clients: int, sample_rate: int, timeout: float,
-           response_format: str = "pcm", on_done: Optional[Callable[[int], None]] = None
+           response_format: str = "pcm", on_done: Callable[[int], None] | None = None
            ) -> tuple[list[RequestResult], float]:
     """Send ``texts`` from ``clients`` threads (each takes the next text when free)."""
-    results: list[Optional[RequestResult]] = [None] * len(texts)
+    results: list[RequestResult | None] = [None] * len(texts)
     next_index = [0]
     done = [0]
     lock = threading.Lock()
@@ -216,7 +215,7 @@ def run_serve_benchmark(settings: ServeBenchSettings, progress: Callable[[str], 
         def phase(name: str, texts: Sequence[str], clients: int, response_format: str = "pcm",
                   mark: int = 0) -> Phase:
             progress(f"{name}: {len(texts)} request(s), {clients} client(s)")
-            rss_mid: list[Optional[float]] = []
+            rss_mid: list[float | None] = []
             on_done = (lambda n: rss_mid.append(_rss_mib(server.pid)) if n == mark else None) if mark else None
             before = _rss_mib(server.pid)
             results, wall = _drive(port, texts, clients, sample_rate, settings.request_timeout_s,
@@ -262,7 +261,7 @@ def _wait_ready(port: int, server: subprocess.Popen, timeout: float) -> int:
     raise ConfigError(f"the server was not ready after {timeout:g} s")
 
 
-def _mib(value: Optional[float]) -> str:
+def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
 

@@ -102,8 +102,8 @@ def app_from_environment() -> Any:
 def run(args: argparse.Namespace) -> int:
     """Load the voice, serve until SIGTERM/SIGINT; returns 0 after a graceful shutdown."""
     try:
-        import uvicorn
         import fastapi  # noqa: F401  (checked here for a clear message)
+        import uvicorn
     except ModuleNotFoundError as exc:
         raise ConfigError(f"tacoglow serve needs the 'serve' extra ({exc.name} is missing): "
                           f"pip install 'tacoglow[serve]'") from None

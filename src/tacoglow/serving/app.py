@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -79,7 +79,7 @@ class ServerSettings:
     max_wait_ms: float = 10.0
     max_queue: int = 256
     request_timeout_s: float = 300.0
-    api_key: Optional[str] = None
+    api_key: str | None = None
     cors_origins: Sequence[str] = ()
 
     def __post_init__(self) -> None:
@@ -96,8 +96,8 @@ class ServerSettings:
 class APIError(Exception):
     """An error answer: HTTP status and OpenAI's error fields."""
 
-    def __init__(self, status: int, message: str, code: str, param: Optional[str] = None,
-                 type_: str = "invalid_request_error", headers: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, status: int, message: str, code: str, param: str | None = None,
+                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.type = status, message, code, param, type_
         self.headers = headers
@@ -181,7 +181,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(synthesizer: "Synthesizer", settings: Optional[ServerSettings] = None) -> FastAPI:
+def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None) -> FastAPI:
     """An ASGI app serving ``synthesizer`` (mount it in another app, or run it with uvicorn).
 
     The app owns a worker thread that is the only user of ``synthesizer`` from startup to
@@ -362,8 +362,8 @@ def create_app(synthesizer: "Synthesizer", settings: Optional[ServerSettings] = 
             try:
                 kind, value = await asyncio.wait_for(job.results.get(), min(left, 0.25))
             except asyncio.TimeoutError:
-                if await request.is_disconnected():
-                    raise asyncio.CancelledError("client disconnected") from None
+                if await request.is_disconnected():  # nobody reads this answer; the job is cancelled
+                    raise APIError(499, "client closed the request", "client_disconnected") from None
                 continue
             if kind == "error":
                 raise APIError(500, "synthesis failed", "synthesis_failed", type_="server_error")
@@ -373,4 +373,4 @@ def create_app(synthesizer: "Synthesizer", settings: Optional[ServerSettings] = 
 
 
 def _sse(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event)}\n\n".encode("utf-8")
+    return f"data: {json.dumps(event)}\n\n".encode()

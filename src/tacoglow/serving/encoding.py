@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 
-__all__ = ["AudioFormat", "OPUS_SAMPLE_RATE", "StreamEncoder", "supported_formats", "to_pcm16"]
+__all__ = ["OPUS_SAMPLE_RATE", "AudioFormat", "StreamEncoder", "supported_formats", "to_pcm16"]
 
 OPUS_SAMPLE_RATE = 24000
 """Rate of Opus answers (an Opus rate, and the one OpenAI's Opus uses)."""

@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ Synthesizer's own splitting budget so that streamed audio starts after one sente
 after a paragraph; a sentence longer than this is cut at clause punctuation."""
 
 
-def split_request(synthesizer: "Synthesizer", text: str) -> list[TextPiece]:
+def split_request(synthesizer: Synthesizer, text: str) -> list[TextPiece]:
     """``text`` as the speakable pieces the server synthesizes one by one, in reading order.
 
     Pieces with nothing to say (e.g. a lone dash) are dropped, their pause kept on the piece before.
@@ -95,7 +95,7 @@ class Job:
     pieces: list[TextPiece]
     speed: float
     loop: asyncio.AbstractEventLoop
-    results: "asyncio.Queue[tuple[str, Any]]" = field(default_factory=asyncio.Queue)
+    results: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     next_piece: int = 0
     allowance: int = 1
     cancelled: bool = False
@@ -120,8 +120,8 @@ class BatchScheduler:
         on_batch: called by the worker after each batch with (pieces, audio seconds).
     """
 
-    def __init__(self, synthesizer: "Synthesizer", *, max_batch_size: int = 8, max_wait_ms: float = 10.0,
-                 max_queue: int = 256, on_batch: Optional[Callable[[int, float], None]] = None) -> None:
+    def __init__(self, synthesizer: Synthesizer, *, max_batch_size: int = 8, max_wait_ms: float = 10.0,
+                 max_queue: int = 256, on_batch: Callable[[int, float], None] | None = None) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"max batch size: expected >= 1, found {max_batch_size}")
         if max_wait_ms < 0:
@@ -255,7 +255,7 @@ class BatchScheduler:
             piece = job.pieces[index]
             waveform = utterance.waveform
             if job.speed != 1.0:
-                seed = zlib.crc32(f"{self._base_seed}:{piece.text}".encode("utf-8"))
+                seed = zlib.crc32(f"{self._base_seed}:{piece.text}".encode())
                 waveform = synth.vocode(stretch_mel(utterance.mel, job.speed), seed).float().cpu()
             pause = np.zeros(round(piece.pause_after_s / job.speed * synth.sample_rate), dtype=np.float32)
             samples = np.concatenate([waveform.numpy().astype(np.float32, copy=False), pause])
