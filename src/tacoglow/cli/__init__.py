@@ -31,6 +31,7 @@ COMMANDS = {
     "export": "export",
     "info": "info",
     "voices": "voices",
+    "serve": "serve",
 }
 
 logger = logging.getLogger("tacoglow")

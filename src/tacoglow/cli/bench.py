@@ -45,11 +45,45 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--compare-fp32", action="store_true",
                         help="also report the SNR of this precision's audio against fp32 with the same noise")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    sub = parser.add_subparsers(dest="bench_command", metavar="{serve}")
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub: Any) -> None:
+    """``tacoglow bench serve``: the HTTP server under concurrent load (:mod:`tacoglow.bench.serve`)."""
+    serve = sub.add_parser("serve", help="the speech server under load from loopback clients",
+                           description="Start tacoglow serve and drive it: sequential vs concurrent requests, "
+                                       "a long text streamed vs not, and a soak run; prints a table.")
+    serve.add_argument("--clients", type=int, default=8, help="concurrent clients of the concurrent phase (default 8)")
+    serve.add_argument("--requests", type=int, default=16, help="requests of the sequential/concurrent phases (default 16)")
+    serve.add_argument("--soak-clients", type=int, default=16, help="clients of the soak phase (default 16)")
+    serve.add_argument("--soak-requests", type=int, default=500, help="requests of the soak phase (default 500)")
+    serve.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint (default: bundled voice)")
+    serve.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint (default: bundled, if any)")
+    serve.add_argument("--threads", type=int, help="CPU threads for torch in the server")
+    serve.add_argument("--max-batch-size", type=int, default=8, help="server's batch size (default 8)")
+    serve.add_argument("--max-wait-ms", type=float, default=10.0, help="server's batch wait (default 10)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from tacoglow.bench.serve import ServeBenchSettings, format_serve_table, run_serve_benchmark
+
+    server_args = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
+    for option in ("tacotron2", "waveglow", "threads"):
+        if getattr(args, option) is not None:
+            server_args += [f"--{option}", str(getattr(args, option))]
+    settings = ServeBenchSettings(clients=args.clients, requests=args.requests, soak_clients=args.soak_clients,
+                                  soak_requests=args.soak_requests, server_args=tuple(server_args))
+    phases, machine = run_serve_benchmark(settings, progress=logger.info)
+    print(format_serve_table(phases, machine, args.clients))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table, write JSON if asked; returns the exit code."""
+    if args.bench_command == "serve":
+        return _run_serve(args)
     from tacoglow.bench.inference import BenchSettings, format_table, run_benchmark, write_json
     from tacoglow.errors import ConfigError
 

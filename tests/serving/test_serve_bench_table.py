@@ -1,0 +1,25 @@
+"""``tacoglow bench serve``'s table: the goals are computed from the phases as the issue states them."""
+from __future__ import annotations
+
+from tacoglow.bench.serve import Phase, RequestResult, format_serve_table
+
+
+def phase(name, clients, wall, results, rss=(100.0, 110.0), mid=None):
+    return Phase(name, clients, wall, results, rss[0], rss[1], mid)
+
+
+def test_goals_line_up_with_the_measurements():
+    ok = RequestResult(200, first_byte_s=0.5, total_s=1.0, audio_s=2.0)
+    phases = [
+        phase("sequential", 1, 8.0, [ok] * 4),                      # 8 s of audio in 8 s: 1 audio s/s
+        phase("concurrent", 8, 4.0, [ok] * 4),                      # 8 s in 4 s: 2 audio s/s
+        phase("long streamed", 1, 50.0, [RequestResult(200, 5.0, 50.0, 60.0)]),
+        phase("long unstreamed", 1, 50.0, [RequestResult(200, 50.0, 50.0, 0.0)], ),
+        phase("soak", 16, 100.0, [ok] * 9 + [RequestResult(503, 0.1, 0.1, 0.0, "busy")], mid=100.0),
+    ]
+    table = format_serve_table(phases, "test CPU", 8)
+    assert "8 concurrent clients: 2.00x the audio/s" in table
+    assert "first streamed audio after 10% of the unstreamed" in table
+    assert "soak, 10 requests at 16 concurrent: 1 errors (goal 0), RSS 1.10x" in table
+    soak_row = next(line for line in table.splitlines() if line.startswith("soak"))
+    assert soak_row.split()[3] == "1"  # the errors column

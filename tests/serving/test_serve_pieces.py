@@ -1,0 +1,31 @@
+"""How the server cuts requests into pieces and stretches mels for ``speed`` (no HTTP)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+
+from tacoglow.errors import TextError
+from tacoglow.text.split import SENTENCE_PAUSE_S
+from tacoglow.serving.scheduler import split_request, stretch_mel
+
+
+def test_split_request_gives_sentences_with_pauses_and_drops_unspeakable_pieces(synthesizer):
+    # Longer than one piece's budget (the bundled voice's max_chars, 44): one piece per sentence.
+    pieces = split_request(synthesizer, "One cat sat here. Two dogs ran off! ?! Three birds flew?")
+    assert [p.text for p in pieces] == ["One cat sat here.", "Two dogs ran off!", "Three birds flew?"]
+    assert [p.pause_after_s for p in pieces] == [SENTENCE_PAUSE_S, SENTENCE_PAUSE_S, 0.0]
+    assert [p.text for p in split_request(synthesizer, " Short. Text. ")] == ["Short. Text."]
+    with pytest.raises(TextError):
+        split_request(synthesizer, "... !!!")
+
+
+def test_stretch_mel_resamples_time_and_keeps_the_ends():
+    mel = torch.linspace(0, 1, 100).repeat(80, 1)  # (n_mels, T): a ramp along time
+    fast = stretch_mel(mel, 2.0)
+    slow = stretch_mel(mel, 0.5)
+    assert fast.shape == (80, 50) and slow.shape == (80, 200)
+    # Linear interpolation of a linear ramp is exact: the ramp again, at the new frame count.
+    torch.testing.assert_close(fast, torch.linspace(0, 1, 50).repeat(80, 1))
+    torch.testing.assert_close(slow, torch.linspace(0, 1, 200).repeat(80, 1))
