@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from conftest import RecordingSynthesizer, running
+from live_server import RecordingSynthesizer, running
 
 from tacoglow.serving import ServerSettings
 

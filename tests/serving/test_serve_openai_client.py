@@ -13,7 +13,7 @@ import soundfile
 
 openai = pytest.importorskip("openai")
 
-from conftest import RecordingSynthesizer, running
+from live_server import RecordingSynthesizer, running
 
 from tacoglow.serving.encoding import OPUS_SAMPLE_RATE, supported_formats, to_pcm16
 
@@ -148,7 +148,7 @@ def test_speed_resamples_the_mel_along_time(server, synthesizer, speed):
     answer = client(server.url).audio.speech.create(model="tacoglow", voice="default", input=TEXT,
                                                     response_format="pcm", speed=speed)
     samples, _ = decode("pcm", answer.read(), synthesizer.sample_rate)
-    hop = synthesizer.mel_config.hop_length
+    hop = synthesizer.acoustic.mel_config.hop_length
     # The mel's T frames become round(T / speed), each vocoded into hop samples.
     assert samples.size == round(utterance.mel_length / speed) * hop
     assert float(np.sqrt(np.mean(samples**2))) > 0.01

@@ -306,7 +306,7 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
             raise
         metrics.first_audio.observe(time.monotonic() - started)
         encoder = StreamEncoder(formats[speech.response_format], synthesizer.sample_rate)
-        hop = synthesizer.mel_config.hop_length
+        hop = synthesizer.acoustic.mel_config.hop_length
 
         produced = {"samples": first.size}
 

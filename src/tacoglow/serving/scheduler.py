@@ -55,7 +55,7 @@ def split_request(synthesizer: Synthesizer, text: str) -> list[TextPiece]:
         TextError: the text is empty or has nothing speakable.
     """
     synthesizer.count_pieces([text])  # the Synthesizer's own check: TextError for nothing speakable
-    budget = min(PIECE_CHARS, synthesizer.max_chars)
+    budget = min(PIECE_CHARS, synthesizer.acoustic.max_piece_length)
     kept: list[TextPiece] = []
     for piece in split_text(text, budget):
         try:
