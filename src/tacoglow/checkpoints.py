@@ -275,7 +275,8 @@ def _model_config(checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tenso
     stored = checkpoint.get("config")
     try:
         if checkpoint.get("format") == "tacoglow":
-            config = config_class(**dict(stored))
+            # Tacotron2Config.from_dict also drops removed experiments' fields at their "off" value.
+            config = (Tacotron2Config.from_dict(stored) if kind == "tacotron2" else config_class(**dict(stored)))
         elif isinstance(stored, Mapping):
             config = config_class.from_nvidia(dict(stored))
         else:

@@ -7,6 +7,7 @@ import torch
 from tacoglow.checkpoints import load_tacotron2
 from tacoglow.errors import ConfigError
 from tacoglow.inference.batching import infer_batch, pad_tokens, plan_batches
+from tacoglow.inference.fast_tacotron2 import prepare_tacotron2
 from tacoglow.text import text_to_sequence
 
 # Different lengths; with the golden model (60 steps) their stop gates fire at different steps.
@@ -36,7 +37,10 @@ def test_pad_tokens_pads_with_id_0():
     assert lengths.tolist() == [3, 1]
 
 
-def test_batched_equals_one_at_a_time(tacotron2):
+@pytest.mark.parametrize("prepared", [False, True])
+def test_batched_equals_one_at_a_time(tacotron2, prepared):
+    if prepared:
+        tacotron2 = prepare_tacotron2(tacotron2)
     ids = [text_to_sequence(t) for t in TEXTS]
     text, lengths = pad_tokens(ids)
     batched = infer_batch(tacotron2, text, lengths)
@@ -84,3 +88,32 @@ def test_emitted_alignment_keeps_the_step_whose_gate_fired(tacotron2):
     assert item.alignment.shape[0] == item.mel_length
     assert item.emitted_alignment.shape == (item.mel_length + 1, len(sequence))
     torch.testing.assert_close(item.emitted_alignment, out.alignments[0, :item.mel_length + 1], rtol=1e-5, atol=1e-6)
+
+
+def test_prepared_and_reference_models_batch_alike(tacotron2):
+    """The synthesizer batches a prepared model: same items as the reference model's, up to the
+    fused step's rounding (see tests/inference/test_fast_tacotron2.py), and no hooks left behind."""
+    text, lengths = pad_tokens([text_to_sequence(t) for t in TEXTS])
+    fast = prepare_tacotron2(tacotron2)
+    for got, want in zip(infer_batch(fast, text, lengths), infer_batch(tacotron2, text, lengths)):
+        assert (got.mel_length, got.stopped, got.decoded_frames) == (want.mel_length, want.stopped, want.decoded_frames)
+        torch.testing.assert_close(got.mel, want.mel, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got.emitted_alignment, want.emitted_alignment, rtol=1e-4, atol=1e-4)
+    for model in (tacotron2, fast):
+        assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())
+
+
+def test_items_that_stopped_early_get_the_postnet_of_their_own_frames(tacotron2):
+    """An item that stops before the batch does: its mel is the postnet over its emitted pre-postnet
+    frames only (``Tacotron2Inference.mel``), not the batch's postnet, which saw the frames after its stop."""
+    text, lengths = pad_tokens([text_to_sequence(t) for t in TEXTS])
+    out = tacotron2.infer(text, lengths, mask_text_padding=True)
+    items = infer_batch(tacotron2, text, lengths)
+    early = [row for row, item in enumerate(items) if item.stopped and item.mel_length + 1 < out.mel.size(2)]
+    assert early, "the case must include an item that stops before the batch"
+    for row in early:
+        emitted = out.mel[row:row + 1, :, :items[row].mel_length + 1]
+        with torch.no_grad():
+            own = (emitted + tacotron2.postnet(emitted))[0, :, :items[row].mel_length]
+        assert torch.equal(items[row].mel, own)
+        assert not torch.allclose(items[row].mel, out.mel_postnet[row, :, :items[row].mel_length], atol=1e-4)

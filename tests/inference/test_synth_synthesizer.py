@@ -191,22 +191,6 @@ def test_no_bundled_voice_says_which_options_to_pass():
         Synthesizer()
 
 
-def test_turning_prenet_dropout_off_leaves_a_model_trained_without_frame_feedback_alone(golden_dir):
-    """prenet_dropout=1 means the decoder never saw its frames: letting them through would feed it
-    inputs it never learnt, so prenet_dropout=False changes nothing there; its output is deterministic,
-    so an unhealthy piece is not retried either."""
-    model = load_tacotron2(golden_dir / "tacotron2.pt", prenet_dropout=1.0, max_decoder_steps=20)
-    with torch.no_grad():  # a gate that never fires: every attempt is unhealthy
-        model.decoder.gate_layer.linear_layer.bias.fill_(-50.0)
-    settings = dict(retries=2, split_long_text=False)
-    synth = Synthesizer(model, prenet_dropout=False, seed=0, **settings)
-    assert synth.tacotron2.config.prenet_dropout == 1.0
-    [first] = synth.synthesize("a short one.")
-    [again] = Synthesizer(model, seed=5, **settings).synthesize("a short one.")
-    assert not first.healthy and first.segments[0].attempts == 1
-    torch.testing.assert_close(first.mel, again.mel)
-
-
 def test_model_objects_are_rebuilt_with_overrides(golden_dir):
     model = load_tacotron2(golden_dir / "tacotron2.pt")
     synth = Synthesizer(model, golden_dir / "waveglow.pt", max_decoder_steps=33, gate_threshold=0.4,

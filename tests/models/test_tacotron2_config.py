@@ -69,14 +69,51 @@ def test_float_fields_accept_ints():
     ({"postnet_n_convolutions": 1}, r"postnet_n_convolutions: expected at least 2, found 1"),
     ({"gate_threshold": 1.5}, r"gate_threshold: expected a value in \[0, 1\], found 1.5"),
     ({"p_decoder_dropout": -0.1}, r"p_decoder_dropout: expected a value in \[0, 1\]"),
-    ({"prenet_dropout": 1.5}, r"prenet_dropout: expected a value in \[0, 1\], found 1.5"),
+    ({"prenet_dropout": 1.5}, r"prenet_dropout: expected a value in \[0, 1\), found 1.5"),
+    ({"prenet_dropout": 1}, r"prenet_dropout: expected a value in \[0, 1\), found 1.0"),
     ({"scheduled_sampling": 1.5}, r"scheduled_sampling: expected a value in \[0, 1\], found 1.5"),
     ({"n_mel_channels": 80.0}, r"n_mel_channels: expected an int, found 80.0"),
     ({"n_symbols": True}, r"n_symbols: expected an int, found True"),
     ({"mask_padding": "False"}, r"mask_padding: expected a bool, found 'False'"),
     ({"gate_threshold": "0.5"}, r"gate_threshold: expected a number, found '0.5'"),
-    ({"scheduled_sampling_gradient": 1}, r"scheduled_sampling_gradient: expected a bool, found 1"),
 ])
 def test_invalid_settings_raise_config_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         Tacotron2Config(**overrides)
+
+
+def test_from_dict_round_trips_and_names_unknown_keys():
+    config = Tacotron2Config(n_frames_per_step=3, scheduled_sampling=0.5, prenet_dropout=0.0)
+    assert Tacotron2Config.from_dict(dataclasses.asdict(config)) == config
+    assert Tacotron2Config.from_dict({"n_symbols": 100}) == Tacotron2Config(n_symbols=100)
+    with pytest.raises(ConfigError, match=r"unknown keys \['attention_forcing'\]"):
+        Tacotron2Config.from_dict({"attention_forcing": True})
+    with pytest.raises(ConfigError, match="n_symbols: expected an int"):
+        Tacotron2Config.from_dict({"n_symbols": "148"})
+
+
+def test_removed_field_loads_at_its_neutral_value_and_is_refused_otherwise():
+    """Checkpoints saved before scheduled_sampling_gradient was removed store it (the bundled voice:
+    False). Off, it changes nothing and is dropped; on, the checkpoint asked for behaviour that no
+    longer exists, so loading it must fail rather than silently train or decode differently."""
+    stored = {**dataclasses.asdict(Tacotron2Config()), "scheduled_sampling_gradient": False}
+    assert Tacotron2Config.from_dict(stored) == Tacotron2Config()
+    for value in (True, 0, "False"):
+        with pytest.raises(ConfigError, match=rf"scheduled_sampling_gradient was removed .*found {value!r}"):
+            Tacotron2Config.from_dict({"scheduled_sampling_gradient": value})
+
+
+def test_a_checkpoint_with_a_removed_setting_on_fails_to_load_with_its_name(golden_dir, tmp_path):
+    from tacoglow.checkpoints import load_tacotron2, save_checkpoint
+    from tacoglow.errors import CheckpointError
+
+    model = load_tacotron2(golden_dir / "tacotron2.pt")
+    path = save_checkpoint(tmp_path / "t2.pt", model)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["config"]["scheduled_sampling_gradient"] = False
+    torch.save(checkpoint, path)
+    assert load_tacotron2(path).config == model.config
+    checkpoint["config"]["scheduled_sampling_gradient"] = True
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="scheduled_sampling_gradient was removed"):
+        load_tacotron2(path)

@@ -76,21 +76,6 @@ def test_tacotron2_loss_falls_with_guided_attention(corpus: Path, tmp_path: Path
     assert writer.calls.count(("audio", "validation/audio")) == 5 and writer.calls[-1] == ("close", "")
 
 
-def test_tacotron2_trains_with_attention_forcing_on_its_own_output(corpus: Path, tmp_path: Path,
-                                                                      writer: _RecordingWriter) -> None:
-    """Every decoder step fed the model's own frames, attention forced from a teacher-forced pass:
-    the loss falls, and so does the logged gap between the model's own attention and the forced one."""
-    config = tiny("tacotron2", corpus, "max_steps=15", "tacotron2.scheduled_sampling=1.0",
-                  "loss.attention_forcing_weight=1.0")
-    result = Trainer(config, tmp_path).fit()
-    first, last = sum(result.losses[:3]) / 3, sum(result.losses[-3:]) / 3
-    assert last < 0.85 * first, result.losses
-    forcing = [r["attention_forcing_loss"] for r in read_jsonl(tmp_path / "train.jsonl", "step")]
-    assert len(forcing) == 15 and all(0.0 < f < 1.0 for f in forcing)
-    assert sum(forcing[-3:]) < 0.8 * sum(forcing[:3]), forcing
-    assert all("attention_forcing_loss" not in r for r in read_jsonl(tmp_path / "train.jsonl", "epoch"))
-
-
 def test_l1_mel_loss_trains_and_is_what_the_loop_minimises(corpus: Path, tmp_path: Path) -> None:
     trainer = Trainer(tiny("tacotron2", corpus, "max_steps=15", "loss.mel_loss=l1"), tmp_path)
     batch = next(iter(trainer._val_loader()))

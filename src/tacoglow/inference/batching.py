@@ -11,11 +11,12 @@ together, which changes each item's result (ARCHITECTURE_FACTS.md §3.6.11) in t
    frames; alone, the postnet would see zeros after the frame that fired the stop.
 
 Attention is already exact: padded tokens get weight 0 (the mask is −inf) and padded encoder
-outputs are 0. :func:`infer_batch` removes both differences: forward pre-hooks zero the padded
-positions before each encoder convolution (what convolving the item alone does), and each item
-whose decoding went on past its stop gets its postnet recomputed on its own frames. What remains
-is float rounding: matrix products over B rows may round differently from a single row
-(≈1e-6 relative), so batched and one-at-a-time outputs are close, not bit-identical.
+outputs are 0. :func:`infer_batch` removes both differences: it asks ``infer`` to zero the padded
+positions before each encoder convolution (``mask_text_padding``, what convolving the item alone
+does), and recomputes the postnet of each item whose decoding went on past its stop on its own
+pre-postnet frames (``Tacotron2Inference.mel``). What remains is float rounding: matrix products
+over B rows may round differently from a single row (≈1e-6 relative), so batched and
+one-at-a-time outputs are close, not bit-identical.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from tacoglow.errors import ConfigError
+from tacoglow.inference.fast_tacotron2 import PreparedTacotron2
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.text import PAD_ID
 
@@ -88,12 +90,12 @@ def pad_tokens(sequences: Sequence[Sequence[int]], device: torch.device | str = 
     return text.to(device), lengths.to(device)
 
 
-def infer_batch(model: Tacotron2, text: Tensor, text_lengths: Tensor,
+def infer_batch(model: Tacotron2 | PreparedTacotron2, text: Tensor, text_lengths: Tensor,
                 generator: Optional[torch.Generator] = None, keep_all_frames: bool = False) -> list[MelItem]:
     """Run ``model.infer`` on a padded batch; each item as if it had been decoded alone.
 
     Args:
-        model: a Tacotron 2 in eval mode.
+        model: a Tacotron 2 in eval mode, or one made by ``prepare_tacotron2``.
         text: symbol ids (B, T_text) int64, padded with id 0, on the model's device.
         text_lengths: (B,) int64.
         generator: prenet-dropout RNG (see ``Tacotron2.infer``); with dropout on, the masks
@@ -105,25 +107,7 @@ def infer_batch(model: Tacotron2, text: Tensor, text_lengths: Tensor,
     Returns:
         One :class:`MelItem` per row, tensors on the model's device in its dtype.
     """
-    padding = torch.arange(text.size(1), device=text.device)[None, :] >= text_lengths[:, None]  # (B, T_text)
-    captured: dict[str, Tensor] = {}
-
-    def zero_padding(_module: torch.nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        # (B, d, T_text): zeros where the item has no token, as its own conv padding would be.
-        return (inputs[0].masked_fill(padding[:, None, :], 0.0),) + inputs[1:]
-
-    def keep_decoder_mel(_module: torch.nn.Module, inputs: tuple[Tensor, ...]) -> None:
-        captured["mel"] = inputs[0]  # (B, n_mels, T_mel) before the postnet
-
-    hooks = [model.postnet.register_forward_pre_hook(keep_decoder_mel)]
-    if bool(padding.any()):
-        hooks += [block.register_forward_pre_hook(zero_padding) for block in model.encoder.convolutions]
-    try:
-        out = model.infer(text, text_lengths, generator=generator)
-    finally:
-        for hook in hooks:
-            hook.remove()
-
+    out = model.infer(text, text_lengths, generator=generator, mask_text_padding=True)
     nfps = model.config.n_frames_per_step
     total = out.mel_postnet.size(2)
     mel_lengths = out.mel_lengths.tolist()
@@ -135,8 +119,9 @@ def infer_batch(model: Tacotron2, text: Tensor, text_lengths: Tensor,
         # Alone, the item would have ended with the step that fired its gate.
         emitted = min(mel_length + nfps, total) if fired and not keep_all_frames else total
         if emitted < total:
-            decoder_mel = captured["mel"][row:row + 1, :, :emitted]
-            mel = (decoder_mel + model.postnet(decoder_mel))[0]
+            decoder_mel = out.mel[row:row + 1, :, :emitted]  # (1, n_mels, emitted)
+            with torch.no_grad():
+                mel = (decoder_mel + model.postnet(decoder_mel))[0]
         else:
             mel = out.mel_postnet[row]
         steps = -(-mel_length // nfps)

@@ -41,6 +41,7 @@ from tacoglow.audio import GriffinLimVocoder, MelConfig, save_wav
 from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import AudioError, ConfigError, TextError
 from tacoglow.inference.batching import MelItem, infer_batch, pad_tokens, plan_batches
+from tacoglow.inference.fast_tacotron2 import PreparedTacotron2, prepare_tacotron2
 from tacoglow.inference.text_split import TextPiece, max_chars_for_steps, split_text
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.tacotron2 import Tacotron2
@@ -322,8 +323,7 @@ class Synthesizer:
             ``max_decoder_steps`` steps and keeps every frame (fixed-length output, for
             benchmarks; the gate is still reported in the health flags).
         prenet_dropout: keep Tacotron 2's always-on prenet dropout (the reference's behaviour,
-            which trained models expect); False makes the output deterministic. A model trained
-            with ``prenet_dropout=1`` (no frame feedback) is deterministic already and keeps it.
+            which trained models expect); False makes the output deterministic.
         phone_repeats: read every phone this many times (the speaking rate) instead of the checkpoint's
             count; only for voices trained with repeated phones (``data.phone_repeats`` > 1). One
             more than trained reads slower and, for the bundled voice, clearer; None keeps the
@@ -457,7 +457,7 @@ class Synthesizer:
     # ------------------------------------------------------------------------------- loading
 
     def _load_tacotron2(self, source: ModelSource, mel_config: Optional[MelConfig],
-                        overrides: dict[str, object]) -> tuple[Tacotron2, MelConfig, list[str], TextFrontend]:
+                        overrides: dict[str, object]) -> tuple[PreparedTacotron2, MelConfig, list[str], TextFrontend]:
         if isinstance(source, (str, os.PathLike)):
             source = load_model(source, "tacotron2")
         if isinstance(source, LoadedModel):
@@ -466,10 +466,6 @@ class Synthesizer:
             model, mel, symbols, frontend = source, mel_config, None, None
         if not isinstance(model, Tacotron2):
             raise ConfigError(f"tacotron2: expected a Tacotron2 model or checkpoint, found {type(model).__name__}")
-        if model.config.prenet_dropout == 1.0:
-            # Trained without frame feedback: its output is already deterministic, and a prenet
-            # let through would feed it frames it never learnt to read.
-            overrides = {k: v for k, v in overrides.items() if k != "prenet_dropout"}
         config = dataclasses.replace(model.config, **overrides)
         if config != model.config:
             # Rebuilt rather than patched: the model reads its settings from its config.
@@ -482,8 +478,7 @@ class Synthesizer:
         if mel.n_mel_channels != model.config.n_mel_channels:
             raise ConfigError(f"Tacotron 2 predicts {model.config.n_mel_channels} mel channels, its mel "
                               f"contract says n_mel_channels={mel.n_mel_channels}")
-        model.eval().to(self.device, self.tacotron2_dtype)
-        return model, mel, symbols, frontend or TextFrontend()
+        return prepare_tacotron2(model, self.tacotron2_dtype, self.device), mel, symbols, frontend or TextFrontend()
 
     def _load_waveglow(self, source: ModelSource, mel_config: Optional[MelConfig]) -> tuple[WaveGlow, MelConfig]:
         if isinstance(source, (str, os.PathLike)):
@@ -584,7 +579,7 @@ class Synthesizer:
             pending = [i for i in pending if not pieces[i].healthy]
             if not pending:
                 return
-            if self.tacotron2.config.prenet_dropout in (0.0, 1.0) or attempt == self.retries:
+            if self.tacotron2.config.prenet_dropout == 0.0 or attempt == self.retries:
                 break
             logger.info("retrying %d unhealthy piece(s) with another prenet-dropout seed (attempt %d of %d)",
                         len(pending), attempt + 2, self.retries + 1)

@@ -89,7 +89,7 @@ from tacoglow.training.distributed import (
     cleanup_distributed,
     init_distributed,
 )
-from tacoglow.training.losses import attention_forcing_loss, guided_attention_loss, tacotron2_loss, waveglow_loss
+from tacoglow.training.losses import guided_attention_loss, tacotron2_loss, waveglow_loss
 from tacoglow.training.metrics import MetricsLogger
 from tacoglow.training.schedule import learning_rate
 
@@ -637,11 +637,7 @@ class Trainer:
         extra: dict[str, Tensor] = {}
         if self.kind == "tacotron2":
             batch = TextMelBatch(*(t.to(self.device, non_blocking=True) for t in batch))
-            forcing_weight = self.config.loss.attention_forcing_weight if model.training else 0.0
-            reference = None
-            if forcing_weight > 0:  # outside DDP: a pass without gradients needs no synchronisation
-                reference = self.raw_model.reference_alignments(batch.text, batch.text_lengths, batch.mel)
-            outputs = model(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths, forced_alignments=reference)
+            outputs = model(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths)
             mel, mel_postnet, gate, alignments = outputs
             nfps = self.config.tacotron2.n_frames_per_step  # type: ignore[union-attr]
             steps = torch.div(batch.mel_lengths + nfps - 1, nfps, rounding_mode="floor")
@@ -653,10 +649,6 @@ class Trainer:
                                                self.config.loss.guided_attention_width)
                 extra["guided_attention_loss"] = guided.detach()
                 loss = loss + weight * guided
-            if reference is not None:
-                forcing = attention_forcing_loss(alignments, reference, steps)
-                extra["attention_forcing_loss"] = forcing.detach()
-                loss = loss + forcing_weight * forcing
             items = batch.mel_lengths.sum()
             return loss, items, extra, tuple(outputs)
         mel, audio = (t.to(self.device, non_blocking=True) for t in batch)
