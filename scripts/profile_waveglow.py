@@ -1,12 +1,13 @@
-"""Time WaveGlow inference on CPU: tacoglow's ``infer`` against the reference's arithmetic, in GFLOP/s.
+"""Time WaveGlow inference on CPU: the prepared module against the reference model, in GFLOP/s.
 
-The baseline is NVIDIA's inference arithmetic written with plain convs: per WN layer a dilated
-``F.conv1d`` plus a 1×1 ``F.conv1d`` of the conditioning, the gate, a 1×1 res/skip conv and the
-running sums, then ``end``; the inverse 1×1 conv as ``F.conv1d``. Both share the mel upsampling
-(``WaveGlow._condition``) and the same noise, so the two outputs must agree up to float rounding
-(their relative difference is printed). Both run a full-size model with random weights (``end``
-non-zero so that no coupling is the identity) after ``remove_weight_norm``, in float32 and in
-bfloat16 (the model cast after fusion, as the synthesizer does).
+The baseline is :meth:`WaveGlow.infer` itself, NVIDIA's inference arithmetic (per WN layer a
+dilated conv, the conditioning conv, the gate, a res/skip conv, then ``end``; the inverse 1×1 conv
+as a conv); the contender is :func:`prepare_waveglow`'s module (fused, pre-packed GEMMs). Both
+share the mel upsampling and draw the same noise, so their outputs must agree up to float rounding
+(the relative difference is printed). Both run a full-size model with random weights (``end``
+non-zero so that no coupling is the identity), in float32 and in bfloat16 (the reference cast
+after ``remove_weight_norm``; the prepared module composed from float32 and rounded once, as the
+synthesizer does).
 
 Throughput is the reference's arithmetic per second of compute (``--wn-channels 256``: 447.8 GFLOP
 per second of audio, 86.13 mel frames), printed next to the arithmetic ceiling of this machine
@@ -28,57 +29,14 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from tacoglow.bench.inference import waveglow_gflop_per_second
 from tacoglow.bench.stats import matmul_peak_gflops, snr_db
+from tacoglow.inference.fast_waveglow import PreparedWaveGlow, prepare_waveglow
 from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow, WaveGlowConfig
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SAMPLE_RATE = 22050
-
-
-def reference_wn(wn: torch.nn.Module, audio: Tensor, spect: Tensor) -> Tensor:
-    """NVIDIA's WN.forward: (B, n_in, L), (B, n_mels·n_group, L) → (B, 2·n_in, L)."""
-    C = wn.n_channels
-    audio = F.conv1d(audio, wn.start.weight, wn.start.bias)
-    output = torch.zeros_like(audio)
-    for i in range(wn.n_layers):
-        in_layer, cond_layer, res_skip = wn.in_layers[i], wn.cond_layers[i], wn.res_skip_layers[i]
-        in_act = (F.conv1d(audio, in_layer.weight, in_layer.bias, padding=in_layer.padding,
-                           dilation=in_layer.dilation)
-                  + F.conv1d(spect, cond_layer.weight, cond_layer.bias))
-        acts = torch.tanh(in_act[:, :C]) * torch.sigmoid(in_act[:, C:])
-        res_skip_acts = F.conv1d(acts, res_skip.weight, res_skip.bias)
-        if i < wn.n_layers - 1:
-            audio = res_skip_acts[:, :C] + audio
-            output = output + res_skip_acts[:, C:]
-        else:
-            output = output + res_skip_acts
-    return F.conv1d(output, wn.end.weight, wn.end.bias)
-
-
-@torch.no_grad()
-def reference_infer(model: WaveGlow, mel: Tensor, sigma: float, seed: int) -> Tensor:
-    """NVIDIA's WaveGlow.infer arithmetic: mel (B, n_mels, T_mel) → audio (B, T_mel·256)."""
-    config = model.config
-    spect = model._condition(mel, mel.size(2) * HOP_LENGTH)
-    B, L = spect.size(0), spect.size(2)
-    generator = torch.Generator().manual_seed(seed)
-    audio = torch.randn(B, config.n_remaining_channels, L, generator=generator).to(spect.dtype) * sigma
-    for k in reversed(range(config.n_flows)):
-        n_half = audio.size(1) // 2
-        audio_0, audio_1 = audio[:, :n_half], audio[:, n_half:]
-        output = reference_wn(model.WN[k], audio_0, spect)
-        b, log_s = output[:, :n_half], output[:, n_half:]
-        audio_1 = ((audio_1.float() - b.float()) / torch.exp(log_s.float())).to(audio.dtype)
-        audio = torch.cat([audio_0, audio_1], 1)
-        inverse = model.convinv[k].conv.weight[:, :, 0].float().inverse().to(audio.dtype)[..., None]
-        audio = F.conv1d(audio, inverse)
-        if k > 0 and k % config.n_early_every == 0:
-            z = torch.randn(B, config.n_early_size, L, generator=generator).to(spect.dtype)
-            audio = torch.cat([sigma * z, audio], 1)
-    return audio.permute(0, 2, 1).reshape(B, -1)
 
 
 def random_waveglow(wn_channels: int, seed: int = 0) -> WaveGlow:
@@ -127,6 +85,7 @@ def main() -> None:
     print(f"WaveGlow-{args.wn_channels}: {args.frames} frames = {n_samples / SAMPLE_RATE:.2f} s of audio, "
           f"{gflop:.1f} GFLOP ({gflop / (n_samples / SAMPLE_RATE):.1f} per second of audio)")
     models = {name: model if name == "fp32" else copy.deepcopy(model).to(DTYPES[name]) for name in args.dtypes}
+    prepared = {name: prepare_waveglow(model, DTYPES[name]) for name in args.dtypes}
     outputs: dict[str, Tensor] = {}
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -134,11 +93,11 @@ def main() -> None:
             dtype = DTYPES[name]
             load = os.getloadavg()[0]
 
-            def tacoglow(m: WaveGlow = dtype_model) -> Tensor:
+            def tacoglow(m: PreparedWaveGlow = prepared[name]) -> Tensor:
                 return m.infer(mel, sigma=args.sigma, generator=torch.Generator().manual_seed(0))
 
             def reference(m: WaveGlow = dtype_model) -> Tensor:
-                return reference_infer(m, mel, args.sigma, seed=0)
+                return m.infer(mel, sigma=args.sigma, generator=torch.Generator().manual_seed(0))
 
             # The ceiling is measured in every round too, and its best kept like the timings'.
             peaks: list[float] = []

@@ -8,9 +8,10 @@ import torch
 
 from tacoglow.audio.stft import STFT
 from tacoglow.errors import AudioError, ConfigError
+from tacoglow.inference.fast_waveglow import prepare_waveglow
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
-from tolerances import GOLDEN_MODEL_TOL, perturbed
+from tolerances import GOLDEN_MODEL_TOL, perturb_weights_, perturbed
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,22 @@ def test_bias_matches_golden(golden, fused_model, denoiser):
     assert bias_audio.shape == (1, gold["bias_audio_len"])
     torch.testing.assert_close(bias_audio[0, :2048], gold["bias_audio_first_2048"], **GOLDEN_MODEL_TOL)
     assert list(denoiser.state_dict()) == ["bias_spec"]
+
+
+def test_bias_from_the_prepared_waveglow_matches_golden(golden, fused_model, denoiser):
+    """The synthesizer builds its Denoiser from the prepared module: the same bias, the same RNG use."""
+    _, gold = golden
+    torch.manual_seed(123)
+    Denoiser(fused_model)
+    expected = torch.get_rng_state()
+    torch.manual_seed(123)
+    prepared = Denoiser(prepare_waveglow(fused_model))
+    assert torch.equal(torch.get_rng_state(), expected)
+    torch.testing.assert_close(prepared.bias_spec, gold["bias_spec"], **GOLDEN_MODEL_TOL)
+    with pytest.raises(AssertionError):  # the comparison notices a 0.1 % weight change
+        perturbed_model = perturb_weights_(copy.deepcopy(fused_model))
+        torch.testing.assert_close(Denoiser(prepare_waveglow(perturbed_model)).bias_spec, gold["bias_spec"],
+                                   **GOLDEN_MODEL_TOL)
 
 
 @pytest.mark.parametrize("strength, key", [(0.01, "out_strength_0_01"), (0.1, "out_strength_0_1")])

@@ -1,15 +1,21 @@
-"""WaveGlow: NVIDIA golden outputs, key layout, weight norm, invertibility and reduced precision."""
+"""WaveGlow: NVIDIA golden outputs, key layout, weight norm, invertibility and reduced precision.
+
+The golden inference tests run the reference model and the module :func:`prepare_waveglow` makes of
+it (the synthesizer's path); ``tests/inference/test_fast_waveglow.py`` tests the latter further."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import doctest
 import json
+import math
 import warnings
 
 import pytest
 import torch
 
 from tacoglow.errors import AudioError, ConfigError
+from tacoglow.inference.fast_waveglow import prepare_waveglow
 from tacoglow.models import waveglow as waveglow_module
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig, WeightNormConv1d
 from tolerances import BF16_UNIT_ROUNDOFF, FP16_UNIT_ROUNDOFF, GOLDEN_MODEL_TOL, perturb_weights_
@@ -37,6 +43,10 @@ def golden_model(golden) -> WaveGlow:
     return model.eval()
 
 
+# Inference paths under test: the reference model itself, and the prepared module built from it.
+PATHS = {"reference": lambda model: model, "prepared": lambda model: prepare_waveglow(model)}
+
+
 def random_tiny(seed: int = 0, config: WaveGlowConfig = TINY) -> WaveGlow:
     """A tiny model whose couplings are not the identity (the reference zero-inits ``end``)."""
     torch.manual_seed(seed)
@@ -46,55 +56,6 @@ def random_tiny(seed: int = 0, config: WaveGlowConfig = TINY) -> WaveGlow:
             wn.end.weight.normal_(0.0, 0.1)
             wn.end.bias.normal_(0.0, 0.1)
     return model
-
-
-# --- configuration -------------------------------------------------------------------------------
-
-def test_config_nvidia_round_trip(golden):
-    nvidia = golden[0]["config"]
-    config = WaveGlowConfig.from_nvidia(nvidia)
-    assert (config.n_flows, config.n_early_every, config.n_layers, config.n_channels) == (5, 2, 3, 6)
-    assert config.to_nvidia() == nvidia
-    assert WaveGlowConfig().to_nvidia() == {
-        "n_mel_channels": 80, "n_flows": 12, "n_group": 8, "n_early_every": 4, "n_early_size": 2,
-        "WN_config": {"n_layers": 8, "kernel_size": 3, "n_channels": 512}}
-    assert WaveGlowConfig.from_nvidia({"WN_config": {"n_channels": 256}}) == WaveGlowConfig(n_channels=256)
-
-
-@pytest.mark.parametrize("nvidia, match", [
-    ({"n_flow": 12}, r"unknown \['n_flow'\]"),
-    ({"WN_config": {"channels": 256}}, r"WN_config: .*unknown \['channels'\]"),
-    ({"n_layers": 8}, r"unknown \['n_layers'\]"),  # WN keys belong inside WN_config
-    ({"WN_config": 256}, "expected a dict"),
-])
-def test_config_from_nvidia_rejects_unknown_keys(nvidia, match):
-    with pytest.raises(ConfigError, match=match):
-        WaveGlowConfig.from_nvidia(nvidia)
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n_group": 7}, r"n_group: expected an even number >= 2, found 7"),
-    ({"kernel_size": 4}, r"kernel_size: expected an odd number >= 1, found 4"),
-    ({"n_channels": 5}, r"n_channels: expected an even number >= 2, found 5"),
-    ({"n_early_size": 1}, r"n_early_size: expected an even number >= 0, found 1"),
-    ({"n_flows": 0}, r"n_flows: expected >= 1, found 0"),
-    ({"n_early_every": 0}, r"n_early_every: expected >= 1, found 0"),
-    ({"n_flows": 13, "n_early_every": 3}, r"must leave >= 2 channels, found 0"),
-    ({"n_channels": 256.0}, r"n_channels: expected an int, found 256.0"),
-    ({"n_layers": True}, r"n_layers: expected an int, found True"),
-])
-def test_config_validation(kwargs, match):
-    with pytest.raises(ConfigError, match=match):
-        WaveGlowConfig(**kwargs)
-
-
-def test_config_channel_bookkeeping():
-    config = WaveGlowConfig()
-    assert (config.n_early_outputs, config.n_remaining_channels) == (2, 4)
-    with torch.device("meta"):
-        model = WaveGlow(WaveGlowConfig(n_channels=8))
-    assert [flow.conv.weight.shape[0] for flow in model.convinv] == [8] * 4 + [6] * 4 + [4] * 4
-    assert [wn.start.weight_v.shape[1] for wn in model.WN] == [4] * 4 + [3] * 4 + [2] * 4
 
 
 # --- state_dict layout ---------------------------------------------------------------------------
@@ -162,25 +123,27 @@ def test_waveglow_loss_matches_golden(golden, golden_model):
     assert abs(loss.item() - fwd["loss"]) <= 1e-5 * abs(fwd["loss"])
 
 
-def test_infer_matches_golden_before_and_after_weight_norm_removal(golden, golden_model):
+@pytest.mark.parametrize("path", PATHS)
+def test_infer_matches_golden_before_and_after_weight_norm_removal(golden, golden_model, path):
     inf = golden[1]["infer"]
-    before = golden_model.infer(inf["mel"], sigma=inf["sigma"])
+    before = PATHS[path](golden_model).infer(inf["mel"], sigma=inf["sigma"])
     assert before.shape == (2, 4096)
     torch.testing.assert_close(before, inf["audio_weightnorm"], **GOLDEN_MODEL_TOL)
     assert golden_model.has_weight_norm
     golden_model.remove_weight_norm()
     assert not golden_model.has_weight_norm
-    after = golden_model.infer(inf["mel"], sigma=inf["sigma"])
+    after = PATHS[path](golden_model).infer(inf["mel"], sigma=inf["sigma"])
     torch.testing.assert_close(after, inf["audio_removed_weightnorm"], **GOLDEN_MODEL_TOL)
 
 
-def test_seeded_infer_matches_golden_with_global_rng_and_generator(golden, golden_model):
+@pytest.mark.parametrize("path", PATHS)
+def test_seeded_infer_matches_golden_with_global_rng_and_generator(golden, golden_model, path):
     inf = golden[1]["infer"]
     want = inf["audio_sigma06_seeded_removed_weightnorm"]
     golden_model.remove_weight_norm()
+    model = PATHS[path](golden_model)
     torch.manual_seed(inf["seed"])
-    torch.testing.assert_close(golden_model.infer(inf["mel"], sigma=inf["seeded_sigma"]), want,
-                               **GOLDEN_MODEL_TOL)
+    torch.testing.assert_close(model.infer(inf["mel"], sigma=inf["seeded_sigma"]), want, **GOLDEN_MODEL_TOL)
     # Draw order: randn(B, 4, L), then randn(B, 2, L) for flow 4 and for flow 2.
     B, L = 2, 16 * 256 // 8
     torch.manual_seed(inf["seed"])
@@ -188,17 +151,18 @@ def test_seeded_infer_matches_golden_with_global_rng_and_generator(golden, golde
         torch.randn(B, channels, L)
     expected_state = torch.get_rng_state()
     torch.manual_seed(inf["seed"])
-    golden_model.infer(inf["mel"], sigma=inf["seeded_sigma"])
+    model.infer(inf["mel"], sigma=inf["seeded_sigma"])
     assert torch.equal(torch.get_rng_state(), expected_state)
 
     state = torch.get_rng_state()
     generator = torch.Generator().manual_seed(inf["seed"])
-    got = golden_model.infer(inf["mel"], sigma=inf["seeded_sigma"], generator=generator)
+    got = model.infer(inf["mel"], sigma=inf["seeded_sigma"], generator=generator)
     torch.testing.assert_close(got, want, **GOLDEN_MODEL_TOL)
     assert torch.equal(torch.get_rng_state(), state), "a generator must leave the global RNG alone"
 
 
-def test_golden_comparisons_catch_a_0_1_percent_weight_change(golden, golden_model):
+@pytest.mark.parametrize("path", PATHS)
+def test_golden_comparisons_catch_a_0_1_percent_weight_change(golden, golden_model, path):
     fwd, inf = golden[1]["forward"], golden[1]["infer"]
     perturb_weights_(golden_model)
     with torch.no_grad():
@@ -206,8 +170,8 @@ def test_golden_comparisons_catch_a_0_1_percent_weight_change(golden, golden_mod
     with pytest.raises(AssertionError):
         torch.testing.assert_close(z, fwd["z"], **GOLDEN_MODEL_TOL)
     with pytest.raises(AssertionError):
-        torch.testing.assert_close(golden_model.infer(inf["mel"], sigma=inf["sigma"]), inf["audio_weightnorm"],
-                                   **GOLDEN_MODEL_TOL)
+        torch.testing.assert_close(PATHS[path](golden_model).infer(inf["mel"], sigma=inf["sigma"]),
+                                   inf["audio_weightnorm"], **GOLDEN_MODEL_TOL)
 
 
 # --- building blocks -----------------------------------------------------------------------------
@@ -267,7 +231,7 @@ def test_remove_weight_norm_is_idempotent_and_keeps_outputs():
         torch.testing.assert_close(model(mel, audio)[0], before, rtol=1e-5, atol=1e-6)
 
 
-def test_invertible_conv_init_log_det_and_inverse_cache():
+def test_invertible_conv_init_log_det_and_inverse():
     torch.manual_seed(0)
     flow = waveglow_module._Invertible1x1Conv(6)
     W = flow.conv.weight.squeeze()
@@ -282,7 +246,8 @@ def test_invertible_conv_init_log_det_and_inverse_cache():
     torch.testing.assert_close(log_det_W, 3 * 20 * torch.logdet(flow.conv.weight.squeeze().double()).float())
     torch.testing.assert_close(flow.inverse(mixed), z, rtol=1e-4, atol=1e-5)
 
-    # The cached inverse follows in-place edits, dtype changes and never enters the state_dict.
+    # The inverse is computed from the current weight: it follows in-place edits, loading and dtype
+    # changes, and nothing of it enters the state_dict.
     with torch.no_grad():
         flow.conv.weight.mul_(2.0)
     torch.testing.assert_close(flow.inverse(flow(z)[0]), z, rtol=1e-4, atol=1e-5)
@@ -302,7 +267,7 @@ def test_upsample_equals_the_transposed_conv_module_with_gradients():
     """
     model = random_tiny()
     mel = torch.randn(2, 80, 7, requires_grad=True)
-    got = model._upsample(mel)
+    got = waveglow_module._upsample(mel, model.upsample.weight, model.upsample.bias)
     assert got.shape == (2, 80, 6 * 256 + 1024)
     want = torch.cat([model.upsample(mel[i:i + 1]) for i in range(2)])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
@@ -312,7 +277,8 @@ def test_upsample_equals_the_transposed_conv_module_with_gradients():
     for g, w in zip(grads, want_grads):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
     with torch.no_grad():
-        half = copy.deepcopy(model).half()._upsample(mel.detach().half())
+        half_upsample = copy.deepcopy(model.upsample).half()
+        half = waveglow_module._upsample(mel.detach().half(), half_upsample.weight, half_upsample.bias)
     assert half.dtype == torch.float16
     assert rel_err(half, want) < 2e-3
 
@@ -369,6 +335,34 @@ def test_training_forward_backpropagates_to_weight_norm_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0
 
 
+def test_training_gradient_matches_finite_differences():
+    model = random_tiny(config=dataclasses.replace(TINY, n_layers=3))
+    model.train()
+    mel, audio = torch.randn(2, 80, 2), torch.randn(2, 700)
+    z, log_s_list, log_det_W_list = model(mel, audio)
+    loss = (z ** 2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
+    loss.backward()
+    wn = model.WN[1]
+    params = [wn.start.weight_v, wn.in_layers[2].weight_g, wn.cond_layers[0].weight_v, wn.end.weight]
+    grads = [p.grad for p in params]
+    # Finite differences on one weight entry confirm the gradient's value, not only its presence.
+    param, index, step = wn.cond_layers[0].weight_v, (3, 17, 0), 1e-2
+    with torch.no_grad():
+        model.double()
+        mel, audio = mel.double(), audio.double()
+
+        def loss_at(value: float) -> float:
+            param[index] = value
+            z, log_s_list, log_det_W_list = model(mel, audio)
+            return float((z ** 2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list))
+
+        original = float(param[index])
+        numeric = (loss_at(original + step) - loss_at(original - step)) / (2 * step)
+        param[index] = original
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert math.isclose(float(grads[2][index]), numeric, rel_tol=1e-3, abs_tol=1e-4)
+
+
 # --- reduced precision ---------------------------------------------------------------------------
 
 # Norm-wise error budget of reduced precision: rounding inputs and weights to the format costs about its
@@ -377,11 +371,13 @@ def test_training_forward_backpropagates_to_weight_norm_parameters():
 # 3 u for both formats under simulated AVX2, AVX-512 and SSE kernels; allow 12 u.
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float16, 12 * FP16_UNIT_ROUNDOFF),
                                               (torch.bfloat16, 12 * BF16_UNIT_ROUNDOFF)])
-def test_half_precision_infer_is_finite_and_close(golden_model, dtype, tolerance):
+@pytest.mark.parametrize("path", PATHS)
+def test_half_precision_infer_is_finite_and_close(golden_model, dtype, tolerance, path):
     mel = torch.randn(1, 80, 6, generator=torch.Generator().manual_seed(3)) - 4.0
     golden_model.remove_weight_norm()
     want = golden_model.infer(mel, sigma=0.6, generator=torch.Generator().manual_seed(1))
-    low = copy.deepcopy(golden_model).to(dtype)
+    # The reference cast as a whole; the prepared module composed from float32 and rounded once.
+    low = copy.deepcopy(golden_model).to(dtype) if path == "reference" else prepare_waveglow(golden_model, dtype)
     got = low.infer(mel, sigma=0.6, generator=torch.Generator().manual_seed(1))
     assert got.dtype == dtype
     assert torch.isfinite(got).all()
@@ -392,8 +388,8 @@ def test_inverse_coupling_is_exact_in_float32_and_promoted_in_half():
     """(x − b) / exp(s): the reference's division in float32; float16 exp(s) overflows above s ≈ 11."""
     x, b = torch.randn(2, 3, 40), torch.randn(2, 3, 40)
     log_s = torch.linspace(-4.0, 13.0, 240).view(2, 3, 40)
-    assert torch.equal(waveglow_module._inverse_affine(x, b, log_s), (x - b) / torch.exp(log_s))
-    got = waveglow_module._inverse_affine(x.half(), b.half(), log_s.half())
+    assert torch.equal(waveglow_module.inverse_affine(x, b, log_s), (x - b) / torch.exp(log_s))
+    got = waveglow_module.inverse_affine(x.half(), b.half(), log_s.half())
     naive = (x.half() - b.half()) / torch.exp(log_s.half())
     want = (x.half().float() - b.half().float()) / torch.exp(log_s.half().float())
     assert got.dtype == torch.float16 and torch.isfinite(got).all()

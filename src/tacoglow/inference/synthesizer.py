@@ -42,6 +42,7 @@ from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import AudioError, ConfigError, TextError
 from tacoglow.inference.batching import MelItem, infer_batch, pad_tokens, plan_batches
 from tacoglow.inference.fast_tacotron2 import PreparedTacotron2, prepare_tacotron2
+from tacoglow.inference.fast_waveglow import PreparedWaveGlow, prepare_waveglow
 from tacoglow.inference.text_split import TextPiece, max_chars_for_steps, split_text
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.tacotron2 import Tacotron2
@@ -296,9 +297,9 @@ def _resolve_device(device: str | torch.device) -> torch.device:
 class Synthesizer:
     """Text to speech with a Tacotron 2 and a vocoder (WaveGlow, or Griffin-Lim).
 
-    The models are loaded and prepared once: WaveGlow's weight norm is removed, both models are
-    moved to ``device`` and cast to ``precision`` (in place: pass copies of models you want to
-    keep unchanged), and the WaveGlow denoiser's bias is computed.
+    The models are loaded and prepared once: WaveGlow by ``prepare_waveglow`` (a new module, the
+    given one is left as is), Tacotron 2 moved to ``device`` and cast to ``precision`` (in place:
+    pass a copy of a model you want to keep unchanged), and the WaveGlow denoiser's bias is computed.
 
     Args:
         tacotron2: a Tacotron 2 checkpoint path (NVIDIA's or tacoglow's), a ``LoadedModel``, a
@@ -439,7 +440,7 @@ class Synthesizer:
         self.mel_config = tacotron2_mel
         # Long text is split by a speaking-rate estimate in symbols, which counts a repeated phone once.
         self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)
-        self.waveglow: Optional[WaveGlow] = None
+        self.waveglow: Optional[PreparedWaveGlow] = None
         self.denoiser: Optional[Denoiser] = None
         self.griffin_lim: Optional[GriffinLimVocoder] = None
         if waveglow is not None:
@@ -480,7 +481,7 @@ class Synthesizer:
                               f"contract says n_mel_channels={mel.n_mel_channels}")
         return prepare_tacotron2(model, self.tacotron2_dtype, self.device), mel, symbols, frontend or TextFrontend()
 
-    def _load_waveglow(self, source: ModelSource, mel_config: Optional[MelConfig]) -> tuple[WaveGlow, MelConfig]:
+    def _load_waveglow(self, source: ModelSource, mel_config: Optional[MelConfig]) -> tuple[PreparedWaveGlow, MelConfig]:
         if isinstance(source, (str, os.PathLike)):
             loaded = load_model(source, "waveglow")
             model, mel = loaded.model, loaded.mel_config
@@ -497,10 +498,8 @@ class Synthesizer:
         if mel.n_mel_channels != model.config.n_mel_channels:
             raise ConfigError(f"WaveGlow takes {model.config.n_mel_channels} mel channels, its mel "
                               f"contract says n_mel_channels={mel.n_mel_channels}")
-        # Fused once here, in float32 before any cast, as NVIDIA's inference does.
-        model.remove_weight_norm()
-        model.eval().to(self.device, self.dtype)
-        return model, mel
+        # Composed once for this dtype and device (weight norm fused in float32 first, as NVIDIA's).
+        return prepare_waveglow(model, self.dtype, self.device), mel
 
     # ------------------------------------------------------------------------------ helpers
 

@@ -7,16 +7,27 @@ rebuilt with its own phase (ARCHITECTURE_FACTS.md §5.10, checkpoint_layout.md �
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from tacoglow.audio.stft import STFT
 from tacoglow.errors import AudioError, ConfigError
-from tacoglow.models.waveglow import WaveGlow
+from tacoglow.models.waveglow_config import WaveGlowConfig
 
-__all__ = ["Denoiser"]
+__all__ = ["Denoiser", "WaveGlowLike"]
+
+
+class WaveGlowLike(Protocol):
+    """What the Denoiser reads of a vocoder: a :class:`~tacoglow.models.waveglow.WaveGlow`, or one
+    prepared by :func:`tacoglow.inference.fast_waveglow.prepare_waveglow` (the bias then comes
+    from the very arithmetic that makes the audio)."""
+
+    config: WaveGlowConfig
+    upsample: nn.ConvTranspose1d  # its weight gives the dtype and device of the bias run
+
+    def infer(self, mel: Tensor, sigma: float = 1.0, generator: Optional[torch.Generator] = None) -> Tensor: ...
 
 BIAS_MEL_FRAMES = 88
 """Frames of the bias mel (22,528 samples); fixed by the reference, and the bias depends on it."""
@@ -33,7 +44,7 @@ class Denoiser(nn.Module):
     ``generator`` to leave the global RNG untouched instead.
 
     Args:
-        waveglow (WaveGlow): the vocoder whose bias is removed (any dtype or device; not kept).
+        waveglow (WaveGlowLike): the vocoder whose bias is removed (any dtype or device; not kept).
         filter_length (int): STFT size n_fft. Default 1024.
         n_overlap (int): frames per window; hop = filter_length // n_overlap. Default 4.
         win_length (int): Hann window length. Default 1024.
@@ -46,7 +57,7 @@ class Denoiser(nn.Module):
         bias_spec: (1, filter_length // 2 + 1, 1) float32, the bias magnitude.
 
     Example:
-        >>> from tacoglow.models.waveglow import WaveGlowConfig
+        >>> from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
         >>> waveglow = WaveGlow(WaveGlowConfig(n_flows=2, n_layers=1, n_channels=4)).eval()
         >>> denoiser = Denoiser(waveglow)
         >>> denoiser(torch.randn(2, 4000), strength=0.01).shape   # (B, 1, 256 · (T // 256))
@@ -55,7 +66,7 @@ class Denoiser(nn.Module):
 
     bias_spec: Tensor
 
-    def __init__(self, waveglow: WaveGlow, filter_length: int = 1024, n_overlap: int = 4,
+    def __init__(self, waveglow: WaveGlowLike, filter_length: int = 1024, n_overlap: int = 4,
                  win_length: int = 1024, mode: str = "zeros", *,
                  generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
