@@ -67,7 +67,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="also write a PNG per utterance (mel, alignment, gate); needs matplotlib")
     parser.add_argument("--float", action="store_true", dest="float32",
                         help="write 32-bit float WAV (default 16-bit PCM)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (ONNX Runtime with --onnx)")
+    parser.add_argument("--onnx", type=Path, metavar="DIR",
+                        help="run an ONNX export folder ('tacoglow export --format onnx') on ONNX Runtime, "
+                             "without torch; --tacotron2/--waveglow/--vocoder/--device do not apply")
+    parser.add_argument("--onnx-precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                        help="with --onnx: fp32, fp16 graphs, or int8 decoder weights (default fp32)")
     return parser
 
 
@@ -168,15 +173,33 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from tacoglow.inference.synthesizer import Synthesizer
+    synth: Any
+    if args.onnx is not None:
+        # Torch-free path: tacoglow.runtime imports numpy and onnxruntime only.
+        if args.tacotron2 or args.waveglow or args.vocoder or args.device != "cpu" or args.precision != "fp32":
+            raise ConfigError("--onnx runs the models of its folder on the CPU: drop --tacotron2, --waveglow, "
+                              "--vocoder, --device and --precision (use --onnx-precision)")
+        if args.plot:
+            raise ConfigError("--plot is not available with --onnx (it draws with torch)")
+        from tacoglow.runtime import OnnxSynthesizer
 
-    synth = Synthesizer(
-        args.tacotron2, args.waveglow, vocoder=args.vocoder, device=args.device, precision=args.precision,
-        sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
-        max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
-        prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
-        threads=args.threads,
-    )
+        synth = OnnxSynthesizer(
+            args.onnx, precision=args.onnx_precision, sigma=args.sigma, denoise=args.denoise, seed=args.seed,
+            batch_size=args.batch_size, max_decoder_steps=args.max_decoder_steps,
+            gate_threshold=args.gate_threshold, prenet_dropout=args.prenet_dropout,
+            phone_repeats=args.phone_repeats, retries=args.retries, threads=args.threads)
+        gate_threshold = synth.gate_threshold
+    else:
+        from tacoglow.inference.synthesizer import Synthesizer
+
+        synth = Synthesizer(
+            args.tacotron2, args.waveglow, vocoder=args.vocoder, device=args.device, precision=args.precision,
+            sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
+            max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
+            prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
+            threads=args.threads,
+        )
+        gate_threshold = synth.tacotron2.config.gate_threshold
     total = synth.count_pieces(texts)  # validates every text before anything is synthesized
     chunk = synth.batch_size * _CHUNK_BATCHES
     folder.mkdir(exist_ok=True)
@@ -187,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             for path, utterance in zip(paths[start:start + chunk], utterances):
                 utterance.save(path, float32=args.float32)
                 if args.plot:
-                    _save_plot(utterance, path.with_suffix(".png"), synth.tacotron2.config.gate_threshold)
+                    _save_plot(utterance, path.with_suffix(".png"), gate_threshold)
                 if not utterance.healthy:
                     logger.warning("%s: %s", path, "the stop gate never fired" if not utterance.stop_gate_fired
                                    else "attention did not reach the end of the text")
