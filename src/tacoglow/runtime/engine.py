@@ -201,6 +201,8 @@ class OnnxSynthesizer:
         sigma, denoise, seed, batch_size, max_decoder_steps, gate_threshold, prenet_dropout,
         phone_repeats, retries, split_long_text: as the PyTorch ``Synthesizer``.
         threads: ONNX Runtime intra-op threads per graph; None leaves its default (all cores).
+        early_stopping: as the PyTorch ``Synthesizer``: False decodes ``max_decoder_steps`` steps
+            (benchmarks), still reporting the stop gate in the health flags.
 
     Raises:
         ConfigError: a setting out of range, or a folder that is not an export / lacks the variant.
@@ -210,7 +212,7 @@ class OnnxSynthesizer:
                  denoise: float = 0.01, seed: int | None = None, batch_size: int = 8,
                  max_decoder_steps: int | None = None, gate_threshold: float | None = None,
                  prenet_dropout: bool = True, phone_repeats: int | None = None, retries: int = 2,
-                 split_long_text: bool = True, threads: int | None = None) -> None:
+                 split_long_text: bool = True, threads: int | None = None, early_stopping: bool = True) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -248,6 +250,7 @@ class OnnxSynthesizer:
         self.sigma, self.denoise_strength = float(sigma), float(denoise)
         self.seed, self.batch_size, self.retries = seed, batch_size, retries
         self.split_long_text = split_long_text
+        self.early_stopping = early_stopping
         t2 = voice["tacotron2"]
         self.n_mels, self.nfps = int(t2["n_mel_channels"]), int(t2["n_frames_per_step"])
         self.max_decoder_steps = int(max_decoder_steps or t2["max_decoder_steps"])
@@ -336,16 +339,26 @@ class OnnxSynthesizer:
 
     # ---------------------------------------------------------------------------- Tacotron 2
 
-    def infer_batch(self, sequences: Sequence[Sequence[int]], rng: np.random.Generator) -> list[_Item]:
-        """Tacotron 2 on one batch of id lists; each item as if decoded alone (``infer_batch``'s rules)."""
+    def encode(self, sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Id lists -> (memory (B, T, d_enc), processed_memory (B, T, d_att), text_mask (B, T), lengths (B,))."""
         batch = len(sequences)
         lengths = np.array([len(s) for s in sequences], dtype=np.int64)
         text = np.full((batch, int(lengths.max())), PAD_ID, dtype=np.int64)
         for row, ids in enumerate(sequences):
             text[row, :len(ids)] = ids
         memory, processed = self.encoder.run(None, {"text": text, "text_lengths": lengths})
-        text_mask = np.arange(text.shape[1])[None, :] >= lengths[:, None]
-        state = [np.zeros((batch, size), np.float32) for size in self._state_sizes(text.shape[1])]
+        return memory, processed, np.arange(text.shape[1])[None, :] >= lengths[:, None], lengths
+
+    def decode(self, memory: np.ndarray, processed: np.ndarray, text_mask: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The autoregressive loop (``decode_free_running``'s stop rule) on the decoder-step graph.
+
+        Returns:
+            mel (B, n_mels, T_mel) before the postnet, gate logits (B, T_steps), alignments
+            (B, T_steps, T_text), mel_lengths (B,) in frames, stopped (B,) bool.
+        """
+        batch, text_len = text_mask.shape
+        state = [np.zeros((batch, size), np.float32) for size in self._state_sizes(text_len)]
         frame = np.zeros((batch, self.n_mels * self.nfps), np.float32)
         p = self.prenet_dropout
         ones = np.ones((batch, self.prenet_dim), np.float32)
@@ -368,25 +381,31 @@ class OnnxSynthesizer:
             probability = np.float32(1.0) / (np.float32(1.0) + np.exp(-gate[:, 0]))
             running = running & (probability <= np.float32(self.gate_threshold))
             running_steps.append(running)
-            if not running.any():
+            if self.early_stopping and not running.any():
                 break
         n_steps = len(frames)
-        # (T_steps, B, n_mels * nfps) -> (B, T_steps * nfps, n_mels) -> (B, n_mels, T_mel)
+        # (B, T_steps, n_mels * nfps) -> (B, T_steps * nfps, n_mels) -> (B, n_mels, T_mel)
         mel = np.stack(frames, 1).reshape(batch, n_steps * self.nfps, self.n_mels).transpose(0, 2, 1)
-        mel = np.ascontiguousarray(mel)
-        gate_all = np.stack(gates, 1)  # (B, T_steps)
-        align_all = np.stack(alignments, 1)  # (B, T_steps, T_text)
         mel_lengths = np.stack(running_steps, 1).sum(1) * self.nfps
         stopped = ~running
-        if n_steps == self.max_decoder_steps and not stopped.all():
+        if self.early_stopping and n_steps == self.max_decoder_steps and not stopped.all():
             logger.warning("Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d items",
                            self.max_decoder_steps, int((~stopped).sum()), batch)
+        return np.ascontiguousarray(mel), np.stack(gates, 1), np.stack(alignments, 1), mel_lengths, stopped
+
+    def infer_batch(self, sequences: Sequence[Sequence[int]], rng: np.random.Generator) -> list[_Item]:
+        """Tacotron 2 on one batch of id lists; each item as if decoded alone (``infer_batch``'s rules)."""
+        memory, processed, text_mask, lengths = self.encode(sequences)
+        mel, gate_all, align_all, mel_lengths, stopped = self.decode(memory, processed, text_mask, rng)
+        batch = len(sequences)
         (mel_postnet,) = self.postnet.run(None, {"mel": mel})
         total = mel.shape[2]
         items = []
         for row in range(batch):
             mel_length, fired = int(mel_lengths[row]), bool(stopped[row])
-            emitted = min(mel_length + self.nfps, total) if fired else total
+            if not self.early_stopping:  # fixed-length output: every decoded frame is kept
+                mel_length = total
+            emitted = min(mel_length + self.nfps, total) if fired and self.early_stopping else total
             if emitted < total:  # alone, the item would have ended with the step that fired its gate
                 (row_mel,) = self.postnet.run(None, {"mel": np.ascontiguousarray(mel[row:row + 1, :, :emitted])})
                 row_mel = row_mel[0]
