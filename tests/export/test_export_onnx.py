@@ -93,3 +93,9 @@ def test_layout_converter_still_needs_a_checkpoint(tmp_path, capsys):
 def test_waveglow_must_be_a_waveglow(golden_dir, tmp_path):
     with pytest.raises(CheckpointError):
         export_onnx(tmp_path, golden_dir / "tacotron2.pt", golden_dir / "tacotron2.pt", variants=False)
+
+
+def test_bench_onnx_refuses_checkpoints(tmp_path, capsys):
+    # The side-by-side bench times full-size random models (minutes): only its argument checks run here.
+    assert main(["bench", "--onnx", "--tacotron2", str(tmp_path / "t.pt")]) == 2
+    assert "--onnx times full-size random models" in capsys.readouterr().err
