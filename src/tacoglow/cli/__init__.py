@@ -27,6 +27,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "export": "export",
+    "triton": "triton",
     "info": "info",
 }
 
