@@ -56,6 +56,6 @@ finally:
 
 def test_triton_serves_the_onnx_engine_on_loopback(onnx_voice, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    result = subprocess.run([PYTHON, "-c", CLIENT, str(onnx_voice)], cwd=tmp_path, env=env, capture_output=True,
+    result = subprocess.run([PYTHON, "-c", CLIENT, str(onnx_voice)], check=False, cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=300)
     assert "TRITON OK" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]

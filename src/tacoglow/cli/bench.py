@@ -50,7 +50,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table, write JSON if asked; returns the exit code."""
-    from tacoglow.bench.inference import BenchSettings, format_table, run_benchmark, write_json
+    from tacoglow.bench.inference import (
+        BenchSettings,
+        format_table,
+        run_benchmark,
+        write_json,
+    )
     from tacoglow.errors import ConfigError
 
     if args.wn_channels is not None and args.waveglow is not None:

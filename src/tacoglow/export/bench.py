@@ -29,17 +29,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from tacoglow.bench.inference import bench_inputs, random_models, waveglow_gflop_per_second
+from tacoglow.audio.mel import MelConfig
+from tacoglow.bench.inference import (
+    bench_inputs,
+    random_models,
+    waveglow_gflop_per_second,
+)
 from tacoglow.bench.stats import matmul_peak_gflops, snr_db
 from tacoglow.checkpoints import LoadedModel
-from tacoglow.audio.mel import MelConfig
 from tacoglow.export.onnx import export_onnx
 from tacoglow.inference.fast_tacotron2 import prepare_tacotron2
 from tacoglow.inference.fast_waveglow import prepare_waveglow
 from tacoglow.models.tacotron2 import decode_free_running
 from tacoglow.text import TextFrontend
 
-__all__ = ["OnnxBenchReport", "run_onnx_bench", "format_onnx_table"]
+__all__ = ["OnnxBenchReport", "format_onnx_table", "run_onnx_bench"]
 
 
 @dataclass
@@ -102,8 +106,8 @@ def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, thre
             postnet_s = _median_time(lambda: tacotron2.postnet(torch_mel), iterations)
             for name, step in (("reference (eager)", tacotron2.decoder.step), ("PyTorch engine", prepared._step)):
                 generator = torch.Generator().manual_seed(seed)
-                decoder_s = _median_time(lambda: decode_free_running(step, tacotron2.decoder.prenet, torch_memory,
-                                                                     cfg, generator), iterations) / steps
+                decoder_s = _median_time(lambda step=step, generator=generator: decode_free_running(
+                    step, tacotron2.decoder.prenet, torch_memory, cfg, generator), iterations) / steps
                 report.seconds[name] = {"encoder": encoder_s, "decoder": decoder_s, "postnet": postnet_s}
 
         # --- Tacotron 2, ONNX Runtime.
@@ -114,9 +118,11 @@ def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, thre
             mel = engine.decode(memory, processed, text_mask, rng)[0]
             mels[precision] = engine.postnet.run(None, {"mel": mel})[0]
             report.seconds[f"ONNX Runtime {precision}"] = {
-                "encoder": _median_time(lambda: engine.encode([ids]), iterations),
-                "decoder": _median_time(lambda: engine.decode(memory, processed, text_mask, rng), iterations) / steps,
-                "postnet": _median_time(lambda: engine.postnet.run(None, {"mel": mel}), iterations),
+                "encoder": _median_time(lambda engine=engine: engine.encode([ids]), iterations),
+                "decoder": _median_time(lambda engine=engine, rng=rng: engine.decode(memory, processed, text_mask, rng),
+                                        iterations) / steps,
+                "postnet": _median_time(lambda engine=engine, mel=mel: engine.postnet.run(None, {"mel": mel}),
+                                        iterations),
             }
         for precision in ("fp16", "int8"):
             report.snr_db[precision] = snr_db(torch.from_numpy(mels["fp32"]).flatten(),
@@ -148,10 +154,10 @@ def format_onnx_table(report: OnnxBenchReport) -> str:
     """The report as a text table, ratios against the reference-equivalent and PyTorch-engine rows."""
     ref = report.seconds["reference (eager)"]["decoder"]
     torch_engine = report.seconds["PyTorch engine"]
-    lines = [f"Tacotron 2 batch 1, {report.steps} decoder steps, full size, random weights; {report.threads} "
-             f"threads (medians; a shared machine: compare rows of one run)",
-             f"{'engine':<20} {'encoder ms':>10} {'ms/step':>8} {'x ref':>6} {'postnet ms':>10} "
-             f"{'WaveGlow s':>10} {'vs PyTorch engine (enc/dec/post/WG)':>36}"]
+    lines = [(f"Tacotron 2 batch 1, {report.steps} decoder steps, full size, random weights; {report.threads} "
+              f"threads (medians; a shared machine: compare rows of one run)"),
+             (f"{'engine':<20} {'encoder ms':>10} {'ms/step':>8} {'x ref':>6} {'postnet ms':>10} "
+              f"{'WaveGlow s':>10} {'vs PyTorch engine (enc/dec/post/WG)':>36}")]
     for name, stages in report.seconds.items():
         ratio = "/".join(f"{stages[s] / torch_engine[s]:.2f}" if s in stages and s in torch_engine else "-"
                          for s in ("encoder", "decoder", "postnet", "waveglow"))

@@ -20,8 +20,13 @@ from torch.nn import functional as F
 from tacoglow.models.tacotron2 import DecoderState, EncoderMemory, Tacotron2
 from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow, inverse_affine, is_early
 
-__all__ = ["EncoderGraph", "DecoderStepGraph", "PostnetGraph", "WaveGlowGraph",
-           "DECODER_STATE_NAMES"]
+__all__ = [
+    "DECODER_STATE_NAMES",
+    "DecoderStepGraph",
+    "EncoderGraph",
+    "PostnetGraph",
+    "WaveGlowGraph",
+]
 
 DECODER_STATE_NAMES = ("attention_hidden", "attention_cell", "decoder_hidden", "decoder_cell",
                        "attention_weights", "attention_weights_cum", "attention_context")

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +30,14 @@ import torch
 from tacoglow.audio.mel import _mel_basis_pinv
 from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import CheckpointError, ConfigError
-from tacoglow.export.graphs import (DECODER_STATE_NAMES, DecoderStepGraph, EncoderGraph, PostnetGraph,
-                                    WaveGlowGraph, state_zeros)
+from tacoglow.export.graphs import (
+    DECODER_STATE_NAMES,
+    DecoderStepGraph,
+    EncoderGraph,
+    PostnetGraph,
+    WaveGlowGraph,
+    state_zeros,
+)
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.models.waveglow import WaveGlow
@@ -78,7 +84,7 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _check(path: Path, feeds: dict[str, np.ndarray], expected: Optional[list[torch.Tensor]]) -> None:
+def _check(path: Path, feeds: dict[str, np.ndarray], expected: list[torch.Tensor] | None) -> None:
     """onnx.checker on the file, one ORT run on ``feeds``; compare with ``expected`` when given (fp32)."""
     onnx, _ = _require_onnx()
     onnx.checker.check_model(str(path), full_check=True)

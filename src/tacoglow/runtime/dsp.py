@@ -19,7 +19,7 @@ import numpy as np
 
 from tacoglow.errors import AudioError
 
-__all__ = ["stft", "istft", "griffin_lim_vocoder", "denoise", "write_wav"]
+__all__ = ["denoise", "griffin_lim_vocoder", "istft", "stft", "write_wav"]
 
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 _LINEAR_FLOOR = 1e-10  # mel_to_linear's floor: the pseudo-inverse yields small negative values

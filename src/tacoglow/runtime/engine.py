@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from tacoglow.errors import CheckpointError, ConfigError, TextError
 from tacoglow.runtime.dsp import denoise, griffin_lim_vocoder, write_wav
 from tacoglow.text import PAD_ID, TextFrontend
 
-__all__ = ["OnnxSynthesizer", "Utterance", "Segment", "StageTimes", "PRECISIONS", "attention_health"]
+__all__ = ["PRECISIONS", "OnnxSynthesizer", "Segment", "StageTimes", "Utterance", "attention_health"]
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class _Piece:
     text_index: int
     piece: Any  # text_split.TextPiece
     ids: list[int]
-    item: Optional[_Item] = None
+    item: _Item | None = None
     attempts: int = 0
     reached_end: bool = False
     coverage: float = 0.0
@@ -280,12 +280,12 @@ class OnnxSynthesizer:
                                   f"--no-variants)")
             try:
                 return ort.InferenceSession(str(self.folder / file), options, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own exception types
+            except Exception as exc:  # noqa: BLE001 (onnxruntime raises its own exception types)
                 raise CheckpointError(f"{self.folder / file}: cannot load ({str(exc).splitlines()[0]})") from None
 
         base = "fp16" if precision == "fp16" else "fp32"
         self.encoder = session("encoder", base)
-        self.decoder_step = session("decoder_step", precision if precision != "fp32" else "fp32")
+        self.decoder_step = session("decoder_step", precision)
         self.postnet = session("postnet", base)
         arrays = np.load(self.folder / "arrays.npz")
         self.vocoder_name = voice["vocoder"]["name"]
