@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from tacoglow.models.tacotron2 import DecoderState, EncoderMemory, Tacotron2
+from tacoglow.models.tacotron2 import EncoderMemory, Tacotron2
 from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow, inverse_affine, is_early
 
 __all__ = [
@@ -56,23 +56,57 @@ class DecoderStepGraph(nn.Module):
     Inputs: frame (B, n_mels * nfps), prenet masks 1 and 2 (B, prenet_dim), the 7 state tensors
     (``DECODER_STATE_NAMES``), memory (B, T, d_enc), processed_memory (B, T, d_att) and text_mask
     (B, T) bool, True at padding. Outputs: frames (B, n_mels * nfps), gate logit (B, 1), the new state.
+
+    The LSTM cells and the two output projections use the fused weights of
+    ``tacoglow.inference.fast_tacotron2`` (one (in + H, 4H) product per cell over [x, h], one
+    product for mel and gate): at batch 1 the step is bound by reading these weights, and one
+    larger MatMul with a contiguous (in, out) constant is what ONNX Runtime's GEMV and its int8
+    quantizer handle best. The summation order changes, not the arithmetic (last-bit differences,
+    as the PyTorch engine's); attention is the reference module itself.
     """
 
     def __init__(self, model: Tacotron2) -> None:
         super().__init__()
-        self.decoder = model.decoder
+        decoder = model.decoder
+        self.prenet = decoder.prenet
+        self.attention = decoder.attention_layer
+        with torch.no_grad():
+            a_rnn, d_rnn = decoder.attention_rnn, decoder.decoder_rnn
+            proj, gate = decoder.linear_projection.linear_layer, decoder.gate_layer.linear_layer
+            self.register_buffer("attention_rnn", torch.cat((a_rnn.weight_ih, a_rnn.weight_hh), 1).t().contiguous())
+            self.register_buffer("attention_rnn_bias", a_rnn.bias_ih + a_rnn.bias_hh)
+            self.register_buffer("decoder_rnn", torch.cat((d_rnn.weight_ih, d_rnn.weight_hh), 1).t().contiguous())
+            self.register_buffer("decoder_rnn_bias", d_rnn.bias_ih + d_rnn.bias_hh)
+            self.register_buffer("projection", torch.cat((proj.weight, gate.weight), 0).t().contiguous())
+            self.register_buffer("projection_bias", torch.cat((proj.bias, gate.bias), 0))
+
+    @staticmethod
+    def _lstm_cell(inputs: Tensor, cell: Tensor, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+        """nn.LSTMCell on fused weights: inputs [x, h] (B, in + H), cell (B, H) -> (h', c'); gates i, f, g, o."""
+        gates = torch.matmul(inputs, weight) + bias
+        ingate, forgetgate, cellgate, outgate = gates.chunk(4, 1)
+        cell = torch.sigmoid(forgetgate) * cell + torch.sigmoid(ingate) * torch.tanh(cellgate)
+        return torch.sigmoid(outgate) * torch.tanh(cell), cell
 
     def forward(self, frame: Tensor, prenet_mask_1: Tensor, prenet_mask_2: Tensor,
                 attention_hidden: Tensor, attention_cell: Tensor, decoder_hidden: Tensor, decoder_cell: Tensor,
                 attention_weights: Tensor, attention_weights_cum: Tensor, attention_context: Tensor,
                 memory: Tensor, processed_memory: Tensor, text_mask: Tensor) -> tuple[Tensor, ...]:
-        layers = self.decoder.prenet.layers
+        layers = self.prenet.layers
         x = F.relu(layers[0](frame)) * prenet_mask_1  # what _prenet_dropout computes: x * noise
         x = F.relu(layers[1](x)) * prenet_mask_2
-        state = DecoderState(attention_hidden, attention_cell, decoder_hidden, decoder_cell,
-                             attention_weights, attention_weights_cum, attention_context)
-        frames, gate, new = self.decoder.step(x, state, EncoderMemory(memory, processed_memory, text_mask))
-        return (frames, gate, *new)
+        attention_hidden, attention_cell = self._lstm_cell(
+            torch.cat((x, attention_context, attention_hidden), 1), attention_cell,
+            self.attention_rnn, self.attention_rnn_bias)
+        context, weights = self.attention(attention_hidden, EncoderMemory(memory, processed_memory, text_mask),
+                                          attention_weights, attention_weights_cum)
+        decoder_hidden, decoder_cell = self._lstm_cell(
+            torch.cat((attention_hidden, context, decoder_hidden), 1), decoder_cell,
+            self.decoder_rnn, self.decoder_rnn_bias)
+        output = torch.matmul(torch.cat((decoder_hidden, context), 1), self.projection) + self.projection_bias
+        frames, gate = output[:, :-1], output[:, -1:]
+        return (frames, gate, attention_hidden, attention_cell, decoder_hidden, decoder_cell,
+                weights, attention_weights_cum + weights, context)
 
 
 class PostnetGraph(nn.Module):
