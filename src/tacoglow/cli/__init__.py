@@ -29,6 +29,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "export": "export",
+    "triton": "triton",
     "info": "info",
     "voices": "voices",
     "serve": "serve",

@@ -45,6 +45,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--compare-fp32", action="store_true",
                         help="also report the SNR of this precision's audio against fp32 with the same noise")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    parser.add_argument("--onnx", action="store_true",
+                        help="instead: the PyTorch engine and the ONNX Runtime engine (fp32, fp16, int8 decoder) "
+                             "stage by stage on full-size random models, batch 1 (needs tacoglow[onnx])")
     sub = parser.add_subparsers(dest="bench_command", metavar="{serve}")
     _add_serve_parser(sub)
     return parser
@@ -93,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if args.wn_channels is not None and args.waveglow is not None:
         raise ConfigError("--wn-channels sizes the random WaveGlow; a --waveglow checkpoint brings its own size")
     steps = args.steps if args.steps is not None else (600 if args.tacotron2 is None else None)
+    if args.onnx:
+        return _run_onnx(args, steps or 600)
     settings = BenchSettings(
         batch_sizes=tuple(args.batch_size), input_lengths=tuple(args.input_length), iterations=args.iterations,
         warmup=args.warmup, steps=steps, precision=args.precision, device=args.device, threads=args.threads,
@@ -104,4 +109,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(report, args.json)
         logger.info("wrote %s", args.json)
+    return 0
+
+
+def _run_onnx(args: argparse.Namespace, steps: int) -> int:
+    """``--onnx``: both engines side by side (tacoglow.export.bench)."""
+    from tacoglow.errors import ConfigError
+    from tacoglow.export.bench import format_onnx_table, run_onnx_bench
+
+    if args.tacotron2 is not None or args.waveglow is not None or args.json is not None or args.device != "cpu":
+        raise ConfigError("--onnx times full-size random models on the CPU: drop --tacotron2, --waveglow, --json "
+                          "and --device")
+    if args.iterations < 1:
+        raise ConfigError(f"--iterations: expected at least 1, found {args.iterations}")
+    report = run_onnx_bench(steps, args.iterations, args.seed, args.threads, wn_channels=args.wn_channels or 256,
+                            progress=logger.info)
+    print(format_onnx_table(report))
     return 0

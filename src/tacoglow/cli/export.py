@@ -1,4 +1,8 @@
-"""``tacoglow export``: convert a checkpoint between NVIDIA's layout and tacoglow's."""
+"""``tacoglow export``: convert a checkpoint between NVIDIA's layout and tacoglow's, or export ONNX.
+
+``--format onnx`` writes a folder of ONNX graphs and a ``voice.json`` for the torch-free
+ONNX Runtime engine (``tacoglow synthesize --onnx DIR``); see ``tacoglow.export.onnx``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,14 +13,23 @@ logger = logging.getLogger(__name__)
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "export", help="convert a checkpoint (NVIDIA layout <-> tacoglow layout)",
+        "export", help="convert a checkpoint (NVIDIA layout <-> tacoglow layout) or export ONNX",
         description="Rewrite a Tacotron 2 or WaveGlow checkpoint in another layout. 'nvidia' files load with "
                     "NVIDIA's inference.py and torch.hub code; 'tacoglow' files carry the config, symbols and "
-                    "mel contract, so they rebuild their model alone.")
-    parser.add_argument("checkpoint", help="input checkpoint (any supported layout)")
-    parser.add_argument("-o", "--output", required=True, help="output file")
-    parser.add_argument("--format", choices=("tacoglow", "nvidia"), default="tacoglow",
+                    "mel contract, so they rebuild their model alone. 'onnx' writes a folder of ONNX graphs "
+                    "(Tacotron 2 encoder, decoder step, postnet; WaveGlow) and voice.json for "
+                    "'tacoglow synthesize --onnx DIR'.")
+    parser.add_argument("checkpoint", nargs="?",
+                        help="input checkpoint (any supported layout); with --format onnx, the Tacotron 2")
+    parser.add_argument("-o", "--output", required=True, help="output file (--format onnx: folder)")
+    parser.add_argument("--format", choices=("tacoglow", "nvidia", "onnx"), default="tacoglow",
                         help="layout to write (default: tacoglow)")
+    parser.add_argument("--tacotron2", metavar="FILE",
+                        help="--format onnx: Tacotron 2 checkpoint (default: the bundled voice)")
+    parser.add_argument("--waveglow", metavar="FILE",
+                        help="--format onnx: WaveGlow checkpoint (default: the bundled one; none: Griffin-Lim)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="--format onnx: only the fp32 graphs (no fp16 graphs, no int8 decoder step)")
     parser.add_argument("--half", action="store_true",
                         help="tacoglow layout only: store weights as float16 (half the size; loaded as float32)")
     parser.add_argument("--remove-weight-norm", action="store_true",
@@ -27,12 +40,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
+def _run_onnx(args: argparse.Namespace) -> int:
+    from tacoglow.errors import ConfigError
+    from tacoglow.export.onnx import export_onnx
+    from tacoglow.inference.synthesizer import bundled_voice_paths
+
+    if args.checkpoint is not None and args.tacotron2 is not None:
+        raise ConfigError("give the Tacotron 2 either as CHECKPOINT or with --tacotron2, not both")
+    bundled_tacotron2, bundled_waveglow = bundled_voice_paths()
+    tacotron2 = args.checkpoint or args.tacotron2 or bundled_tacotron2
+    if tacotron2 is None:
+        raise ConfigError("no bundled voice in this installation: pass --tacotron2 FILE")
+    waveglow = args.waveglow or (bundled_waveglow if args.checkpoint is None and args.tacotron2 is None else None)
+    export_onnx(args.output, tacotron2, waveglow, variants=not args.no_variants)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.format == "onnx":
+        return _run_onnx(args)
     import torch
 
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
     from tacoglow.errors import ConfigError
 
+    if args.checkpoint is None:
+        raise ConfigError("no checkpoint given (expected: tacoglow export CHECKPOINT -o FILE)")
+    if args.tacotron2 is not None or args.waveglow is not None or args.no_variants:
+        raise ConfigError("--tacotron2, --waveglow and --no-variants are options of --format onnx")
     weight_norm_rule = "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout"
     if args.format != "tacoglow":
         if args.half:

@@ -83,7 +83,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--max-text-chars", type=int, default=DEFAULT_MAX_TEXT_CHARS, metavar="N",
                         help="longest text (argument or input line) accepted, in characters "
                              f"(default {DEFAULT_MAX_TEXT_CHARS:,}: about 2.3 hours of speech)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (ONNX Runtime with --onnx)")
+    parser.add_argument("--onnx", type=Path, metavar="DIR",
+                        help="run an ONNX export folder ('tacoglow export --format onnx') on ONNX Runtime, "
+                             "without torch; --tacotron2/--waveglow/--vocoder/--device do not apply")
+    parser.add_argument("--onnx-precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                        help="with --onnx: fp32, fp16 graphs, or int8 decoder weights (default fp32)")
     return parser
 
 
@@ -178,18 +183,19 @@ def _save_plot(utterance: Utterance, path: Path, gate_threshold: float) -> None:
         figure.savefig(handle, format="png", dpi=100)
 
 
-def _check_audible(waveform: torch.Tensor, path: Path) -> None:
+def _check_audible(waveform: Any, path: Path) -> None:
     """Refuse to write silence or NaN as if it were speech (exit 0 with an all-zero WAV).
 
     Args:
-        waveform (Tensor): (T_audio,) float samples.
+        waveform: (T_audio,) float samples, a CPU tensor or a numpy array (the ONNX engine's).
     """
-    import torch
+    import numpy as np  # not torch: the --onnx path runs without it
 
-    if not bool(torch.isfinite(waveform).all()):
+    samples = np.asarray(waveform)
+    if not bool(np.isfinite(samples).all()):
         raise AudioError(f"{path}: the synthesized audio holds NaN or infinity; check the checkpoints")
     # Below half a 16-bit step every sample rounds to 0: the WAV would be digital silence.
-    if waveform.numel() == 0 or float(waveform.abs().max()) < 0.5 / 32768:
+    if samples.size == 0 or float(np.abs(samples).max()) < 0.5 / 32768:
         raise AudioError(f"{path}: the synthesized audio is silent; check the checkpoints and --denoise")
 
 
@@ -229,17 +235,35 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from tacoglow.inference.synthesizer import Synthesizer
+    synth: Any
+    if args.onnx is not None:
+        # Torch-free path: tacoglow.runtime imports numpy and onnxruntime only.
+        if args.tacotron2 or args.waveglow or args.vocoder or args.device != "cpu" or args.precision != "fp32":
+            raise ConfigError("--onnx runs the models of its folder on the CPU: drop --tacotron2, --waveglow, "
+                              "--vocoder, --device and --precision (use --onnx-precision)")
+        if args.plot:
+            raise ConfigError("--plot is not available with --onnx (it draws with torch)")
+        from tacoglow.runtime import OnnxSynthesizer
 
-    synth = Synthesizer.from_checkpoints(
-        args.tacotron2, args.waveglow, vocoder=args.vocoder, device=args.device, precision=args.precision,
-        sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
-        max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
-        prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
-        max_text_chars=args.max_text_chars, threads=args.threads, normalize=args.normalize,
-    )
+        synth = OnnxSynthesizer(
+            args.onnx, precision=args.onnx_precision, sigma=args.sigma, denoise=args.denoise, seed=args.seed,
+            batch_size=args.batch_size, max_decoder_steps=args.max_decoder_steps,
+            gate_threshold=args.gate_threshold, prenet_dropout=args.prenet_dropout,
+            phone_repeats=args.phone_repeats, retries=args.retries, threads=args.threads)
+        gate_threshold = synth.gate_threshold
+    else:
+        from tacoglow.inference.synthesizer import Synthesizer
+
+        synth = Synthesizer.from_checkpoints(
+            args.tacotron2, args.waveglow, vocoder=args.vocoder, device=args.device, precision=args.precision,
+            sigma=args.sigma, denoise=args.denoise, seed=args.seed, batch_size=args.batch_size,
+            max_decoder_steps=args.max_decoder_steps, gate_threshold=args.gate_threshold,
+            prenet_dropout=args.prenet_dropout, phone_repeats=args.phone_repeats, retries=args.retries,
+            max_text_chars=args.max_text_chars, threads=args.threads, normalize=args.normalize,
+        )
+        gate_threshold = synth.acoustic.model.config.gate_threshold
     total = synth.count_pieces(texts)  # validates every text before anything is synthesized
-    chunk = synth.acoustic.batch_size * _CHUNK_BATCHES
+    chunk = args.batch_size * _CHUNK_BATCHES
     folder.mkdir(exist_ok=True)
     with tqdm(total=total, unit="piece", desc="synthesizing", file=sys.stderr, leave=False,
               disable=True if total <= 1 else None) as bar:
@@ -249,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
                 _check_audible(utterance.waveform, path)
                 utterance.save(path, float32=args.float32)
                 if args.plot:
-                    _save_plot(utterance, path.with_suffix(".png"), synth.acoustic.model.config.gate_threshold)
+                    _save_plot(utterance, path.with_suffix(".png"), gate_threshold)
                 if not utterance.healthy:
                     logger.warning("%s: %s", path, "the stop gate never fired" if not utterance.stop_gate_fired
                                    else "attention did not reach the end of the text")

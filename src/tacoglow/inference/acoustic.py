@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,12 +25,12 @@ from tacoglow.inference.bundled import bundled_voice_paths
 from tacoglow.inference.fast_tacotron2 import PreparedTacotron2, prepare_tacotron2
 from tacoglow.inference.settings import check_number, derive_seed, resolve_device, resolve_precision
 from tacoglow.inference.timing import StageTimes
+from tacoglow.text.split import max_chars_for_steps
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.text import TextFrontend
 from tacoglow.text import symbols as DEFAULT_SYMBOLS
 
 __all__ = [
-    "CHARS_PER_SECOND",
     "AcousticModel",
     "Decoded",
     "attention_health",
@@ -43,37 +42,12 @@ logger = logging.getLogger(__name__)
 
 ModelSource = nn.Module | LoadedModel | str | os.PathLike
 
-CHARS_PER_SECOND = 12.0
-"""Typical speaking rate of the LJ Speech voices, in characters of cleaned text per second."""
-SAFETY = 0.8
-"""Fraction of ``max_decoder_steps`` a piece may use at the typical rate: slow speech must fit too."""
 FINAL_STEPS = 3
 """Decoder steps at the end of an utterance whose attention is checked for reaching the end."""
 END_SLACK_TOKENS = 2
 """Tokens before the last that still count as "the end" (final punctuation, a trailing space)."""
 COVERED_WEIGHT = 0.5
 """Total attention a token must receive over the utterance to count as covered."""
-
-
-def max_chars_for_steps(max_decoder_steps: int, sampling_rate: int, hop_length: int,
-                        chars_per_second: float = CHARS_PER_SECOND) -> int:
-    """Characters of cleaned text that fit ``max_decoder_steps`` at the typical speaking rate.
-
-    Tacotron 2 decodes one mel frame per step and stops at ``max_decoder_steps`` whatever the text
-    length; speech runs at about 12 characters per second (86 mel frames per second at 22,050 Hz
-    and hop 256), so a budget of decoder steps is a budget of characters:
-    ``floor(max_decoder_steps · hop_length / sampling_rate · chars_per_second · SAFETY)``,
-    e.g. 222 for 2000 steps at 22,050 Hz and hop 256.
-
-    Raises:
-        ConfigError: if the budget is below one character.
-    """
-    seconds = max_decoder_steps * hop_length / sampling_rate
-    chars = math.floor(seconds * chars_per_second * SAFETY)
-    if chars < 1:
-        raise ConfigError(f"max_decoder_steps={max_decoder_steps}: too few steps for even one character "
-                          f"of speech ({seconds:.3f} s at {chars_per_second:g} characters per second)")
-    return chars
 
 
 def attention_health(alignment: Tensor) -> tuple[bool, float]:

@@ -19,6 +19,7 @@ expensive part: ``length`` usually runs the text frontend).
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +29,14 @@ from tacoglow.errors import ConfigError
 
 __all__ = [
     "ABBREVIATIONS",
+    "CHARS_PER_SECOND",
     "CLAUSE_PAUSE_S",
     "SENTENCE_PAUSE_S",
     "WORD_PAUSE_S",
     "Boundary",
     "TextPiece",
     "boundaries",
+    "max_chars_for_steps",
     "split_fragments",
     "split_sentences",
     "split_text",
@@ -291,3 +294,30 @@ def split_text(text: str, max_length: int, length: Callable[[str], int] = len) -
     last = pieces[-1]
     pieces[-1] = TextPiece(last.text, 0.0)
     return pieces
+
+
+CHARS_PER_SECOND = 12.0
+"""Typical speaking rate of the LJ Speech voices, in characters of cleaned text per second."""
+STEP_BUDGET_SHARE = 0.8
+"""Fraction of ``max_decoder_steps`` a piece may use at the typical rate: slow speech must fit too."""
+
+
+def max_chars_for_steps(max_decoder_steps: int, sampling_rate: int, hop_length: int,
+                        chars_per_second: float = CHARS_PER_SECOND) -> int:
+    """Characters of cleaned text that fit ``max_decoder_steps`` at the typical speaking rate.
+
+    Tacotron 2 decodes one mel frame per step and stops at ``max_decoder_steps`` whatever the text
+    length; speech runs at about 12 characters per second (86 mel frames per second at 22,050 Hz
+    and hop 256), so a budget of decoder steps is a budget of characters:
+    ``floor(max_decoder_steps · hop_length / sampling_rate · chars_per_second · STEP_BUDGET_SHARE)``,
+    e.g. 222 for 2000 steps at 22,050 Hz and hop 256.
+
+    Raises:
+        ConfigError: if the budget is below one character.
+    """
+    seconds = max_decoder_steps * hop_length / sampling_rate
+    chars = math.floor(seconds * chars_per_second * STEP_BUDGET_SHARE)
+    if chars < 1:
+        raise ConfigError(f"max_decoder_steps={max_decoder_steps}: too few steps for even one character "
+                          f"of speech ({seconds:.3f} s at {chars_per_second:g} characters per second)")
+    return chars
