@@ -26,7 +26,7 @@ TEXTS = ["Hello world.", "The quick brown fox jumps over the lazy dog!", "Why?"]
 
 def _pair(folder: Path, tacotron2, waveglow, **settings):
     common = dict(seed=3, prenet_dropout=False, retries=0, **{"batch_size": 2, **settings})
-    return (Synthesizer(tacotron2, waveglow, vocoder=None if waveglow else "griffin-lim", **common),
+    return (Synthesizer.from_checkpoints(tacotron2, waveglow, vocoder=None if waveglow else "griffin-lim", **common),
             OnnxSynthesizer(folder, **common))
 
 

@@ -20,8 +20,6 @@ from tacoglow.errors import AudioError, ConfigError, DataError, TextError
 from tacoglow.fileio import atomic_write, is_stream_target
 
 if TYPE_CHECKING:
-    import torch
-
     from tacoglow.inference.synthesizer import Utterance
 
 logger = logging.getLogger("tacoglow.cli.synthesize")
