@@ -5,10 +5,14 @@
   batched (:mod:`~tacoglow.inference.batching`), checked and retried;
 - a :class:`Vocoder` (:mod:`~tacoglow.inference.vocoders`): mels → audio, :class:`WaveGlowVocoder`
   or :class:`GriffinLimVocoder`.
+
+Models reach their fast inference form through one explicit call, :func:`prepare_for_inference`
+(:mod:`~tacoglow.inference.prepare`); the stages' ``load`` methods make it for you.
 """
 from tacoglow.inference.acoustic import AcousticModel, Decoded, attention_health, max_chars_for_steps
 from tacoglow.inference.batching import MelItem, infer_batch, pad_tokens, plan_batches
 from tacoglow.inference.bundled import bundled_voice_paths
+from tacoglow.inference.prepare import prepare_for_inference
 from tacoglow.inference.settings import PRECISIONS
 from tacoglow.inference.synthesizer import (
     MEL_CONTRACT_FIELDS,
@@ -46,4 +50,5 @@ __all__ = [
     "max_chars_for_steps",
     "pad_tokens",
     "plan_batches",
+    "prepare_for_inference",
 ]
