@@ -12,6 +12,7 @@ from tacoglow.checkpoints import load_model
 from tacoglow.cli import main
 from tacoglow.inference import bundled_voice_paths
 from tacoglow.text import TextFrontend
+
 from tolerances import rel_l2
 
 

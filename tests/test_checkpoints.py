@@ -10,9 +10,15 @@ import torch
 
 from tacoglow import checkpoints
 from tacoglow.audio import MelConfig
-from tacoglow.checkpoints import (export_nvidia, load_model, load_tacotron2, load_waveglow,
-                                  save_checkpoint, tacotron2_config_from_state_dict,
-                                  waveglow_config_from_state_dict)
+from tacoglow.checkpoints import (
+    export_nvidia,
+    load_model,
+    load_tacotron2,
+    load_waveglow,
+    save_checkpoint,
+    tacotron2_config_from_state_dict,
+    waveglow_config_from_state_dict,
+)
 from tacoglow.errors import CheckpointError, ConfigError
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig

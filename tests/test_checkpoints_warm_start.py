@@ -15,6 +15,7 @@ from tacoglow.errors import CheckpointError
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 from tacoglow.training.config import load_config
+
 from tolerances import reduction_rtol, rel_l2
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 from tacoglow.checkpoints import export_nvidia, load_tacotron2, load_waveglow
 from tacoglow.download import CACHE_ENV, CHUNK_BYTES, DownloadError, RemoteFile, cache_dir, fetch, sha256_of
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+
+from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 
 def _tiny_models(folder: Path) -> dict[str, bytes]:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 import tacoglow
 from tacoglow import voice_catalog
@@ -17,6 +16,8 @@ from tacoglow.download import CACHE_ENV, DownloadError, RemoteFile
 from tacoglow.errors import ConfigError
 from tacoglow.inference import Synthesizer, bundled_voice_paths
 from tacoglow.voice_catalog import Bundled, Voice, get_voice, resolve_voice, voice_status
+
+from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 # NVIDIA DeepLearningExamples, PyTorch/SpeechSynthesis/Tacotron2/{tacotron2,waveglow}/entrypoints.py
 # (torch.hub): the URLs of pretrained=True with model_math "fp16" and "fp32".

@@ -32,8 +32,9 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence, Union
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -57,7 +58,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-Source = Union[str, os.PathLike, Mapping[str, Any]]
+Source = str | os.PathLike | Mapping[str, Any]
 _KIND_NAMES = {"tacotron2": "Tacotron 2", "waveglow": "WaveGlow"}
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 # Keys only one kind has (by prefix), to name a checkpoint of a kind that lacks a required key.

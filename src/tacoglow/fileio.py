@@ -21,9 +21,10 @@ import re
 import stat
 import sys
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from tacoglow.errors import TacoglowError
 

@@ -13,7 +13,6 @@ import logging
 import os
 import platform
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -50,7 +49,7 @@ def cpu_name() -> str:
     return _cpuinfo().get("model name") or platform.processor() or "unknown CPU"
 
 
-def cpu_has_native_bf16() -> Optional[bool]:
+def cpu_has_native_bf16() -> bool | None:
     """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX); None where it cannot be told."""
     flags = _cpuinfo().get("flags")
     if flags is None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Union
 
 from tacoglow.download import RemoteFile, cache_dir, fetch
 from tacoglow.errors import ConfigError
@@ -48,7 +47,7 @@ class Bundled:
         return Path(str(entry)) if entry.is_file() else None
 
 
-ModelFile = Union[Bundled, RemoteFile]
+ModelFile = Bundled | RemoteFile
 
 
 @dataclass(frozen=True)

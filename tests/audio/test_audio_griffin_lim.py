@@ -9,6 +9,7 @@ import torch
 
 from tacoglow.audio import STFT, GriffinLimVocoder, MelConfig, griffin_lim, mel_spectrogram
 from tacoglow.errors import AudioError, ConfigError
+
 from tolerances import perturbed, reduction_rtol, rel_l2
 
 

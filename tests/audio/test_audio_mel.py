@@ -17,6 +17,7 @@ from tacoglow.audio import (
     mel_to_linear,
 )
 from tacoglow.errors import AudioError, ConfigError
+
 from tolerances import perturbed, reduction_rtol, rel_l2
 
 STFT_KEYS = ("sampling_rate", "filter_length", "hop_length", "win_length", "n_mel_channels",

@@ -10,6 +10,7 @@ import torch
 from tacoglow.audio import STFT
 from tacoglow.audio.stft import _window_sumsquare
 from tacoglow.errors import AudioError, ConfigError
+
 from tolerances import perturbed, reduction_rtol, rel_l2
 
 # Each STFT coefficient is a float32 sum of filter_length = 1024 windowed samples.

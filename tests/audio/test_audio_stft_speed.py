@@ -20,6 +20,7 @@ from tacoglow.audio.stft import (
     _window_sumsquare,
 )
 from tacoglow.errors import AudioError
+
 from tolerances import perturbed, reduction_rtol, rel_l2
 
 

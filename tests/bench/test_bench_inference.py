@@ -6,8 +6,14 @@ import json
 import pytest
 import torch
 
-from tacoglow.bench.inference import (BenchSettings, bench_inputs, format_table, random_models, run_benchmark,
-                                     waveglow_gflop_per_second)
+from tacoglow.bench.inference import (
+    BenchSettings,
+    bench_inputs,
+    format_table,
+    random_models,
+    run_benchmark,
+    waveglow_gflop_per_second,
+)
 from tacoglow.checkpoints import load_tacotron2, load_waveglow, save_checkpoint
 from tacoglow.cli import main
 from tacoglow.errors import ConfigError

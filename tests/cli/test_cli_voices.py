@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import pytest
 import soundfile as sf
-from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 from tacoglow import voice_catalog
 from tacoglow.cli import main
 from tacoglow.download import CACHE_ENV, RemoteFile
 from tacoglow.inference import Synthesizer
 from tacoglow.voice_catalog import Voice
+
+from loopback_http import Behaviour, LoopbackServer, closed_port_url
 
 GOLDEN_FILES = ("tacotron2.pt", "waveglow.pt")  # tiny NVIDIA-layout checkpoints (tests/data/golden)
 KINDS = ("tacotron2", "waveglow")

@@ -11,8 +11,8 @@ import torch
 from tacoglow.audio import MelConfig, MelSpectrogram
 from tacoglow.data import (
     AudioMelDataset,
-    TextMelDataset,
     DatasetItem,
+    TextMelDataset,
     load_mel,
     read_dataset,
     read_filelist,

@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from tacoglow.audio import MelConfig, MelSpectrogram
-from tacoglow.data import TextMelDataset, DatasetItem, preprocess, read_filelist, read_mel_config
+from tacoglow.data import DatasetItem, TextMelDataset, preprocess, read_filelist, read_mel_config
 from tacoglow.errors import AudioError, DataError
 
 CONFIG = MelConfig(filter_length=256, hop_length=64, win_length=256, n_mel_channels=20)

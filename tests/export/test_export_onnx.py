@@ -10,9 +10,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from tacoglow.cli import main
-from tacoglow.errors import CheckpointError
-from tacoglow.export.onnx import export_onnx
+from tacoglow.cli import main  # noqa: E402
+from tacoglow.errors import CheckpointError  # noqa: E402
+from tacoglow.export.onnx import export_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")

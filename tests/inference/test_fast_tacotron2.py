@@ -91,9 +91,9 @@ def test_prepared_infer_equals_the_reference_infer(batch, n_frames_per_step, mas
 
 def test_prepared_infer_matches_the_golden_reference_and_its_stop_steps(golden_dir):
     """Against NVIDIA's outputs with the golden tolerance, as the reference model is tested."""
-    from tolerances import GOLDEN_MODEL_TOL
-
     from tacoglow.checkpoints import load_tacotron2
+
+    from tolerances import GOLDEN_MODEL_TOL
 
     io = torch.load(golden_dir / "tacotron2_io.pt", weights_only=True)
     for case in ("infer_batch", "infer_single"):

@@ -15,6 +15,7 @@ from tacoglow.errors import ConfigError
 from tacoglow.inference import fast_waveglow
 from tacoglow.inference.fast_waveglow import PreparedWaveGlow, prepare_waveglow
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig, condition
+
 from tolerances import perturb_weights_, reduction_rtol, rel_l2
 
 TINY = WaveGlowConfig(n_flows=4, n_group=8, n_early_every=2, n_early_size=2, n_layers=3, n_channels=8)

@@ -9,8 +9,14 @@ import torch
 from tacoglow.audio import MelConfig
 from tacoglow.checkpoints import load_model, load_tacotron2, load_waveglow, save_checkpoint
 from tacoglow.errors import ConfigError, TextError
-from tacoglow.inference import (Synthesizer, StageTimes, attention_health, bundled_voice_paths, check_mel_pair,
-                                max_chars_for_steps)
+from tacoglow.inference import (
+    StageTimes,
+    Synthesizer,
+    attention_health,
+    bundled_voice_paths,
+    check_mel_pair,
+    max_chars_for_steps,
+)
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.text import TextFrontend, text_to_sequence
 

@@ -11,6 +11,7 @@ from tacoglow.errors import AudioError, ConfigError
 from tacoglow.inference.fast_waveglow import prepare_waveglow
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+
 from tolerances import GOLDEN_MODEL_TOL, perturb_weights_, perturbed
 
 

@@ -8,8 +8,6 @@ import logging
 
 import pytest
 import torch
-from tolerances import GOLDEN_MODEL_TOL as TOL
-from tolerances import perturb_weights_
 
 import tacoglow.models.tacotron2 as tacotron2_module
 from tacoglow.errors import DataError
@@ -20,6 +18,9 @@ from tacoglow.models.tacotron2 import (
     Tacotron2Inference,
 )
 from tacoglow.training.losses import tacotron2_loss
+
+from tolerances import GOLDEN_MODEL_TOL as TOL
+from tolerances import perturb_weights_
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from tacoglow.errors import AudioError, ConfigError
 from tacoglow.inference.fast_waveglow import prepare_waveglow
 from tacoglow.models import waveglow as waveglow_module
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig, WeightNormConv1d
+
 from tolerances import BF16_UNIT_ROUNDOFF, FP16_UNIT_ROUNDOFF, GOLDEN_MODEL_TOL, perturb_weights_
 
 TINY = WaveGlowConfig(n_flows=4, n_group=8, n_early_every=2, n_early_size=2, n_layers=2, n_channels=8)

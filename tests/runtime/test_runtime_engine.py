@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tolerances import GOLDEN_MODEL_TOL, PERTURBATION, rel_l2
 
 from tacoglow.audio.griffin_lim import griffin_lim
 from tacoglow.audio.mel import MelConfig, dynamic_range_decompression, mel_to_linear
@@ -17,6 +16,8 @@ from tacoglow.inference.synthesizer import Synthesizer
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.runtime import OnnxSynthesizer
 from tacoglow.runtime.dsp import denoise, griffin_lim_vocoder, istft, stft
+
+from tolerances import GOLDEN_MODEL_TOL, PERTURBATION, rel_l2
 
 # Norm-wise rel. 1e-4: GOLDEN_MODEL_TOL's derivation (a decoder step chains ~10 reductions of at most
 # a few hundred terms; ORT and torch sum in different orders); a 0.1 % change fails it (checked below).

@@ -12,9 +12,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-from live_server import Running, running  # noqa: E402  (after the skips: needs the serve extra)
-
 from tacoglow.inference.synthesizer import Synthesizer  # noqa: E402
+
+from live_server import Running, running  # noqa: E402  (after the skips: needs the serve extra)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from live_server import RecordingSynthesizer, running
 
 from tacoglow.serving import ServerSettings
+
+from live_server import RecordingSynthesizer, running
 
 GOOD = {"model": "tacoglow", "input": "Hi.", "voice": "default", "response_format": "pcm"}
 

@@ -13,9 +13,9 @@ import soundfile
 
 openai = pytest.importorskip("openai")
 
-from live_server import RecordingSynthesizer, running
+from tacoglow.serving.encoding import OPUS_SAMPLE_RATE, supported_formats, to_pcm16  # noqa: E402
 
-from tacoglow.serving.encoding import OPUS_SAMPLE_RATE, supported_formats, to_pcm16
+from live_server import RecordingSynthesizer, running  # noqa: E402
 
 TEXT = "Hello world."
 SENTENCES = "The cat sat. A dog ran. Birds sang. It rained."

@@ -7,8 +7,8 @@ import torch
 pytest.importorskip("fastapi")
 
 from tacoglow.errors import TextError
-from tacoglow.text.split import SENTENCE_PAUSE_S
 from tacoglow.serving.scheduler import split_request, stretch_mel
+from tacoglow.text.split import SENTENCE_PAUSE_S
 
 
 def test_split_request_gives_sentences_with_pauses_and_drops_unspeakable_pieces(synthesizer):

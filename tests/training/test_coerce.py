@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import pytest
 
@@ -18,7 +18,7 @@ class Inner:
 @dataclass
 class Outer:
     count: Annotated[int, Range(0)] = 0
-    limit: Union[Annotated[float, Range(0.0, low_open=True)], None] = None
+    limit: Annotated[float, Range(0.0, low_open=True)] | None = None
     mode: Literal["a", "b"] = "a"
     steps: list[Annotated[int, Range(1)]] = field(default_factory=list)
     inner: Inner = field(default_factory=Inner)

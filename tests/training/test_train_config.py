@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

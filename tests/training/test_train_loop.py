@@ -9,14 +9,14 @@ import torch
 
 from tacoglow.checkpoints import load_model, read_checkpoint
 from tacoglow.data import preprocess, read_metadata
-from tacoglow.errors import CheckpointError, ConfigError, DataError
+from tacoglow.errors import ConfigError, DataError
 from tacoglow.models.tacotron2 import Tacotron2
+from tacoglow.text import TextFrontend, symbol_to_id
 from tacoglow.training import metrics as metrics_module
 from tacoglow.training import tasks as tasks_module
 from tacoglow.training.config import load_config
 from tacoglow.training.loop import Trainer, TrainingError, checkpoint_name
 from tacoglow.training.losses import tacotron2_loss
-from tacoglow.text import TextFrontend, symbol_to_id
 from tacoglow.training.metrics import read_jsonl
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

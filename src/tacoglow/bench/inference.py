@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -82,10 +82,10 @@ class BenchSettings:
     input_lengths: Sequence[int] = (128,)
     iterations: int = 10
     warmup: int = 3
-    steps: Optional[int] = 600
+    steps: int | None = 600
     precision: str = "fp32"
     device: str = "cpu"
-    threads: Optional[int] = None
+    threads: int | None = None
     sigma: float = 0.6
     denoise: float = 0.01
     seed: int = 1234
@@ -125,8 +125,8 @@ class BenchReport:
     rows: list[BenchRow] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     matmul_peak_gflops: dict[str, float] = field(default_factory=dict)
-    snr_db_waveglow: Optional[float] = None
-    snr_db_pipeline: Optional[float] = None
+    snr_db_waveglow: float | None = None
+    snr_db_pipeline: float | None = None
 
 
 def waveglow_gflop_per_second(config: WaveGlowConfig, sampling_rate: int = 22050) -> float:
@@ -212,8 +212,8 @@ def _quiet_max_steps(fixed_steps: bool) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def _build(settings: BenchSettings, precision: str, prenet_dropout: bool, tacotron2: Optional[os.PathLike | str],
-           waveglow: Optional[os.PathLike | str], tacotron2_config: Tacotron2Config | None,
+def _build(settings: BenchSettings, precision: str, prenet_dropout: bool, tacotron2: os.PathLike | str | None,
+           waveglow: os.PathLike | str | None, tacotron2_config: Tacotron2Config | None,
            waveglow_config: WaveGlowConfig | None) -> Synthesizer:
     t2_source: Any = tacotron2
     wg_source: Any = waveglow
@@ -303,8 +303,8 @@ def _compare_fp32(settings: BenchSettings, texts: list[str], build: Callable[[st
     return snr_db(ref_audio, low_audio), snr_db(ref_utterance.waveform, low_utterance.waveform)
 
 
-def run_benchmark(settings: BenchSettings, *, tacotron2: Optional[os.PathLike | str] = None,
-                  waveglow: Optional[os.PathLike | str] = None, tacotron2_config: Tacotron2Config | None = None,
+def run_benchmark(settings: BenchSettings, *, tacotron2: os.PathLike | str | None = None,
+                  waveglow: os.PathLike | str | None = None, tacotron2_config: Tacotron2Config | None = None,
                   waveglow_config: WaveGlowConfig | None = None,
                   progress: Callable[[str], None] | None = None) -> BenchReport:
     """Run the benchmark and return its report.

@@ -13,7 +13,7 @@ import errno
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from tacoglow import __version__
 from tacoglow.errors import TacoglowError
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMANDS.values():
         try:
             module = importlib.import_module(f"tacoglow.cli.{module_name}")
         except ModuleNotFoundError as exc:

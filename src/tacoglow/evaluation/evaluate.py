@@ -22,9 +22,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -55,7 +56,7 @@ ESPEAK_VOICE = "en-us"
 ESPEAK_RATE_WPM = 175
 """espeak-ng settings of the teacher: ``tacoglow corpus``'s defaults, i.e. what the bundled voice learned from."""
 
-CheckpointPair = tuple[Union[str, os.PathLike], Union[str, os.PathLike, None]]
+CheckpointPair = tuple[str | os.PathLike, str | os.PathLike | None]
 
 
 @dataclass

@@ -25,10 +25,10 @@ from tacoglow.inference.bundled import bundled_voice_paths
 from tacoglow.inference.fast_tacotron2 import PreparedTacotron2, prepare_tacotron2
 from tacoglow.inference.settings import check_number, derive_seed, resolve_device, resolve_precision
 from tacoglow.inference.timing import StageTimes
-from tacoglow.text.split import max_chars_for_steps
 from tacoglow.models.tacotron2 import Tacotron2
 from tacoglow.text import TextFrontend
 from tacoglow.text import symbols as DEFAULT_SYMBOLS
+from tacoglow.text.split import max_chars_for_steps
 
 __all__ = [
     "AcousticModel",

@@ -27,23 +27,34 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tacoglow.errors import ConfigError
+
 # The model's private parts are read on purpose: this module is their inference-time twin.
-from tacoglow.models.waveglow import (WaveGlow, WeightNormConv1d, _Invertible1x1Conv, _WN, check_latent,
-                                      condition, inverse_affine, is_early, sample_noise)
+from tacoglow.models.waveglow import (
+    _WN,
+    WaveGlow,
+    WeightNormConv1d,
+    _Invertible1x1Conv,
+    check_latent,
+    condition,
+    inverse_affine,
+    is_early,
+    sample_noise,
+)
 from tacoglow.models.waveglow_config import WaveGlowConfig
 
 __all__ = ["prepare_waveglow", "PreparedWaveGlow"]
 
 
 def prepare_waveglow(model: WaveGlow, dtype: torch.dtype | None = None,
-                     device: torch.device | str | None = None) -> "PreparedWaveGlow":
+                     device: torch.device | str | None = None) -> PreparedWaveGlow:
     """Compose ``model``'s inference weights once for ``dtype`` on ``device``; ``model`` is not modified.
 
     Args:
@@ -93,13 +104,13 @@ class PreparedWaveGlow(nn.Module):
                 flows.append(_Flow(_fuse_wn(wn, dtype, device), _inverse(convinv, dtype, device)))
         self._flows = tuple(flows)
 
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "PreparedWaveGlow":
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> PreparedWaveGlow:
         # nn.Module's .to(), .half(), .cuda() … would leave the composed weights behind: refuse, loudly.
         raise ConfigError(f"a prepared WaveGlow ({self.dtype}, {self.device}) cannot be moved or cast: "
                           "call prepare_waveglow on the source model again")
 
     @torch.no_grad()
-    def infer(self, mel: Tensor, sigma: float = 1.0, generator: Optional[torch.Generator] = None) -> Tensor:
+    def infer(self, mel: Tensor, sigma: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """:meth:`WaveGlow.infer`: mel (B, n_mels, T_mel) → audio (B, T_mel·256) in the prepared dtype.
 
         The noise is drawn as the reference's (float32, same order, same generator use), then cast.
@@ -240,7 +251,7 @@ def _run_wn(wn: _FusedWN, audio: Tensor, work: Tensor) -> Tensor:
     # start's bias, so that the zero padding stays exact.
     lifted = torch.cat([audio, audio.new_ones(B, L, 1)], 2)
     gate = work.new_empty(B, L, C)
-    out: Optional[Tensor] = None
+    out: Tensor | None = None
     for i, dilation in enumerate(wn.dilations):
         source = lifted if i == 0 else state[..., :C]
         width = source.size(2)
@@ -283,7 +294,7 @@ def _pack(weight: Tensor, bias: Tensor, dtype: torch.dtype, device: torch.device
     return _Gemm(weight, bias, False)
 
 
-def _gemm(x: Tensor, gemm: _Gemm, add: Optional[Tensor] = None, sigmoid: bool = False) -> Tensor:
+def _gemm(x: Tensor, gemm: _Gemm, add: Tensor | None = None, sigmoid: bool = False) -> Tensor:
     """(..., in) → (..., out): x · Wᵀ + b, plus ``add`` (..., out) or through a sigmoid, in one pass."""
     assert add is None or not sigmoid
     if gemm.packed:

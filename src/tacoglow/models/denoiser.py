@@ -7,7 +7,7 @@ rebuilt with its own phase (ARCHITECTURE_FACTS.md ยง5.10, checkpoint_layout.md ย
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +27,7 @@ class WaveGlowLike(Protocol):
     config: WaveGlowConfig
     upsample: nn.ConvTranspose1d  # its weight gives the dtype and device of the bias run
 
-    def infer(self, mel: Tensor, sigma: float = 1.0, generator: Optional[torch.Generator] = None) -> Tensor: ...
+    def infer(self, mel: Tensor, sigma: float = 1.0, generator: torch.Generator | None = None) -> Tensor: ...
 
 BIAS_MEL_FRAMES = 88
 """Frames of the bias mel (22,528 samples); fixed by the reference, and the bias depends on it."""
@@ -68,7 +68,7 @@ class Denoiser(nn.Module):
 
     def __init__(self, waveglow: WaveGlowLike, filter_length: int = 1024, n_overlap: int = 4,
                  win_length: int = 1024, mode: str = "zeros", *,
-                 generator: Optional[torch.Generator] = None) -> None:
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         if isinstance(n_overlap, bool) or not isinstance(n_overlap, int) or n_overlap < 1:
             raise ConfigError(f"Denoiser n_overlap: expected a positive integer, found {n_overlap!r}")

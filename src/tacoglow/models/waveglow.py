@@ -16,8 +16,6 @@ fast inference, prepare a model once with :func:`tacoglow.inference.fast_waveglo
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -136,7 +134,7 @@ class _WN(nn.Module):
         cond_bias = torch.cat([layer.bias for layer in self.cond_layers])
         cond = F.conv1d(spect, cond_weight, cond_bias)  # (B, n_layers·2C, L)
         audio = self.start(audio)
-        output: Optional[Tensor] = None
+        output: Tensor | None = None
         for i, (in_layer, res_skip_layer) in enumerate(zip(self.in_layers, self.res_skip_layers)):
             in_act = in_layer(audio) + cond[:, i * 2 * C:(i + 1) * 2 * C]
             acts = torch.tanh(in_act[:, :C]) * torch.sigmoid(in_act[:, C:])
@@ -212,7 +210,7 @@ class WaveGlow(nn.Module):
         torch.Size([1, 8, 320])
     """
 
-    def __init__(self, config: Optional[WaveGlowConfig] = None) -> None:
+    def __init__(self, config: WaveGlowConfig | None = None) -> None:
         super().__init__()
         config = WaveGlowConfig() if config is None else config
         self.config = config
@@ -280,7 +278,7 @@ class WaveGlow(nn.Module):
         return torch.cat(early, 1), log_s_list, log_det_W_list
 
     @torch.no_grad()
-    def infer(self, mel: Tensor, sigma: float = 1.0, generator: Optional[torch.Generator] = None) -> Tensor:
+    def infer(self, mel: Tensor, sigma: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """Generate audio: draw z ~ N(0, σ²) (:func:`sample_noise`) and run the flows backwards.
 
         Args:
@@ -333,7 +331,7 @@ class WaveGlow(nn.Module):
         # (B, G, L) → (B, L, G) → (B, L·G): sample index = G·l + channel.
         return audio.transpose(1, 2).reshape(audio.size(0), -1)
 
-    def remove_weight_norm(self) -> "WaveGlow":
+    def remove_weight_norm(self) -> WaveGlow:
         """Fuse every weight-normed conv into a plain one (keys ``bias``, ``weight``), in place.
 
         What NVIDIA's inference does before running; call it before casting to half precision,
@@ -351,7 +349,7 @@ def is_early(config: WaveGlowConfig, k: int) -> bool:
     return k > 0 and k % config.n_early_every == 0
 
 
-def condition(mel: Tensor, upsample: nn.ConvTranspose1d, n_group: int, n_samples: Optional[int] = None) -> Tensor:
+def condition(mel: Tensor, upsample: nn.ConvTranspose1d, n_group: int, n_samples: int | None = None) -> Tensor:
     """Upsample the mel, keep ``n_samples`` (default T_mel·256) samples and fold them like the audio.
 
     mel (B, n_mels, T_mel), cast to ``upsample``'s dtype → (B, n_mels, (T_mel−1)·256 + 1024) → trim
@@ -396,7 +394,7 @@ def _upsample(mel: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return out.to(mel.dtype)
 
 
-def sample_noise(config: WaveGlowConfig, batch: int, length: int, generator: Optional[torch.Generator],
+def sample_noise(config: WaveGlowConfig, batch: int, length: int, generator: torch.Generator | None,
                  device: torch.device) -> Tensor:
     """Standard-normal latent in ``forward``'s layout, (B, n_group, L), float32, drawn as NVIDIA's.
 

@@ -3,8 +3,9 @@ constructor keywords (a checkpoint's ``config``, with the WN sizes nested in ``W
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tacoglow.errors import ConfigError
 
@@ -75,7 +76,7 @@ class WaveGlowConfig:
         return self.n_group - self.n_early_size * self.n_early_outputs
 
     @classmethod
-    def from_nvidia(cls, config: Mapping[str, Any]) -> "WaveGlowConfig":
+    def from_nvidia(cls, config: Mapping[str, Any]) -> WaveGlowConfig:
         """Build from NVIDIA's constructor keywords (a checkpoint's ``config``).
 
         Args:

@@ -32,9 +32,10 @@ import json
 import logging
 import os
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence, Union
+from typing import Annotated, Any, Literal
 
 from tacoglow.audio import MelConfig
 from tacoglow.errors import ConfigError
@@ -144,7 +145,7 @@ class OptimConfig:
     schedule: Schedule = "step"
     anneal_steps: list[Count] = field(default_factory=lambda: [500, 1000, 1500])
     anneal_factor: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.1
-    grad_clip_thresh: Union[PositiveFloat, None] = 1.0
+    grad_clip_thresh: PositiveFloat | None = 1.0
 
 
 @dataclass
@@ -227,8 +228,8 @@ class TrainConfig:
     """
 
     model: Model = "tacotron2"
-    tacotron2: Union[Tacotron2Config, None] = field(default_factory=Tacotron2Config)
-    waveglow: Union[WaveGlowConfig, None] = None
+    tacotron2: Tacotron2Config | None = field(default_factory=Tacotron2Config)
+    waveglow: WaveGlowConfig | None = None
     mel: MelConfig = field(default_factory=MelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -246,7 +247,7 @@ class TrainConfig:
     validate_every_epochs: Count = 1
 
     @property
-    def model_config(self) -> Union[Tacotron2Config, WaveGlowConfig]:
+    def model_config(self) -> Tacotron2Config | WaveGlowConfig:
         """The architecture of the model being trained."""
         config = self.tacotron2 if self.model == "tacotron2" else self.waveglow
         assert config is not None, "validate() guarantees the model's section"

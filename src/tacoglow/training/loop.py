@@ -38,10 +38,10 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -250,7 +250,7 @@ class Trainer:
             sampler = SequentialSampler(self.val_set)
         return self._loader(self.val_set, sampler, drop_last=False, epoch=0)
 
-    def _autocast(self) -> ContextManager[Any]:
+    def _autocast(self) -> AbstractContextManager[Any]:
         if self.config.amp == "off":
             return nullcontext()
         dtype = torch.float16 if self.config.amp == "fp16" else torch.bfloat16

@@ -6,7 +6,7 @@ validation. ``tacotron2_loss`` and ``waveglow_loss`` reproduce the reference exa
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

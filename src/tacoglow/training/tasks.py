@@ -71,7 +71,7 @@ class Task(ABC):
         self.config = config
         self.device = device
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027  (an optional hook: most models have nothing to refuse)
         """Refuse settings this model cannot train with on ``device`` (ConfigError)."""
 
     @abstractmethod
@@ -86,7 +86,7 @@ class Task(ABC):
         """The DataLoader's ``collate_fn`` (None: PyTorch's default stacking)."""
         return None
 
-    def start_epoch(self, dataset: Dataset, epoch: int) -> None:
+    def start_epoch(self, dataset: Dataset, epoch: int) -> None:  # noqa: B027  (an optional hook)
         """Called before each training epoch with the training dataset."""
 
     @abstractmethod
