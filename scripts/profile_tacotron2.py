@@ -13,6 +13,7 @@ difference between the two outputs.
 Usage:
     python scripts/profile_tacotron2.py [--steps 200] [--threads 1 2] [--repeats 5] [--text-length 128]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,7 @@ from tacoglow.inference.fast_tacotron2 import prepare_tacotron2
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 
 
-def best_ms_per_step(runs: dict[str, Callable[[], object]], steps: int, repeats: int
-                     ) -> dict[str, tuple[float, float]]:
+def best_ms_per_step(runs: dict[str, Callable[[], object]], steps: int, repeats: int) -> dict[str, tuple[float, float]]:
     """Interleave the runs ``repeats`` times -> name: (best wall, best process CPU time), ms per decoder step.
 
     CPU time leaves out the time this process waited for a core, so on a shared machine it is the
@@ -61,8 +61,10 @@ def main() -> None:
     base, ours = model.infer(text, text_lengths), fast.infer(text, text_lengths)
     mel_err = float((ours.mel_postnet - base.mel_postnet).norm() / base.mel_postnet.norm())
     align_err = float((ours.alignments - base.alignments).abs().max())
-    print(f"full-size Tacotron 2, batch 1, {args.text_length} symbols, {args.steps} steps, whole infer; "
-          f"prepared vs reference: mel_postnet rel L2 {mel_err:.2e}, alignment max abs {align_err:.2e}")
+    print(
+        f"full-size Tacotron 2, batch 1, {args.text_length} symbols, {args.steps} steps, whole infer; "
+        f"prepared vs reference: mel_postnet rel L2 {mel_err:.2e}, alignment max abs {align_err:.2e}"
+    )
 
     runs = {
         "baseline": lambda: model.infer(text, text_lengths),
@@ -75,10 +77,12 @@ def main() -> None:
         best = best_ms_per_step(runs, args.steps, args.repeats)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         (base_wall, base_cpu), (ours_wall, ours_cpu) = best["baseline"], best["tacoglow"]
-        print(f"threads {threads}: wall baseline {base_wall:.2f} ms/step ({base_wall * args.steps / 1e3:.2f} s), "
-              f"tacoglow {ours_wall:.2f} ms/step ({ours_wall * args.steps / 1e3:.2f} s), {base_wall / ours_wall:.2f}x; "
-              f"CPU time baseline {base_cpu:.2f}, tacoglow {ours_cpu:.2f} ms/step, {base_cpu / ours_cpu:.2f}x "
-              f"(load average {load})")
+        print(
+            f"threads {threads}: wall baseline {base_wall:.2f} ms/step ({base_wall * args.steps / 1e3:.2f} s), "
+            f"tacoglow {ours_wall:.2f} ms/step ({ours_wall * args.steps / 1e3:.2f} s), {base_wall / ours_wall:.2f}x; "
+            f"CPU time baseline {base_cpu:.2f}, tacoglow {ours_cpu:.2f} ms/step, {base_cpu / ours_cpu:.2f}x "
+            f"(load average {load})"
+        )
 
 
 if __name__ == "__main__":

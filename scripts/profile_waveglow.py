@@ -19,6 +19,7 @@ bfloat16 against float32 (same noise) is printed for both runs.
 Usage:
     python scripts/profile_waveglow.py [--frames 100] [--threads 1 2] [--repeats 3] [--dtypes fp32 bf16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,10 @@ def main() -> None:
     mel = torch.randn(1, model.config.n_mel_channels, args.frames, generator=generator) - 5.0
     n_samples = args.frames * HOP_LENGTH
     gflop = waveglow_gflop_per_second(model.config) * n_samples / 22050
-    print(f"WaveGlow-{args.wn_channels}: {args.frames} frames = {n_samples / SAMPLE_RATE:.2f} s of audio, "
-          f"{gflop:.1f} GFLOP ({gflop / (n_samples / SAMPLE_RATE):.1f} per second of audio)")
+    print(
+        f"WaveGlow-{args.wn_channels}: {args.frames} frames = {n_samples / SAMPLE_RATE:.2f} s of audio, "
+        f"{gflop:.1f} GFLOP ({gflop / (n_samples / SAMPLE_RATE):.1f} per second of audio)"
+    )
     models = {name: model if name == "fp32" else copy.deepcopy(model).to(DTYPES[name]) for name in args.dtypes}
     prepared = {name: prepare_waveglow(model, DTYPES[name]) for name in args.dtypes}
     outputs: dict[str, Tensor] = {}
@@ -101,23 +104,37 @@ def main() -> None:
 
             # The ceiling is measured in every round too, and its best kept like the timings'.
             peaks: list[float] = []
-            times = best_times({"reference": reference, "tacoglow": tacoglow,
-                                "peak": lambda peaks=peaks, dtype=dtype: peaks.append(matmul_peak_gflops(dtype))}, args.repeats)
+            times = best_times(
+                {
+                    "reference": reference,
+                    "tacoglow": tacoglow,
+                    "peak": lambda peaks=peaks, dtype=dtype: peaks.append(matmul_peak_gflops(dtype)),
+                },
+                args.repeats,
+            )
             del times["peak"]
             peak = max(peaks)
             got, want = tacoglow().float(), reference().float()
             outputs[f"tacoglow {name}"], outputs[f"reference {name}"] = got, want
             rel = ((got - want).norm() / want.norm()).item()
-            print(f"{name} threads={threads} load={load:.1f}->{os.getloadavg()[0]:.1f} "
-                  f"matmul peak {peak:.0f} GFLOP/s | rel. diff tacoglow vs reference {rel:.1e}")
+            print(
+                f"{name} threads={threads} load={load:.1f}->{os.getloadavg()[0]:.1f} "
+                f"matmul peak {peak:.0f} GFLOP/s | rel. diff tacoglow vs reference {rel:.1e}"
+            )
             for run_name, (wall, cpu) in times.items():
-                print(f"  {run_name:9s} {wall:6.2f} s wall  {gflop / wall:6.1f} GFLOP/s "
-                      f"({100 * gflop / wall / peak:3.0f}% of peak)  cpu {cpu:6.2f} s  "
-                      f"RTF {n_samples / SAMPLE_RATE / wall:5.2f}")
+                print(
+                    f"  {run_name:9s} {wall:6.2f} s wall  {gflop / wall:6.1f} GFLOP/s "
+                    f"({100 * gflop / wall / peak:3.0f}% of peak)  cpu {cpu:6.2f} s  "
+                    f"RTF {n_samples / SAMPLE_RATE / wall:5.2f}"
+                )
         if "fp32" in models and "bf16" in models:
-            print("  bf16 vs fp32 (same noise) SNR: " + ", ".join(
-                f"{run} {snr_db(outputs[f'{run} fp32'], outputs[f'{run} bf16']):.1f} dB"
-                for run in ("tacoglow", "reference")))
+            print(
+                "  bf16 vs fp32 (same noise) SNR: "
+                + ", ".join(
+                    f"{run} {snr_db(outputs[f'{run} fp32'], outputs[f'{run} bf16']):.1f} dB"
+                    for run in ("tacoglow", "reference")
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: golden reference data (copied from NVIDIA's code's outputs) and tiny configs."""
+
 from __future__ import annotations
 
 from pathlib import Path

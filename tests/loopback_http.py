@@ -4,6 +4,7 @@ It serves byte strings by path, honours ``Range: bytes=N-`` (unless told not to)
 request (path and Range header), and can misbehave on purpose: cut the connection half-way through
 a file once, or hold a transfer half-way until the test releases it.
 """
+
 from __future__ import annotations
 
 import socket

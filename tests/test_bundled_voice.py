@@ -1,4 +1,5 @@
 """The voice shipped inside the package: it loads with no arguments and speaks."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,9 @@ def test_bundled_voice_reads_faster_at_its_trained_phone_repeats(tmp_path):
     paths = {}
     for repeats in (3, 4):
         paths[repeats] = tmp_path / f"rep{repeats}.wav"
-        assert main(["synthesize", text, "-o", str(paths[repeats]), "--seed", "0",
-                     "--phone-repeats", str(repeats)]) == 0
+        assert (
+            main(["synthesize", text, "-o", str(paths[repeats]), "--seed", "0", "--phone-repeats", str(repeats)]) == 0
+        )
     seconds = {repeats: sf.info(str(path)).duration for repeats, path in paths.items()}
     assert 1.05 < seconds[4] / seconds[3] < 1.5, seconds  # one more copy per phone: slower speech
 

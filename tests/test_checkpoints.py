@@ -1,4 +1,5 @@
 """Checkpoint reading/writing: every layout, round trips, shape inference and bad input."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,18 +41,40 @@ def wg_golden(golden_dir):
 
 
 def _tiny_t2(**changes) -> Tacotron2Config:
-    base = dict(n_symbols=148, symbols_embedding_dim=16, encoder_embedding_dim=16, encoder_n_convolutions=2,
-                encoder_kernel_size=3, attention_rnn_dim=24, attention_dim=8, attention_location_n_filters=4,
-                attention_location_kernel_size=7, decoder_rnn_dim=24, prenet_dim=12, postnet_embedding_dim=8,
-                postnet_kernel_size=3, postnet_n_convolutions=3, n_mel_channels=10, max_decoder_steps=12,
-                prenet_dropout=0.0)
+    base = dict(
+        n_symbols=148,
+        symbols_embedding_dim=16,
+        encoder_embedding_dim=16,
+        encoder_n_convolutions=2,
+        encoder_kernel_size=3,
+        attention_rnn_dim=24,
+        attention_dim=8,
+        attention_location_n_filters=4,
+        attention_location_kernel_size=7,
+        decoder_rnn_dim=24,
+        prenet_dim=12,
+        postnet_embedding_dim=8,
+        postnet_kernel_size=3,
+        postnet_n_convolutions=3,
+        n_mel_channels=10,
+        max_decoder_steps=12,
+        prenet_dropout=0.0,
+    )
     base.update(changes)
     return Tacotron2Config(**base)
 
 
 def _tiny_wg(**changes) -> WaveGlowConfig:
-    base = dict(n_mel_channels=10, n_flows=4, n_group=8, n_early_every=2, n_early_size=2, n_layers=2,
-                kernel_size=3, n_channels=8)
+    base = dict(
+        n_mel_channels=10,
+        n_flows=4,
+        n_group=8,
+        n_early_every=2,
+        n_early_size=2,
+        n_layers=2,
+        kernel_size=3,
+        n_channels=8,
+    )
     base.update(changes)
     return WaveGlowConfig(**base)
 
@@ -69,12 +92,17 @@ def _randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 # -------------------------------------------------------------------- layouts of NVIDIA's files
 
+
 def test_golden_tacotron2_loads_from_every_layout(golden_dir, t2_golden):
     want = Tacotron2Config.from_nvidia(t2_golden["config"])
     bare = dict(t2_golden["state_dict"])
     hub_prefixed = {f"module.1.{k}": v for k, v in bare.items()}
-    sources = [golden_dir / "tacotron2.pt", {"state_dict": {f"module.{k}": v for k, v in bare.items()}},
-               bare, {"state_dict": hub_prefixed}]
+    sources = [
+        golden_dir / "tacotron2.pt",
+        {"state_dict": {f"module.{k}": v for k, v in bare.items()}},
+        bare,
+        {"state_dict": hub_prefixed},
+    ]
     reference = None
     for source in sources:
         model = load_tacotron2(source, prenet_dropout=0.0)
@@ -82,10 +110,22 @@ def test_golden_tacotron2_loads_from_every_layout(golden_dir, t2_golden):
         got = model.config
         if source is bare or isinstance(source, dict) and "config" not in source:
             # without a config only the shape fields are known: they must all agree
-            for field in ("n_symbols", "symbols_embedding_dim", "encoder_embedding_dim", "attention_rnn_dim",
-                          "attention_dim", "attention_location_n_filters", "attention_location_kernel_size",
-                          "decoder_rnn_dim", "prenet_dim", "postnet_embedding_dim", "postnet_n_convolutions",
-                          "encoder_n_convolutions", "n_mel_channels", "n_frames_per_step"):
+            for field in (
+                "n_symbols",
+                "symbols_embedding_dim",
+                "encoder_embedding_dim",
+                "attention_rnn_dim",
+                "attention_dim",
+                "attention_location_n_filters",
+                "attention_location_kernel_size",
+                "decoder_rnn_dim",
+                "prenet_dim",
+                "postnet_embedding_dim",
+                "postnet_n_convolutions",
+                "encoder_n_convolutions",
+                "n_mel_channels",
+                "n_frames_per_step",
+            ):
                 assert getattr(got, field) == getattr(want, field), field
         else:
             assert got == dataclasses.replace(want, prenet_dropout=0.0)
@@ -99,10 +139,16 @@ def test_golden_waveglow_config_inferred_from_tensors(wg_golden):
     assert waveglow_config_from_state_dict(wg_golden["state_dict"]) == WaveGlowConfig.from_nvidia(wg_golden["config"])
 
 
-@pytest.mark.parametrize("changes", [
-    {}, {"n_channels": 6, "n_layers": 3}, {"n_flows": 6, "n_early_every": 4, "n_early_size": 2},
-    {"n_group": 4, "n_early_every": 3, "n_early_size": 2, "n_flows": 5}, {"kernel_size": 5},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"n_channels": 6, "n_layers": 3},
+        {"n_flows": 6, "n_early_every": 4, "n_early_size": 2},
+        {"n_group": 4, "n_early_every": 3, "n_early_size": 2, "n_flows": 5},
+        {"kernel_size": 5},
+    ],
+)
 def test_waveglow_shapes_inferred_for_several_configurations(changes):
     config = _tiny_wg(**changes)
     model = WaveGlow(config)
@@ -119,15 +165,20 @@ def test_waveglow_without_early_outputs_round_trips_through_inference():
     assert torch.equal(loaded.infer(mel, sigma=0.0), model.infer(mel, sigma=0.0))
 
 
-@pytest.mark.parametrize("changes", [
-    {}, {"encoder_n_convolutions": 3, "postnet_n_convolutions": 5, "n_mel_channels": 20},
-    {"symbols_embedding_dim": 24, "encoder_embedding_dim": 24, "encoder_kernel_size": 5, "n_symbols": 40},
-    {"attention_location_kernel_size": 11, "attention_location_n_filters": 6, "postnet_kernel_size": 5},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"encoder_n_convolutions": 3, "postnet_n_convolutions": 5, "n_mel_channels": 20},
+        {"symbols_embedding_dim": 24, "encoder_embedding_dim": 24, "encoder_kernel_size": 5, "n_symbols": 40},
+        {"attention_location_kernel_size": 11, "attention_location_n_filters": 6, "postnet_kernel_size": 5},
+    ],
+)
 def test_tacotron2_shapes_inferred_for_several_configurations(changes):
     config = _tiny_t2(**changes)
-    inferred = tacotron2_config_from_state_dict(Tacotron2(config).state_dict(), max_decoder_steps=12,
-                                                prenet_dropout=0.0)
+    inferred = tacotron2_config_from_state_dict(
+        Tacotron2(config).state_dict(), max_decoder_steps=12, prenet_dropout=0.0
+    )
     assert inferred == config
 
 
@@ -146,6 +197,7 @@ def test_fp16_and_mixed_dtype_state_dicts_load_as_float32(t2_golden, wg_golden):
 
 
 # -------------------------------------------------------------------- round trips
+
 
 def test_tacoglow_save_load_gives_identical_outputs(tmp_path):
     model = _randomise(Tacotron2(_tiny_t2()))
@@ -205,6 +257,7 @@ def test_ddp_wrapped_model_saves_without_prefix(tmp_path):
 
 
 # -------------------------------------------------------------------- bad input
+
 
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(CheckpointError, match=r"nope\.pt: file not found"):
@@ -315,10 +368,13 @@ def test_nvidia_file_with_another_symbol_count_loads_without_a_table(t2_golden):
 
 # -------------------------------------------------------------------- hostile files (issue 21)
 
+
 def test_random_bytes_are_not_a_checkpoint_and_no_unsafe_advice(tmp_path):
     gen = torch.Generator().manual_seed(0)
-    for name, data in {"random.pt": bytes(torch.randint(0, 256, (4000,), generator=gen).tolist()),
-                       "protocol2.pt": b"\x80\x02" + bytes(range(256)) * 8}.items():
+    for name, data in {
+        "random.pt": bytes(torch.randint(0, 256, (4000,), generator=gen).tolist()),
+        "protocol2.pt": b"\x80\x02" + bytes(range(256)) * 8,
+    }.items():
         path = tmp_path / name
         path.write_bytes(data)
         with pytest.raises(CheckpointError) as info:
@@ -338,8 +394,10 @@ def test_pickled_code_message_names_the_global_without_torchs_advice(tmp_path):
 
 
 def test_non_finite_weights_are_refused_naming_the_tensor(t2_golden, wg_golden):
-    for golden, key, load in ((t2_golden, "decoder.attention_rnn.weight_hh", load_tacotron2),
-                              (wg_golden, "WN.0.end.weight", load_waveglow)):
+    for golden, key, load in (
+        (t2_golden, "decoder.attention_rnn.weight_hh", load_tacotron2),
+        (wg_golden, "WN.0.end.weight", load_waveglow),
+    ):
         state = {k: v.clone() for k, v in golden["state_dict"].items()}
         assert key in state
         state[key].view(-1)[3] = float("inf") if load is load_waveglow else float("nan")
@@ -354,20 +412,27 @@ def _with_config(checkpoint: dict, **changes) -> dict:
 def test_stored_sizes_that_disagree_with_the_tensors_are_refused_before_building(tmp_path):
     model = _randomise(Tacotron2(_tiny_t2()))
     data = _load(save_checkpoint(tmp_path / "t2.pt", model))
-    with pytest.raises(CheckpointError, match=r"^checkpoint dict: stored config says attention_rnn_dim 10000, "
-                                              r"the tensors say 24$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^checkpoint dict: stored config says attention_rnn_dim 10000, "
+        r"the tensors say 24$",
+    ):
         load_tacotron2(_with_config(data, attention_rnn_dim=10000))
     bomb = tmp_path / "bomb.pt"
     torch.save(_with_config(data, attention_rnn_dim=200_000), bomb)
     with pytest.raises(CheckpointError, match="stored config says attention_rnn_dim 200000"):
         load_tacotron2(bomb)
     counts = _with_config(data, encoder_n_convolutions=1_000_000)
-    with pytest.raises(CheckpointError, match=r"does not fit Tacotron 2: 6999986 missing keys \(encoder\.convolutions\.2\."):
+    with pytest.raises(
+        CheckpointError, match=r"does not fit Tacotron 2: 6999986 missing keys \(encoder\.convolutions\.2\."
+    ):
         load_tacotron2(counts)
     wg = _load(save_checkpoint(tmp_path / "wg.pt", _randomise(WaveGlow(_tiny_wg()))))
     with pytest.raises(CheckpointError, match="stored config says n_channels 100000, the tensors say 8"):
         load_waveglow(_with_config(wg, n_channels=100_000))
-    with pytest.raises(CheckpointError, match=r"does not fit WaveGlow: \d+ missing keys \(WN\.0\.(in|res_skip)_layers\.2\."):
+    with pytest.raises(
+        CheckpointError, match=r"does not fit WaveGlow: \d+ missing keys \(WN\.0\.(in|res_skip)_layers\.2\."
+    ):
         load_waveglow(_with_config(wg, n_layers=100_000))
 
 
@@ -421,7 +486,9 @@ def test_one_missing_key_names_the_tacotron2_and_the_key(t2_golden):
 @pytest.mark.parametrize("field", ["config", "mel_config", "text_frontend"])
 def test_settings_stored_as_a_string_are_refused(tmp_path, field):
     data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(_tiny_t2()))))
-    with pytest.raises(CheckpointError, match=rf"^checkpoint dict: {field}: expected a mapping of settings, found str$"):
+    with pytest.raises(
+        CheckpointError, match=rf"^checkpoint dict: {field}: expected a mapping of settings, found str$"
+    ):
         load_model(dict(data, **{field: "attention_rnn_dim=10000"}))
     nvidia = {"state_dict": data["state_dict"], "config": "not a dict"}
     with pytest.raises(CheckpointError, match=r"config: expected a mapping of settings, found str"):

@@ -3,6 +3,7 @@
 (The trainer's use of it, from an NVIDIA file with another symbol count, is tested in
 tests/training/test_train_loop.py.)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,12 +30,21 @@ def test_warm_start_refuses_the_other_model(golden_dir: Path) -> None:
     assert len(report.mismatched) > 40 and not report.missing
     assert "encoder.convolutions.2.0.conv.weight" in report.unused  # tiny has 2 encoder convs, the file 3
     assert set(report.loaded) <= {"decoder.gate_layer.linear_layer.bias"} | {
-        k for k in model.state_dict() if k.endswith("num_batches_tracked")}
+        k for k in model.state_dict() if k.endswith("num_batches_tracked")
+    }
 
 
 def test_warm_start_copies_a_fused_waveglow_into_a_weight_norm_model_exactly(tmp_path: Path) -> None:
-    config = WaveGlowConfig(n_mel_channels=40, n_flows=4, n_group=8, n_early_every=2, n_early_size=2,
-                            n_layers=2, kernel_size=3, n_channels=16)
+    config = WaveGlowConfig(
+        n_mel_channels=40,
+        n_flows=4,
+        n_group=8,
+        n_early_every=2,
+        n_early_size=2,
+        n_layers=2,
+        kernel_size=3,
+        n_channels=16,
+    )
     torch.manual_seed(0)
     source = WaveGlow(config)
     fused = WaveGlow(config)

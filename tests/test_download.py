@@ -1,4 +1,5 @@
 """Downloads into the cache (tacoglow.download) from a loopback server: caching, verification, resume, errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,13 +21,36 @@ from loopback_http import Behaviour, LoopbackServer, closed_port_url
 def _tiny_models(folder: Path) -> dict[str, bytes]:
     """NVIDIA-layout (train.py) files of a tiny Tacotron 2 and WaveGlow, as bytes."""
     torch.manual_seed(0)
-    tacotron2 = Tacotron2(Tacotron2Config(
-        symbols_embedding_dim=16, encoder_embedding_dim=16, encoder_n_convolutions=2, encoder_kernel_size=3,
-        attention_rnn_dim=24, attention_dim=8, attention_location_n_filters=4, attention_location_kernel_size=7,
-        decoder_rnn_dim=24, prenet_dim=12, postnet_embedding_dim=8, postnet_kernel_size=3,
-        postnet_n_convolutions=3, n_mel_channels=10))
-    waveglow = WaveGlow(WaveGlowConfig(n_mel_channels=10, n_flows=4, n_group=8, n_early_every=2, n_early_size=2,
-                                       n_layers=2, kernel_size=3, n_channels=8))
+    tacotron2 = Tacotron2(
+        Tacotron2Config(
+            symbols_embedding_dim=16,
+            encoder_embedding_dim=16,
+            encoder_n_convolutions=2,
+            encoder_kernel_size=3,
+            attention_rnn_dim=24,
+            attention_dim=8,
+            attention_location_n_filters=4,
+            attention_location_kernel_size=7,
+            decoder_rnn_dim=24,
+            prenet_dim=12,
+            postnet_embedding_dim=8,
+            postnet_kernel_size=3,
+            postnet_n_convolutions=3,
+            n_mel_channels=10,
+        )
+    )
+    waveglow = WaveGlow(
+        WaveGlowConfig(
+            n_mel_channels=10,
+            n_flows=4,
+            n_group=8,
+            n_early_every=2,
+            n_early_size=2,
+            n_layers=2,
+            kernel_size=3,
+            n_channels=8,
+        )
+    )
     files = {}
     for name, model in (("tacotron2", tacotron2), ("waveglow", waveglow)):
         path = export_nvidia(folder / f"{name}.nvidia", model)
@@ -92,10 +116,13 @@ def test_size_mismatch_is_refused_before_the_body_is_read(tmp_path, server, mode
     assert _files(tmp_path / "voice") == []
 
 
-@pytest.mark.parametrize("served, expected", [
-    ("waveglow", "expected tacotron2 weights, found waveglow"),
-    ("html", "it does not load as a checkpoint"),
-])
+@pytest.mark.parametrize(
+    "served, expected",
+    [
+        ("waveglow", "expected tacotron2 weights, found waveglow"),
+        ("html", "it does not load as a checkpoint"),
+    ],
+)
 def test_without_checksum_the_file_must_load_as_the_expected_kind(tmp_path, server, models, served, expected):
     body = models["waveglow"] if served == "waveglow" else b"<html>Sign in to download this file</html>" * 50
     server.files["/t2"] = Behaviour(body)
@@ -152,8 +179,11 @@ def test_no_network_and_nothing_cached_is_one_line_naming_url_and_place(tmp_path
 
 def test_http_error_is_one_line(tmp_path, server):
     server.files["/gone"] = Behaviour(b"", status=404)
-    with pytest.raises(DownloadError, match=r"^cannot download .*/gone: the server answered HTTP 404 Not Found; "
-                                            r"download it yourself"):
+    with pytest.raises(
+        DownloadError,
+        match=r"^cannot download .*/gone: the server answered HTTP 404 Not Found; "
+        r"download it yourself",
+    ):
         fetch(_remote(server, "/gone", "waveglow"), tmp_path / "voice" / "gone", progress=False)
 
 
@@ -170,8 +200,11 @@ def test_hand_placed_file_of_the_wrong_size_is_named(tmp_path, models):
     dest.parent.mkdir()
     dest.write_bytes(models["waveglow"][:-10])
     remote = RemoteFile(closed_port_url("/wg"), "wg", "waveglow", size=len(models["waveglow"]))
-    with pytest.raises(DownloadError, match=rf"wg: expected {len(models['waveglow'])} bytes .* found "
-                                            rf"{len(models['waveglow']) - 10}: delete it"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"wg: expected {len(models['waveglow'])} bytes .* found "
+        rf"{len(models['waveglow']) - 10}: delete it",
+    ):
         fetch(remote, dest)
 
 
@@ -198,11 +231,16 @@ def test_complete_partial_file_of_a_run_that_died_before_the_rename_is_kept(tmp_
 def test_a_2019_style_file_passes_the_load_check(tmp_path, server, models):
     """NGC's 19.09.0 files: torch < 1.6 (legacy, not zip) serialization, DDP's "module." keys, fp16 tensors."""
     checkpoint = torch.load(io.BytesIO(models["tacotron2"]), weights_only=True)
-    state = {f"module.{key}": value.half() if value.is_floating_point() else value
-             for key, value in checkpoint["state_dict"].items()}
+    state = {
+        f"module.{key}": value.half() if value.is_floating_point() else value
+        for key, value in checkpoint["state_dict"].items()
+    }
     legacy = tmp_path / "legacy"
-    torch.save({"epoch": 1500, "config": checkpoint["config"], "state_dict": state}, legacy,
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        {"epoch": 1500, "config": checkpoint["config"], "state_dict": state},
+        legacy,
+        _use_new_zipfile_serialization=False,
+    )
     server.files["/nvidia_tacotron2pyt_fp16_20190427"] = Behaviour(legacy.read_bytes())
     dest = tmp_path / "voice" / "nvidia_tacotron2pyt_fp16_20190427"
     fetch(_remote(server, "/nvidia_tacotron2pyt_fp16_20190427", "tacotron2"), dest, progress=False)

@@ -1,4 +1,5 @@
 """The one atomic-write helper: file modes, special targets, disk full, stale temp files (issue 21)."""
+
 from __future__ import annotations
 
 import errno
@@ -111,8 +112,9 @@ def tiny_tmpfs(tmp_path):
     """A 256 KiB tmpfs, mounted for one test (needs root and mount permission)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
     yield mount

@@ -1,4 +1,5 @@
 """The machine description: CPU name and native bf16 from /proc/cpuinfo, the one-time bf16 warning."""
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ def fake_cpu(monkeypatch):
     def use(text: str) -> None:
         monkeypatch.setattr(system, "_cpuinfo", lambda: system.parse_cpuinfo(text))
         system.warn_if_bf16_is_emulated.cache_clear()
+
     yield use
     system.warn_if_bf16_is_emulated.cache_clear()
 

@@ -1,4 +1,5 @@
 """The voice catalogue (tacoglow.voice_catalog): NVIDIA's URLs, resolution into the cache, Synthesizer.from_checkpoints(voice=...)."""
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,14 @@ from loopback_http import Behaviour, LoopbackServer, closed_port_url
 # (torch.hub): the URLs of pretrained=True with model_math "fp16" and "fp32".
 NGC = "https://api.ngc.nvidia.com/v2/models/nvidia"
 TORCH_HUB_URLS = {
-    "nvidia-ljspeech": (f"{NGC}/tacotron2_pyt_ckpt_amp/versions/19.09.0/files/nvidia_tacotron2pyt_fp16_20190427",
-                        f"{NGC}/waveglow_ckpt_amp/versions/19.09.0/files/nvidia_waveglowpyt_fp16_20190427"),
-    "nvidia-ljspeech-fp32": (f"{NGC}/tacotron2_pyt_ckpt_fp32/versions/19.09.0/files/nvidia_tacotron2pyt_fp32_20190427",
-                             f"{NGC}/waveglow_ckpt_fp32/versions/19.09.0/files/nvidia_waveglowpyt_fp32_20190427"),
+    "nvidia-ljspeech": (
+        f"{NGC}/tacotron2_pyt_ckpt_amp/versions/19.09.0/files/nvidia_tacotron2pyt_fp16_20190427",
+        f"{NGC}/waveglow_ckpt_amp/versions/19.09.0/files/nvidia_waveglowpyt_fp16_20190427",
+    ),
+    "nvidia-ljspeech-fp32": (
+        f"{NGC}/tacotron2_pyt_ckpt_fp32/versions/19.09.0/files/nvidia_tacotron2pyt_fp32_20190427",
+        f"{NGC}/waveglow_ckpt_fp32/versions/19.09.0/files/nvidia_waveglowpyt_fp32_20190427",
+    ),
 }
 GOLDEN_FILES = ("tacotron2.pt", "waveglow.pt")  # tiny NVIDIA-layout checkpoints (tests/data/golden)
 SETTINGS = dict(seed=0, max_decoder_steps=60, prenet_dropout=False)
@@ -49,8 +54,11 @@ def test_default_voice_is_the_bundled_one():
 
 
 def test_unknown_voice_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"^voice 'ljspeech': unknown, expected one of bundled, nvidia-ljspeech, "
-                                          r"nvidia-ljspeech-fp32 \(list them with: tacoglow voices\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^voice 'ljspeech': unknown, expected one of bundled, nvidia-ljspeech, "
+        r"nvidia-ljspeech-fp32 \(list them with: tacoglow voices\)$",
+    ):
         get_voice("ljspeech")
 
 
@@ -111,8 +119,10 @@ def test_synthesizer_explicit_models_win_and_griffin_lim_fetches_no_waveglow(cac
 
 
 def test_hand_placed_voice_is_used_with_no_network(cache, golden_dir, monkeypatch):
-    models = [RemoteFile(closed_port_url(f"/{name}"), name, kind)
-              for name, kind in zip(GOLDEN_FILES, ("tacotron2", "waveglow"))]
+    models = [
+        RemoteFile(closed_port_url(f"/{name}"), name, kind)
+        for name, kind in zip(GOLDEN_FILES, ("tacotron2", "waveglow"))
+    ]
     monkeypatch.setitem(voice_catalog.VOICES, "offline", Voice("offline", "t", "en-US", "t", *models))
     with pytest.raises(DownloadError, match=rf"place it at {cache / 'offline' / 'tacotron2.pt'}$"):
         resolve_voice("offline", progress=False)
@@ -142,8 +152,11 @@ print(voice_catalog.resolve_voice("race", progress=False)[0])
 def test_two_processes_downloading_one_voice_give_one_complete_file(cache, golden_dir):
     body = (golden_dir / "tacotron2.pt").read_bytes()
     release = threading.Event()
-    env = {**os.environ, CACHE_ENV: str(cache),
-           "PYTHONPATH": os.pathsep.join([str(Path(tacoglow.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        CACHE_ENV: str(cache),
+        "PYTHONPATH": os.pathsep.join([str(Path(tacoglow.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     with LoopbackServer() as server:
         # The first process's transfer stops half-way until the second one is waiting on the lock.
         server.files["/t2"] = Behaviour(body, hold=release)

@@ -3,6 +3,7 @@
 >>> from tacoglow import Synthesizer              # doctest: +SKIP
 >>> Synthesizer().synthesize("Hello world.")[0].save("hello.wav")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """``python -m tacoglow`` runs the command-line interface."""
+
 import sys
 
 from tacoglow.cli import main

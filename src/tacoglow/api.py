@@ -11,6 +11,7 @@
 ``Synthesizer(AcousticModel.load("tacotron2.pt"), GriffinLimVocoder(), seed=0)``, and
 ``synthesize(text, seed=...)`` takes a seed per call (one instance may serve several threads).
 """
+
 from tacoglow.checkpoints import LoadedModel, load_model, load_tacotron2, load_waveglow, save_checkpoint
 from tacoglow.inference import (
     AcousticModel,

@@ -24,6 +24,7 @@ Whenever no config is stored, every shape hyper-parameter is read off the tensor
 ``torch.load(..., weights_only=True)``: no pickled code from a file is ever executed. Files are
 written with :func:`tacoglow.fileio.atomic_write`, so a crash never leaves a broken checkpoint.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,11 +49,23 @@ from tacoglow.text import TextFrontend
 from tacoglow.text import symbols as DEFAULT_SYMBOLS
 
 __all__ = [
-    "FORMAT_VERSION", "LoadedModel", "read_checkpoint", "detect_kind", "load_model",
-    "load_tacotron2", "load_waveglow", "tacotron2_config_from_state_dict",
-    "waveglow_config_from_state_dict", "save_checkpoint", "export_nvidia", "atomic_save",
-    "unwrap_model", "state_dict_of", "to_weight_norm_form",
-    "WarmStartReport", "warm_start",
+    "FORMAT_VERSION",
+    "LoadedModel",
+    "read_checkpoint",
+    "detect_kind",
+    "load_model",
+    "load_tacotron2",
+    "load_waveglow",
+    "tacotron2_config_from_state_dict",
+    "waveglow_config_from_state_dict",
+    "save_checkpoint",
+    "export_nvidia",
+    "atomic_save",
+    "unwrap_model",
+    "state_dict_of",
+    "to_weight_norm_form",
+    "WarmStartReport",
+    "warm_start",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,15 +75,21 @@ Source = str | os.PathLike | Mapping[str, Any]
 _KIND_NAMES = {"tacotron2": "Tacotron 2", "waveglow": "WaveGlow"}
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 # Keys only one kind has (by prefix), to name a checkpoint of a kind that lacks a required key.
-_KIND_PREFIXES = {"tacotron2": ("embedding.", "encoder.", "decoder.", "postnet."),
-                  "waveglow": ("upsample.", "WN.", "convinv.")}
+_KIND_PREFIXES = {
+    "tacotron2": ("embedding.", "encoder.", "decoder.", "postnet."),
+    "waveglow": ("upsample.", "WN.", "convinv."),
+}
 _REQUIRED_KEY = {"tacotron2": "embedding.weight", "waveglow": "upsample.weight"}
 # Layer-count settings and the pattern of their layers' keys (group "i": the layer index).
 _LAYER_KEYS = {
-    "tacotron2": {"encoder_n_convolutions": re.compile(r"^encoder\.convolutions\.(?P<i>\d+)\."),
-                  "postnet_n_convolutions": re.compile(r"^postnet\.convolutions\.(?P<i>\d+)\.")},
-    "waveglow": {"n_flows": re.compile(r"^(?:WN|convinv)\.(?P<i>\d+)\."),
-                 "n_layers": re.compile(r"^WN\.\d+\.(?:in_layers|res_skip_layers)\.(?P<i>\d+)\.")},
+    "tacotron2": {
+        "encoder_n_convolutions": re.compile(r"^encoder\.convolutions\.(?P<i>\d+)\."),
+        "postnet_n_convolutions": re.compile(r"^postnet\.convolutions\.(?P<i>\d+)\."),
+    },
+    "waveglow": {
+        "n_flows": re.compile(r"^(?:WN|convinv)\.(?P<i>\d+)\."),
+        "n_layers": re.compile(r"^WN\.\d+\.(?:in_layers|res_skip_layers)\.(?P<i>\d+)\."),
+    },
 }
 _WN_LAYER = re.compile(r"^WN\.\d+\.(start|in_layers\.\d+|cond_layers\.\d+|res_skip_layers\.\d+)$")
 
@@ -128,8 +147,9 @@ def read_checkpoint(source: Source) -> dict:
         # torch's message advises weights_only=False ("will likely succeed"): never repeat that.
         found = _UNSAFE_GLOBAL.search(str(exc))
         if found:
-            raise CheckpointError(f"{path}: refusing to load pickled Python objects "
-                                  f"(found the global '{found.group(1)}')") from None
+            raise CheckpointError(
+                f"{path}: refusing to load pickled Python objects (found the global '{found.group(1)}')"
+            ) from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (corrupt or truncated)") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types on damaged files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -179,8 +199,9 @@ def _get(state: Mapping[str, torch.Tensor], key: str, name: str) -> torch.Tensor
     return state[key]
 
 
-def tacotron2_config_from_state_dict(state: Mapping[str, torch.Tensor], name: str = "state_dict",
-                                     **defaults: Any) -> Tacotron2Config:
+def tacotron2_config_from_state_dict(
+    state: Mapping[str, torch.Tensor], name: str = "state_dict", **defaults: Any
+) -> Tacotron2Config:
     """Every Tacotron 2 shape hyper-parameter, read off the tensors.
 
     Settings that leave no trace in the tensors (dropouts, thresholds, max steps) take
@@ -213,15 +234,26 @@ def tacotron2_config_from_state_dict(state: Mapping[str, torch.Tensor], name: st
     return Tacotron2Config(**{**defaults, **{k: int(v) for k, v in shapes.items()}})
 
 
-_T2_SHAPE_FIELDS = ("n_symbols", "symbols_embedding_dim", "encoder_embedding_dim", "encoder_kernel_size",
-                    "n_mel_channels", "n_frames_per_step", "prenet_dim", "attention_rnn_dim", "attention_dim",
-                    "attention_location_n_filters", "attention_location_kernel_size", "decoder_rnn_dim",
-                    "postnet_embedding_dim", "postnet_kernel_size")
+_T2_SHAPE_FIELDS = (
+    "n_symbols",
+    "symbols_embedding_dim",
+    "encoder_embedding_dim",
+    "encoder_kernel_size",
+    "n_mel_channels",
+    "n_frames_per_step",
+    "prenet_dim",
+    "attention_rnn_dim",
+    "attention_dim",
+    "attention_location_n_filters",
+    "attention_location_kernel_size",
+    "decoder_rnn_dim",
+    "postnet_embedding_dim",
+    "postnet_kernel_size",
+)
 """Tacotron 2 sizes read off single tensors (layer counts are checked by their keys)."""
 
 
-def waveglow_config_from_state_dict(state: Mapping[str, torch.Tensor], name: str = "state_dict"
-                                    ) -> WaveGlowConfig:
+def waveglow_config_from_state_dict(state: Mapping[str, torch.Tensor], name: str = "state_dict") -> WaveGlowConfig:
     """Every WaveGlow hyper-parameter, read off the tensors (weight-norm or fused form)."""
     upsample = _get(state, "upsample.weight", name)
     n_flows = _count(state, r"^convinv\.(\d+)\.conv\.weight$")
@@ -238,10 +270,14 @@ def waveglow_config_from_state_dict(state: Mapping[str, torch.Tensor], name: str
     else:  # no early outputs: an interval no flow index reaches
         n_early_every, n_early_size = n_flows, WaveGlowConfig.n_early_size
     return WaveGlowConfig(
-        n_mel_channels=int(upsample.shape[0]), n_flows=n_flows, n_group=sizes[0],
-        n_early_every=n_early_every, n_early_size=n_early_size,
+        n_mel_channels=int(upsample.shape[0]),
+        n_flows=n_flows,
+        n_group=sizes[0],
+        n_early_every=n_early_every,
+        n_early_size=n_early_size,
         n_layers=_count(state, r"^WN\.0\.in_layers\.(\d+)\."),
-        kernel_size=int(in_layer.shape[2]), n_channels=int(start.shape[0]),
+        kernel_size=int(in_layer.shape[2]),
+        n_channels=int(start.shape[0]),
     )
 
 
@@ -254,13 +290,17 @@ def _describe_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor], what
         if missing:
             parts.append(f"{len(missing)} missing keys ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:3])}"
-                         f"{', ...' if len(unexpected) > 3 else ''})")
+            parts.append(
+                f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:3])}"
+                f"{', ...' if len(unexpected) > 3 else ''})"
+            )
         raise CheckpointError(f"{name}: state_dict does not fit {what}: {'; '.join(parts)}")
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{name}: state_dict does not fit {what}: '{key}' has shape "
-                                  f"{tuple(state[key].shape)}, the model expects {tuple(tensor.shape)}")
+            raise CheckpointError(
+                f"{name}: state_dict does not fit {what}: '{key}' has shape "
+                f"{tuple(state[key].shape)}, the model expects {tuple(tensor.shape)}"
+            )
 
 
 def _load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], what: str, name: str) -> None:
@@ -283,13 +323,16 @@ def _check_kind(state: Mapping[str, Any], want: str, name: str) -> None:
     if found is None:
         guess = _guess_kind(state)
         if guess == want:
-            raise CheckpointError(f"{name}: {_KIND_NAMES[want]} checkpoint without '{_REQUIRED_KEY[want]}' "
-                                  f"(a key every {_KIND_NAMES[want]} has)")
+            raise CheckpointError(
+                f"{name}: {_KIND_NAMES[want]} checkpoint without '{_REQUIRED_KEY[want]}' "
+                f"(a key every {_KIND_NAMES[want]} has)"
+            )
         if guess is not None:
             raise CheckpointError(f"{name}: expected a {_KIND_NAMES[want]} checkpoint, found {_KIND_NAMES[guess]} keys")
         keys = ", ".join(list(state)[:3])
-        raise CheckpointError(f"{name}: unknown checkpoint layout: neither Tacotron 2 nor WaveGlow keys "
-                              f"(first keys: {keys})")
+        raise CheckpointError(
+            f"{name}: unknown checkpoint layout: neither Tacotron 2 nor WaveGlow keys (first keys: {keys})"
+        )
     raise CheckpointError(f"{name}: expected a {_KIND_NAMES[want]} checkpoint, found {_KIND_NAMES[found]} keys")
 
 
@@ -304,18 +347,22 @@ def _mel_config_of(checkpoint: Mapping[str, Any], name: str) -> MelConfig:
         raise CheckpointError(f"{name}: bad mel_config: {exc}") from None
 
 
-def _model_config(checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str, kind: str,
-                  overrides: Mapping[str, Any]) -> Any:
+def _model_config(
+    checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str, kind: str, overrides: Mapping[str, Any]
+) -> Any:
     """The stored config (tacoglow or NVIDIA form), else one read off the tensors; plus overrides."""
-    config_class, from_shapes = ((Tacotron2Config, tacotron2_config_from_state_dict) if kind == "tacotron2"
-                                 else (WaveGlowConfig, waveglow_config_from_state_dict))
+    config_class, from_shapes = (
+        (Tacotron2Config, tacotron2_config_from_state_dict)
+        if kind == "tacotron2"
+        else (WaveGlowConfig, waveglow_config_from_state_dict)
+    )
     stored = checkpoint.get("config")
     if stored is not None:
         _check_mapping(stored, "config", name)
     try:
         if checkpoint.get("format") == "tacoglow":
             # Tacotron2Config.from_dict also drops removed experiments' fields at their "off" value.
-            config = (Tacotron2Config.from_dict(stored) if kind == "tacotron2" else config_class(**dict(stored)))
+            config = Tacotron2Config.from_dict(stored) if kind == "tacotron2" else config_class(**dict(stored))
         elif isinstance(stored, Mapping):
             config = config_class.from_nvidia(dict(stored))
         else:
@@ -360,8 +407,10 @@ def _check_sizes(config: Any, state: Mapping[str, torch.Tensor], kind: str, name
         if n_missing > 0 and first_layer:
             indices = [i for i in range(wanted) if i not in present][:3]
             names = [f"{key[:a]}{i}{key[b:]}" for i in indices for key, (a, b) in first_layer][:3]
-            raise CheckpointError(f"{name}: state_dict does not fit {what}: {n_missing * len(first_layer)} "
-                                  f"missing keys ({', '.join(names)}, ...)")
+            raise CheckpointError(
+                f"{name}: state_dict does not fit {what}: {n_missing * len(first_layer)} "
+                f"missing keys ({', '.join(names)}, ...)"
+            )
     inferred = from_shapes(state, name)
     fields = [f.name for f in dataclasses.fields(inferred) if f.name not in counts]
     if kind == "waveglow":
@@ -372,8 +421,10 @@ def _check_sizes(config: Any, state: Mapping[str, torch.Tensor], kind: str, name
         fields = [f for f in fields if f in _T2_SHAPE_FIELDS]
     for field in fields:
         if getattr(config, field) != getattr(inferred, field):
-            raise CheckpointError(f"{name}: stored config says {field} {getattr(config, field)}, "
-                                  f"the tensors say {getattr(inferred, field)}")
+            raise CheckpointError(
+                f"{name}: stored config says {field} {getattr(config, field)}, "
+                f"the tensors say {getattr(inferred, field)}"
+            )
 
 
 def _apply_overrides(config: Any, overrides: Mapping[str, Any], what: str) -> Any:
@@ -408,8 +459,10 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
     _check_kind(state, kind, name)
     tacoglow_format = checkpoint.get("format") == "tacoglow"
     if tacoglow_format and checkpoint.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{name}: written by a newer tacoglow (format {checkpoint['format_version']}, "
-                              f"this version reads up to {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{name}: written by a newer tacoglow (format {checkpoint['format_version']}, "
+            f"this version reads up to {FORMAT_VERSION})"
+        )
     _check_finite(state, name)
     config = _model_config(checkpoint, state, name, kind, overrides)
     _check_sizes(config, state, kind, name)
@@ -420,14 +473,16 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
         if stored_symbols is not None:
             symbols: list[str] | None = list(stored_symbols)
             if len(symbols) != config.n_symbols:
-                raise CheckpointError(f"{name}: symbol table has {len(symbols)} entries, "
-                                      f"the embedding has {config.n_symbols} rows")
+                raise CheckpointError(
+                    f"{name}: symbol table has {len(symbols)} entries, the embedding has {config.n_symbols} rows"
+                )
         elif config.n_symbols == len(DEFAULT_SYMBOLS):
             symbols = list(DEFAULT_SYMBOLS)  # every NVIDIA release uses the same 148 symbols
         else:
             symbols = None  # a custom table the file does not record
-            logger.warning("%s: %d symbols and no symbol table stored; text cannot be mapped to its ids",
-                           name, config.n_symbols)
+            logger.warning(
+                "%s: %d symbols and no symbol table stored; text cannot be mapped to its ids", name, config.n_symbols
+            )
         frontend: TextFrontend | None = _text_frontend_of(checkpoint, name)
     else:
         model = WaveGlow(config)
@@ -436,8 +491,15 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
         _load_weights(model, state, "WaveGlow", name)
         symbols = frontend = None
     model.eval()
-    return LoadedModel(model, kind, _mel_config_of(checkpoint, name), symbols,
-                       "tacoglow" if tacoglow_format else "nvidia", checkpoint, frontend)
+    return LoadedModel(
+        model,
+        kind,
+        _mel_config_of(checkpoint, name),
+        symbols,
+        "tacoglow" if tacoglow_format else "nvidia",
+        checkpoint,
+        frontend,
+    )
 
 
 def _text_frontend_of(checkpoint: Mapping[str, Any], name: str) -> TextFrontend:
@@ -505,9 +567,16 @@ def _kind_of(model: nn.Module) -> str:
     raise CheckpointError(f"cannot save a {type(model).__name__}: expected Tacotron2 or WaveGlow")
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, mel_config: MelConfig | None = None,
-                    symbols: list[str] | None = None, text_frontend: TextFrontend | None = None,
-                    weights_dtype: torch.dtype | None = None, **extra: Any) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    mel_config: MelConfig | None = None,
+    symbols: list[str] | None = None,
+    text_frontend: TextFrontend | None = None,
+    weights_dtype: torch.dtype | None = None,
+    **extra: Any,
+) -> Path:
     """Write a tacoglow checkpoint (config, weights, mel contract, symbols, text frontend) atomically.
 
     Args:
@@ -626,8 +695,9 @@ def warm_start(model: nn.Module, source: Source, ignore_layers: Sequence[str] = 
     state = state_dict_of(read_checkpoint(source), name)
     found = detect_kind(state)
     if found != kind:
-        raise CheckpointError(f"{name}: expected a {kind} checkpoint to warm-start from, "
-                              f"found {found or 'unknown'} keys")
+        raise CheckpointError(
+            f"{name}: expected a {kind} checkpoint to warm-start from, found {found or 'unknown'} keys"
+        )
     target = model.state_dict()
     if any(k.endswith(".weight_g") for k in target) and not any(k.endswith(".weight_g") for k in state):
         state = to_weight_norm_form(state)  # a fused WaveGlow file into a weight-norm model: exact conversion
@@ -645,15 +715,33 @@ def warm_start(model: nn.Module, source: Source, ignore_layers: Sequence[str] = 
             report.loaded.append(key)
     report.unused = [key for key in state if key not in target]
     if not report.loaded:
-        raise CheckpointError(f"{name}: no tensor of the file fits the model "
-                              f"({len(report.mismatched)} shape mismatches, {len(report.missing)} missing)")
+        raise CheckpointError(
+            f"{name}: no tensor of the file fits the model "
+            f"({len(report.mismatched)} shape mismatches, {len(report.missing)} missing)"
+        )
     model.load_state_dict(update, strict=False)
-    logger.info("warm start from %s: loaded %d of %d tensors; fresh init kept for %s",
-                name, len(report.loaded), len(target),
-                "; ".join(f"{what}: {', '.join(keys)}" for what, keys in
-                          (("ignored", report.ignored), ("shape mismatch", report.mismatched),
-                           ("missing", report.missing)) if keys) or "none")
+    logger.info(
+        "warm start from %s: loaded %d of %d tensors; fresh init kept for %s",
+        name,
+        len(report.loaded),
+        len(target),
+        "; ".join(
+            f"{what}: {', '.join(keys)}"
+            for what, keys in (
+                ("ignored", report.ignored),
+                ("shape mismatch", report.mismatched),
+                ("missing", report.missing),
+            )
+            if keys
+        )
+        or "none",
+    )
     if report.unused:
-        logger.info("warm start: %d tensors of %s unused (%s%s)", len(report.unused), name,
-                    ", ".join(report.unused[:3]), ", ..." if len(report.unused) > 3 else "")
+        logger.info(
+            "warm start: %d tensors of %s unused (%s%s)",
+            len(report.unused),
+            name,
+            ", ".join(report.unused[:3]),
+            ", ..." if len(report.unused) > 3 else "",
+        )
     return report

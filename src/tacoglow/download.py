@@ -17,6 +17,7 @@
 Network trouble ends in one :class:`DownloadError` line naming the URL and where to put the file
 by hand.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -126,8 +127,10 @@ def fetch(remote: RemoteFile, dest: Path, *, progress: bool = True) -> Path:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DownloadError(f"{dest.parent}: cannot create the cache folder ({exc.strerror or exc}); "
-                            f"set {CACHE_ENV} to a writable folder") from None
+        raise DownloadError(
+            f"{dest.parent}: cannot create the cache folder ({exc.strerror or exc}); "
+            f"set {CACHE_ENV} to a writable folder"
+        ) from None
     lock = FileLock(str(lock_path))
     try:
         lock.acquire(blocking=False)
@@ -150,8 +153,10 @@ def fetch(remote: RemoteFile, dest: Path, *, progress: bool = True) -> Path:
 def _check_placed(remote: RemoteFile, dest: Path) -> None:
     """A file found in place: only the (free) size check; the loader reports anything else."""
     if remote.size is not None and dest.stat().st_size != remote.size:
-        raise DownloadError(f"{dest}: expected {remote.size} bytes (the file from {remote.url}), found "
-                            f"{dest.stat().st_size}: delete it to download it again, or replace it")
+        raise DownloadError(
+            f"{dest}: expected {remote.size} bytes (the file from {remote.url}), found "
+            f"{dest.stat().st_size}: delete it to download it again, or replace it"
+        )
 
 
 def _download(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> None:
@@ -166,19 +171,27 @@ def _download(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> Non
             last_problem = "the connection closed before the end of the file"
         except requests.exceptions.ConnectionError as exc:
             if attempt == 0 and not part.exists():
-                raise DownloadError(f"cannot download {remote.url} (no connection: {_reason(exc)}); "
-                                    f"{_by_hand(dest)}") from None
+                raise DownloadError(
+                    f"cannot download {remote.url} (no connection: {_reason(exc)}); {_by_hand(dest)}"
+                ) from None
             last_problem = _reason(exc)
         except requests.exceptions.Timeout:
             last_problem = f"no answer within {TIMEOUT_S[1]:g} s"
         except requests.exceptions.RequestException as exc:
             last_problem = _reason(exc)
         if attempt + 1 < ATTEMPTS:
-            logger.warning("download of %s interrupted (%s); resuming (attempt %d of %d)",
-                           remote.url, last_problem, attempt + 2, ATTEMPTS)
+            logger.warning(
+                "download of %s interrupted (%s); resuming (attempt %d of %d)",
+                remote.url,
+                last_problem,
+                attempt + 2,
+                ATTEMPTS,
+            )
             time.sleep(attempt)  # 0, 1, 2 s: a flaky link gets a moment, a cut once costs nothing
-    raise DownloadError(f"cannot download {remote.url} ({last_problem}, {ATTEMPTS} attempts); the partial file "
-                        f"{part} is kept and resumed next time, or {_by_hand(dest)}")
+    raise DownloadError(
+        f"cannot download {remote.url} ({last_problem}, {ATTEMPTS} attempts); the partial file "
+        f"{part} is kept and resumed next time, or {_by_hand(dest)}"
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -209,20 +222,39 @@ def _transfer(remote: RemoteFile, part: Path, dest: Path, progress: bool) -> boo
             part.unlink()
             return False
         if response.status_code >= 400:
-            raise DownloadError(f"cannot download {remote.url}: the server answered HTTP {response.status_code} "
-                                f"{response.reason}; {_by_hand(dest)}")
+            raise DownloadError(
+                f"cannot download {remote.url}: the server answered HTTP {response.status_code} "
+                f"{response.reason}; {_by_hand(dest)}"
+            )
         if response.status_code == 206 and _range_start(response) == have:
             mode, total = "ab", _total_of(response, have)
         else:  # 200: the server sends the whole file (it ignored or lacks Range)
             have, mode, total = 0, "wb", _total_of(response, 0)
         if total is not None and remote.size is not None and total != remote.size:
-            raise DownloadError(f"{remote.url}: the server offers {total} bytes, expected {remote.size}: "
-                                f"not the published file")
-        logger.info("downloading %s (%s MB%s) to %s", remote.url, "?" if total is None else f"{total / 1e6:.1f}",
-                    f", resuming at {have / 1e6:.1f} MB" if have else "", dest)
-        with open(part, mode) as out, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=remote.filename,
-                file=sys.stderr, disable=None if progress else True, leave=False) as bar:
+            raise DownloadError(
+                f"{remote.url}: the server offers {total} bytes, expected {remote.size}: not the published file"
+            )
+        logger.info(
+            "downloading %s (%s MB%s) to %s",
+            remote.url,
+            "?" if total is None else f"{total / 1e6:.1f}",
+            f", resuming at {have / 1e6:.1f} MB" if have else "",
+            dest,
+        )
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=remote.filename,
+                file=sys.stderr,
+                disable=None if progress else True,
+                leave=False,
+            ) as bar,
+        ):
             for chunk in response.iter_content(CHUNK_BYTES):
                 out.write(chunk)
                 bar.update(len(chunk))

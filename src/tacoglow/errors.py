@@ -4,6 +4,7 @@ Every message is one line that names the thing, what was expected and what was f
 ``voice.pt: expected a Tacotron 2 checkpoint, found WaveGlow keys``. The CLI prints that line
 and exits non-zero instead of showing a traceback.
 """
+
 from __future__ import annotations
 
 

@@ -13,6 +13,7 @@ file tacoglow writes (checkpoints, WAVs, mels, filelists, reports):
 - **Temp files** are named ``.<name>.<pid>-<random>.tmp``; :func:`remove_stale_temp_files` removes
   those whose process is gone (a run killed mid-write), e.g. at train start or resume.
 """
+
 from __future__ import annotations
 
 import errno
@@ -28,8 +29,7 @@ from typing import Any, BinaryIO
 
 from tacoglow.errors import TacoglowError
 
-__all__ = ["STDOUT", "atomic_write", "write_bytes", "write_text", "remove_stale_temp_files",
-           "is_stream_target"]
+__all__ = ["STDOUT", "atomic_write", "write_bytes", "write_text", "remove_stale_temp_files", "is_stream_target"]
 
 STDOUT = "-"
 """The path that means "standard output" (``tacoglow synthesize "Hi." -o - | aplay``)."""
@@ -117,8 +117,9 @@ def _stream(name: str, error: type[TacoglowError]) -> Iterator[BinaryIO]:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike[str], *, error: type[TacoglowError] = TacoglowError,
-                 durable: bool = False) -> Iterator[BinaryIO]:
+def atomic_write(
+    path: str | os.PathLike[str], *, error: type[TacoglowError] = TacoglowError, durable: bool = False
+) -> Iterator[BinaryIO]:
     """A binary handle whose content replaces ``path`` only when the ``with`` block succeeds.
 
     Args:
@@ -179,8 +180,9 @@ def atomic_write(path: str | os.PathLike[str], *, error: type[TacoglowError] = T
         raise error(message) from None
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes, *, error: type[TacoglowError] = TacoglowError,
-                durable: bool = False) -> None:
+def write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, error: type[TacoglowError] = TacoglowError, durable: bool = False
+) -> None:
     """Write ``data`` to ``path`` with :func:`atomic_write`."""
     with atomic_write(path, error=error, durable=durable) as handle:
         handle.write(data)
@@ -220,7 +222,8 @@ def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
         stale = (match is not None and not _process_alive(int(match.group(1)))) or (
-            match is None and _LEGACY_TEMP_NAME.match(entry.name) is not None)
+            match is None and _LEGACY_TEMP_NAME.match(entry.name) is not None
+        )
         if stale and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)

@@ -6,6 +6,7 @@ times *slower* on one without, where every bf16 product is converted to float32 
 speed figure names its CPU (``tacoglow bench``, ``tacoglow info --system``), and asking for bf16 on
 a CPU without native support warns once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -84,6 +85,9 @@ def warn_if_bf16_is_emulated() -> bool:
     """Warn, once per process, that bf16 on this CPU is slower than fp32; returns whether it warned."""
     if cpu_has_native_bf16() is not False:
         return False
-    logger.warning("bf16 on %s: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 runs slower than "
-                   "fp32 here; use --precision fp32", cpu_name())
+    logger.warning(
+        "bf16 on %s: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 runs slower than "
+        "fp32 here; use --precision fp32",
+        cpu_name(),
+    )
     return True

@@ -14,6 +14,7 @@ NGC versions 19.09.0), under the names torch.hub gives them, so a torch.hub cach
 (``~/.cache/torch/hub/checkpoints``) can be copied in. Their SHA-256 sums are not published:
 a download is kept only once it loads as the expected model kind with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,8 +75,10 @@ class Voice:
 
 
 _NGC = "https://api.ngc.nvidia.com/v2/models/nvidia"
-_NVIDIA_LICENCE = ("NVIDIA NGC catalogue terms for DeepLearningExamples checkpoints (code that made them: "
-                   "BSD-3-Clause; trained on LJ Speech, public domain)")
+_NVIDIA_LICENCE = (
+    "NVIDIA NGC catalogue terms for DeepLearningExamples checkpoints (code that made them: "
+    "BSD-3-Clause; trained on LJ Speech, public domain)"
+)
 
 # Sizes: NVIDIA does not state them beside the files. Estimated from the parameter counts of the
 # full-size models (Tacotron 2: 28.2 M, WaveGlow with 512 WN channels as in these files: 268.3 M):
@@ -83,33 +86,50 @@ _NVIDIA_LICENCE = ("NVIDIA NGC catalogue terms for DeepLearningExamples checkpoi
 # the decoder LSTM cells and batch norms in fp32, about 97 + 537 MB. The exact size is the one the
 # server announces, checked at the end of the download.
 VOICES: dict[str, Voice] = {
-    voice.name: voice for voice in (
+    voice.name: voice
+    for voice in (
         Voice(
             name="bundled",
             description="the voice shipped with tacoglow (small; WaveGlow if bundled, else Griffin-Lim)",
-            language="en-US", licence="BSD-3-Clause (as tacoglow)",
-            tacotron2=Bundled("tacotron2.pt"), waveglow=Bundled("waveglow.pt"),
+            language="en-US",
+            licence="BSD-3-Clause (as tacoglow)",
+            tacotron2=Bundled("tacotron2.pt"),
+            waveglow=Bundled("waveglow.pt"),
         ),
         Voice(
             name="nvidia-ljspeech",
             description="NVIDIA's published Tacotron 2 + WaveGlow trained on LJ Speech with mixed precision "
-                        "(torch.hub, NGC 19.09.0): natural speech",
-            language="en-US", licence=_NVIDIA_LICENCE,
-            tacotron2=RemoteFile(f"{_NGC}/tacotron2_pyt_ckpt_amp/versions/19.09.0/files/nvidia_tacotron2pyt_fp16_20190427",
-                                 "nvidia_tacotron2pyt_fp16_20190427", "tacotron2"),
-            waveglow=RemoteFile(f"{_NGC}/waveglow_ckpt_amp/versions/19.09.0/files/nvidia_waveglowpyt_fp16_20190427",
-                                "nvidia_waveglowpyt_fp16_20190427", "waveglow"),
+            "(torch.hub, NGC 19.09.0): natural speech",
+            language="en-US",
+            licence=_NVIDIA_LICENCE,
+            tacotron2=RemoteFile(
+                f"{_NGC}/tacotron2_pyt_ckpt_amp/versions/19.09.0/files/nvidia_tacotron2pyt_fp16_20190427",
+                "nvidia_tacotron2pyt_fp16_20190427",
+                "tacotron2",
+            ),
+            waveglow=RemoteFile(
+                f"{_NGC}/waveglow_ckpt_amp/versions/19.09.0/files/nvidia_waveglowpyt_fp16_20190427",
+                "nvidia_waveglowpyt_fp16_20190427",
+                "waveglow",
+            ),
             download_mb=630,
         ),
         Voice(
             name="nvidia-ljspeech-fp32",
             description="NVIDIA's published Tacotron 2 + WaveGlow trained on LJ Speech in fp32 "
-                        "(torch.hub, NGC 19.09.0)",
-            language="en-US", licence=_NVIDIA_LICENCE,
-            tacotron2=RemoteFile(f"{_NGC}/tacotron2_pyt_ckpt_fp32/versions/19.09.0/files/nvidia_tacotron2pyt_fp32_20190427",
-                                 "nvidia_tacotron2pyt_fp32_20190427", "tacotron2"),
-            waveglow=RemoteFile(f"{_NGC}/waveglow_ckpt_fp32/versions/19.09.0/files/nvidia_waveglowpyt_fp32_20190427",
-                                "nvidia_waveglowpyt_fp32_20190427", "waveglow"),
+            "(torch.hub, NGC 19.09.0)",
+            language="en-US",
+            licence=_NVIDIA_LICENCE,
+            tacotron2=RemoteFile(
+                f"{_NGC}/tacotron2_pyt_ckpt_fp32/versions/19.09.0/files/nvidia_tacotron2pyt_fp32_20190427",
+                "nvidia_tacotron2pyt_fp32_20190427",
+                "tacotron2",
+            ),
+            waveglow=RemoteFile(
+                f"{_NGC}/waveglow_ckpt_fp32/versions/19.09.0/files/nvidia_waveglowpyt_fp32_20190427",
+                "nvidia_waveglowpyt_fp32_20190427",
+                "waveglow",
+            ),
             download_mb=1190,
         ),
     )
@@ -128,8 +148,9 @@ def get_voice(name: str) -> Voice:
     try:
         return VOICES[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"voice {name!r}: unknown, expected one of {', '.join(VOICES)} "
-                          f"(list them with: tacoglow voices)") from None
+        raise ConfigError(
+            f"voice {name!r}: unknown, expected one of {', '.join(VOICES)} (list them with: tacoglow voices)"
+        ) from None
 
 
 def cached_path(voice: Voice, model: RemoteFile) -> Path:
@@ -146,7 +167,7 @@ def _local(voice: Voice, model: ModelFile) -> Path | None:
 
 
 def voice_status(voice: Voice) -> str:
-    """"bundled", "cached", "partly cached" (one of two files) or "not downloaded"."""
+    """ "bundled", "cached", "partly cached" (one of two files) or "not downloaded"."""
     remote = [m for m in (voice.tacotron2, voice.waveglow) if isinstance(m, RemoteFile)]
     if not remote:
         return "bundled"
@@ -154,8 +175,9 @@ def voice_status(voice: Voice) -> str:
     return "cached" if have == len(remote) else "partly cached" if have else "not downloaded"
 
 
-def resolve_voice(name: str, *, tacotron2: bool = True, waveglow: bool = True,
-                  progress: bool = True) -> tuple[Path | None, Path | None]:
+def resolve_voice(
+    name: str, *, tacotron2: bool = True, waveglow: bool = True, progress: bool = True
+) -> tuple[Path | None, Path | None]:
     """Local paths of a voice's (Tacotron 2, WaveGlow), downloading what is missing.
 
     Args:

@@ -1,4 +1,5 @@
 """Griffin-Lim: NVIDIA golden with the reference's numpy-seeded phase, determinism, vocoder."""
+
 from __future__ import annotations
 
 import math
@@ -19,16 +20,16 @@ def test_golden_griffin_lim_with_reference_phase(golden_dir):
     # The reference draws its initial phase from numpy's global RNG right after seeding it.
     rng = np.random.RandomState(clip["griffin_lim_seed"])
     phase = np.angle(np.exp(2j * np.pi * rng.rand(*magnitude.shape))).astype(np.float32)
-    audio = griffin_lim(magnitude, STFT(), n_iters=clip["griffin_lim_n_iters"],
-                        initial_phase=torch.from_numpy(phase))
+    audio = griffin_lim(magnitude, STFT(), n_iters=clip["griffin_lim_n_iters"], initial_phase=torch.from_numpy(phase))
     assert audio.shape == (1, 3072)
     # Each iteration chains an inverse and a forward STFT (two 1024-term reductions); the iterations
     # converge rather than amplify it: measured 2e-6 to 4e-6 under simulated AVX2, AVX-512 and SSE
     # kernels, far inside two iterations' budget (6e-5).
     tolerance = reduction_rtol(1024, chained=4)
     assert rel_l2(audio[0], clip["griffin_lim"]) <= tolerance
-    louder = griffin_lim(perturbed(magnitude), STFT(), n_iters=clip["griffin_lim_n_iters"],
-                         initial_phase=torch.from_numpy(phase))
+    louder = griffin_lim(
+        perturbed(magnitude), STFT(), n_iters=clip["griffin_lim_n_iters"], initial_phase=torch.from_numpy(phase)
+    )
     assert rel_l2(louder[0], clip["griffin_lim"]) > 10 * tolerance
 
 
@@ -55,7 +56,7 @@ def test_iterations_improve_consistency():
     def spectral_error(n_iters: int) -> float:
         audio = griffin_lim(target, stft, n_iters=n_iters, generator=torch.Generator().manual_seed(0))
         magnitude, _ = stft.transform(audio)
-        return rel_l2(magnitude, target[..., :magnitude.size(-1)])
+        return rel_l2(magnitude, target[..., : magnitude.size(-1)])
 
     assert spectral_error(30) < 0.5 * spectral_error(0)
 
@@ -85,8 +86,9 @@ def test_vocoder_reproduces_pitch_and_length():
     # Level is roughly preserved (peak-relative sharpening keeps the peak magnitude).
     assert 0.2 < out.abs().max().item() < 1.5
     # Audio of another rate through its own config.
-    config = MelConfig(sampling_rate=8000, filter_length=256, hop_length=64, win_length=256,
-                       n_mel_channels=20, mel_fmax=4000.0)
+    config = MelConfig(
+        sampling_rate=8000, filter_length=256, hop_length=64, win_length=256, n_mel_channels=20, mel_fmax=4000.0
+    )
     low = GriffinLimVocoder(config, n_iters=2)(torch.full((2, 20, 7), -4.0))
     assert low.shape == (2, 7 * 64) and torch.isfinite(low).all()
 
@@ -94,8 +96,9 @@ def test_vocoder_reproduces_pitch_and_length():
 @pytest.mark.parametrize("n_frames", [0, 1, 2, 3])
 def test_vocoder_handles_very_short_mels(n_frames):
     # Tacotron 2 can stop after 1-2 frames; the STFT needs more than n_fft / 2 samples.
-    config = MelConfig(sampling_rate=8000, filter_length=256, hop_length=32, win_length=256,
-                       n_mel_channels=20, mel_fmax=4000.0)
+    config = MelConfig(
+        sampling_rate=8000, filter_length=256, hop_length=32, win_length=256, n_mel_channels=20, mel_fmax=4000.0
+    )
     audio = GriffinLimVocoder(config, n_iters=3)(torch.full((2, 20, n_frames), -3.0))
     assert audio.shape == (2, n_frames * 32) and torch.isfinite(audio).all()
     if n_frames:

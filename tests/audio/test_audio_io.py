@@ -1,4 +1,5 @@
 """WAV I/O and resampling: round trips, sample formats, channel mixing, every error case."""
+
 from __future__ import annotations
 
 import math
@@ -55,9 +56,9 @@ def test_save_load_float_roundtrip(tmp_path):
     torch.testing.assert_close(loaded, audio.clamp(-1, 1))
 
 
-@pytest.mark.parametrize("subtype,dtype,full_scale", [("PCM_24", "int32", 2**31),
-                                                      ("PCM_32", "int32", 2**31),
-                                                      ("FLOAT", "float32", 1.0)])
+@pytest.mark.parametrize(
+    "subtype,dtype,full_scale", [("PCM_24", "int32", 2**31), ("PCM_32", "int32", 2**31), ("FLOAT", "float32", 1.0)]
+)
 def test_integer_and_float_wavs_scale_to_unit_range(tmp_path, subtype, dtype, full_scale):
     path = tmp_path / f"{subtype}.wav"
     samples = sine(440.0, 16000, 0.1, amplitude=0.9)
@@ -132,8 +133,7 @@ def test_load_errors(tmp_path):
         load_wav(nan)
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0,
-                    reason="permission bits do not stop root or Windows")
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="permission bits do not stop root or Windows")
 def test_save_to_unwritable_folder(tmp_path):
     folder = tmp_path / "locked"
     folder.mkdir()

@@ -1,4 +1,5 @@
 """Log-mel: NVIDIA golden mels, MelConfig, range checks, compression, pseudo-inverse."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,7 @@ from tacoglow.errors import AudioError, ConfigError
 
 from tolerances import perturbed, reduction_rtol, rel_l2
 
-STFT_KEYS = ("sampling_rate", "filter_length", "hop_length", "win_length", "n_mel_channels",
-             "mel_fmin", "mel_fmax")
+STFT_KEYS = ("sampling_rate", "filter_length", "hop_length", "win_length", "n_mel_channels", "mel_fmin", "mel_fmax")
 
 # A mel value is dominated by one float32 reduction, the 1024-sample STFT (the filterbank adds at most
 # a few dozen non-zero terms); the log turns its relative error into an absolute one.
@@ -70,7 +70,7 @@ def test_golden_mels_module_batched(gold):
     wavs = [gold["wav_int16"][3], gold["wav_int16"][4]]
     batch = torch.zeros(2, wavs[0].numel())
     batch[0] = wavs[0] / 32768.0
-    batch[1, :wavs[1].numel()] = wavs[1] / 32768.0
+    batch[1, : wavs[1].numel()] = wavs[1] / 32768.0
     mel = module(batch)
     assert mel.shape == (2, 80, 26)
     for row, clip, frames in ((0, 3, 26), (1, 4, 5)):
@@ -82,8 +82,15 @@ def test_golden_mels_module_batched(gold):
 
 
 def test_mel_basis_is_librosa_slaney():
-    config = MelConfig(sampling_rate=16000, filter_length=512, hop_length=128, win_length=400,
-                       n_mel_channels=40, mel_fmin=50.0, mel_fmax=None)
+    config = MelConfig(
+        sampling_rate=16000,
+        filter_length=512,
+        hop_length=128,
+        win_length=400,
+        n_mel_channels=40,
+        mel_fmin=50.0,
+        mel_fmax=None,
+    )
     module = MelSpectrogram(config)
     want = torch.from_numpy(librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=50.0, fmax=None))
     assert module.mel_basis.dtype == torch.float32 and torch.equal(module.mel_basis, want)
@@ -134,9 +141,16 @@ def test_config_roundtrip_and_validation():
     config = MelConfig(sampling_rate=16000, mel_fmax=7600)
     assert isinstance(config.mel_fmax, float)
     data = config.to_dict()
-    assert data == {"sampling_rate": 16000, "filter_length": 1024, "hop_length": 256,
-                    "win_length": 1024, "n_mel_channels": 80, "mel_fmin": 0.0,
-                    "mel_fmax": 7600.0, "max_wav_value": 32768.0}
+    assert data == {
+        "sampling_rate": 16000,
+        "filter_length": 1024,
+        "hop_length": 256,
+        "win_length": 1024,
+        "n_mel_channels": 80,
+        "mel_fmin": 0.0,
+        "mel_fmax": 7600.0,
+        "max_wav_value": 32768.0,
+    }
     assert MelConfig.from_dict(data) == config
     assert MelConfig.from_dict({}) == MelConfig()
     with pytest.raises(ConfigError, match=r"unknown keys \['mel_fmaxx'\]"):
@@ -156,15 +170,16 @@ def test_dynamic_range_compression_roundtrip():
     y = dynamic_range_compression(x)
     torch.testing.assert_close(y, torch.log(torch.tensor([1e-5, 1e-5, 1e-5, 0.5, 3.0])))
     torch.testing.assert_close(dynamic_range_decompression(y)[2:], x[2:])
-    torch.testing.assert_close(dynamic_range_compression(x, C=2.0, clip_val=0.1),
-                               torch.log(torch.tensor([0.2, 0.2, 0.2, 1.0, 6.0])))
+    torch.testing.assert_close(
+        dynamic_range_compression(x, C=2.0, clip_val=0.1), torch.log(torch.tensor([0.2, 0.2, 0.2, 1.0, 6.0]))
+    )
 
 
 def test_mel_to_linear_inverts_filterbank():
     config = MelConfig()
     module = MelSpectrogram(config)
     generator = torch.Generator().manual_seed(0)
-    audio = (torch.rand(2, 4096, generator=generator) - 0.5)
+    audio = torch.rand(2, 4096, generator=generator) - 0.5
     mel = dynamic_range_decompression(module(audio))
     linear = mel_to_linear(mel, config)
     assert linear.shape == (2, 513, 17) and linear.min() >= 1e-10

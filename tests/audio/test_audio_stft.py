@@ -1,4 +1,5 @@
 """STFT: golden magnitude and inverse of NVIDIA's reference, envelope, round trips, errors."""
+
 from __future__ import annotations
 
 import librosa
@@ -60,8 +61,9 @@ def test_bases_shapes_and_window():
         assert torch.all(basis[:, :, :56] == 0) and torch.all(basis[:, :, -56:] == 0)
     assert stft.state_dict() == {}  # derived buffers, not weights
     # Analysis followed by synthesis without overlap-add is the identity on windowed frames.
-    window = torch.from_numpy(librosa.util.pad_center(
-        scipy.signal.get_window("hann", 400, fftbins=True), size=512)).float()
+    window = torch.from_numpy(
+        librosa.util.pad_center(scipy.signal.get_window("hann", 400, fftbins=True), size=512)
+    ).float()
     frame = torch.rand(512, generator=torch.Generator().manual_seed(0))
     coefficients = stft.forward_basis[:, 0] @ frame
     rebuilt = (stft.inverse_basis[:, 0].T @ coefficients) * (512 / 128)
@@ -70,8 +72,9 @@ def test_bases_shapes_and_window():
 
 @pytest.mark.parametrize("n_frames", [1, 3, 13])
 def test_envelope_matches_librosa(n_frames):
-    want = librosa.filters.window_sumsquare(window="hann", n_frames=n_frames, hop_length=256,
-                                            win_length=800, n_fft=1024, dtype=np.float32)
+    want = librosa.filters.window_sumsquare(
+        window="hann", n_frames=n_frames, hop_length=256, win_length=800, n_fft=1024, dtype=np.float32
+    )
     got = _window_sumsquare("hann", n_frames, 256, 800, 1024).numpy()
     assert got.dtype == np.float32 and np.array_equal(got, want)
 
@@ -89,8 +92,7 @@ def test_roundtrip_random_audio(n_fft, hop, win):
     assert out.shape == (2, 1, (frames - 1) * hop)
     # Away from the edges (reflect padding) the overlap-add reconstructs the input exactly.
     edge = n_fft
-    torch.testing.assert_close(out[:, 0, edge:-edge], audio[:, edge:(frames - 1) * hop - edge],
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(out[:, 0, edge:-edge], audio[:, edge : (frames - 1) * hop - edge], rtol=0, atol=1e-5)
 
 
 def test_magnitude_of_sine_peaks_at_its_bin():

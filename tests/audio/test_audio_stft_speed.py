@@ -1,4 +1,5 @@
 """STFT start-up and per-shape costs: GEMM + overlap-add inverse, closed-form basis, caches, lazy imports."""
+
 from __future__ import annotations
 
 import subprocess
@@ -36,18 +37,16 @@ def inverse_rtol(n_fft: int) -> float:
     return reduction_rtol(n_fft + 2)
 
 
-def reference_inverse(stft: STFT, basis: torch.Tensor, magnitude: torch.Tensor,
-                      phase: torch.Tensor) -> torch.Tensor:
+def reference_inverse(stft: STFT, basis: torch.Tensor, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     """The previous formulation: strided conv_transpose1d, envelope division, scale, trim."""
     spectrum = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
     signal = F.conv_transpose1d(spectrum, basis, stride=stft.hop_length)
-    envelope = _window_sumsquare(stft.window, magnitude.size(-1), stft.hop_length,
-                                 stft.win_length, stft.filter_length)
+    envelope = _window_sumsquare(stft.window, magnitude.size(-1), stft.hop_length, stft.win_length, stft.filter_length)
     tiny = float(np.finfo(np.float32).tiny)
     signal = signal / torch.where(envelope > tiny, envelope, torch.ones_like(envelope))
     signal = signal * (stft.filter_length / stft.hop_length)
     pad = stft.filter_length // 2
-    return signal[:, :, pad:signal.size(-1) - pad]
+    return signal[:, :, pad : signal.size(-1) - pad]
 
 
 def svd_inverse_basis(n_fft: int, hop: int, win: int) -> torch.Tensor:
@@ -156,6 +155,5 @@ def test_stft_does_not_import_scipy_signal_or_numba():
         "assert stft.inverse(magnitude, phase).shape == (1, 1, 2816)\n"
         "print(sorted(m for m in ('scipy.signal', 'numba', 'librosa.filters') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"

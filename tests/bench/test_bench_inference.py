@@ -1,4 +1,5 @@
 """`tacoglow bench` with tiny models: rows, columns, JSON and the reference inputs."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,38 @@ from tacoglow.models.tacotron2 import Tacotron2Config
 from tacoglow.models.waveglow import WaveGlowConfig
 from tacoglow.system import describe_cpu
 
-TINY_T2 = Tacotron2Config(symbols_embedding_dim=16, encoder_embedding_dim=16, encoder_n_convolutions=1,
-                          attention_rnn_dim=16, attention_dim=8, attention_location_n_filters=4,
-                          decoder_rnn_dim=16, prenet_dim=8, postnet_embedding_dim=8, postnet_n_convolutions=2)
+TINY_T2 = Tacotron2Config(
+    symbols_embedding_dim=16,
+    encoder_embedding_dim=16,
+    encoder_n_convolutions=1,
+    attention_rnn_dim=16,
+    attention_dim=8,
+    attention_location_n_filters=4,
+    decoder_rnn_dim=16,
+    prenet_dim=8,
+    postnet_embedding_dim=8,
+    postnet_n_convolutions=2,
+)
 TINY_WG = WaveGlowConfig(n_flows=2, n_early_every=2, n_layers=1, n_channels=4)
-HEADER = ["batch", "chars", "latency s", "std s", "p50 s", "p90 s", "p95 s", "p99 s", "T2 mels/s", "WG samples/s",
-          "RTF", "text s", "T2 s", "WG s", "denoise s", "audio s", "WG GFLOP/s"]
+HEADER = [
+    "batch",
+    "chars",
+    "latency s",
+    "std s",
+    "p50 s",
+    "p90 s",
+    "p95 s",
+    "p99 s",
+    "T2 mels/s",
+    "WG samples/s",
+    "RTF",
+    "text s",
+    "T2 s",
+    "WG s",
+    "denoise s",
+    "audio s",
+    "WG GFLOP/s",
+]
 
 
 def test_bench_inputs_are_the_reference_phrases():
@@ -61,16 +88,18 @@ def test_random_models_run_exactly_the_steps():
 
 
 def test_random_weight_benchmark_rows_and_table():
-    settings = BenchSettings(batch_sizes=(1, 4), input_lengths=(64,), iterations=2, warmup=1, steps=6,
-                             denoise=0.01, measure_peak=False)
+    settings = BenchSettings(
+        batch_sizes=(1, 4), input_lengths=(64,), iterations=2, warmup=1, steps=6, denoise=0.01, measure_peak=False
+    )
     report = run_benchmark(settings, tacotron2_config=TINY_T2, waveglow_config=TINY_WG)
     assert [(r.batch_size, r.input_length) for r in report.rows] == [(1, 63), (4, 63)]
     for row in report.rows:
         assert row.latency.n == 2 and row.latency.p50 <= row.latency.max
         assert row.decoder_steps == 6
         assert row.audio_seconds == pytest.approx(row.batch_size * 6 * 256 / 22050)
-        assert row.latency.mean == pytest.approx(sum(row.stage_seconds[s] for s in ("tacotron2", "waveglow",
-                                                                                    "denoiser")))
+        assert row.latency.mean == pytest.approx(
+            sum(row.stage_seconds[s] for s in ("tacotron2", "waveglow", "denoiser"))
+        )
         assert row.rtf == pytest.approx(row.throughput_samples_per_s / 22050)
         assert row.tacotron2_mels_per_s > 0 and row.waveglow_samples_per_s > 0
     table = format_table(report)
@@ -80,7 +109,8 @@ def test_random_weight_benchmark_rows_and_table():
     # Speed depends on the CPU: the table names it and its bf16 support.
     assert f"machine: {describe_cpu()}" in table.splitlines() and "bf16" in describe_cpu()
     assert report.rows[0].waveglow_gflops == pytest.approx(
-        report.rows[0].waveglow_samples_per_s / 22050 * waveglow_gflop_per_second(TINY_WG))
+        report.rows[0].waveglow_samples_per_s / 22050 * waveglow_gflop_per_second(TINY_WG)
+    )
     with pytest.raises(ConfigError, match="iterations"):
         run_benchmark(BenchSettings(iterations=1), tacotron2_config=TINY_T2, waveglow_config=TINY_WG)
     with pytest.raises(ConfigError, match="--steps"):
@@ -92,9 +122,26 @@ def test_cli_bench_with_checkpoints_prints_table_and_json(tmp_path, golden_dir, 
     save_checkpoint(tacotron2, load_tacotron2(golden_dir / "tacotron2.pt"))
     save_checkpoint(waveglow, load_waveglow(golden_dir / "waveglow.pt"))
     out = tmp_path / "bench.json"
-    code = main(["bench", "--tacotron2", str(tacotron2), "--waveglow", str(waveglow), "--steps", "8",
-                 "--iterations", "2", "--warmup", "0", "--precision", "bf16", "--compare-fp32",
-                 "--json", str(out)])
+    code = main(
+        [
+            "bench",
+            "--tacotron2",
+            str(tacotron2),
+            "--waveglow",
+            str(waveglow),
+            "--steps",
+            "8",
+            "--iterations",
+            "2",
+            "--warmup",
+            "0",
+            "--precision",
+            "bf16",
+            "--compare-fp32",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out.splitlines()
     assert [c.strip() for c in printed[1].split("  ") if c.strip()] == HEADER

@@ -1,4 +1,5 @@
 """The reference benchmark's statistics (tacoglow.bench.stats)."""
+
 from __future__ import annotations
 
 import math
@@ -14,14 +15,17 @@ from tacoglow.errors import ConfigError
 LATENCIES = [1.3, 0.2, 1.9, 0.7, 2.0, 0.1, 1.1, 0.5, 1.6, 0.9, 0.3, 1.4, 1.8, 0.6, 1.0, 0.4, 1.5, 0.8, 1.2, 1.7]
 
 
-@pytest.mark.parametrize("fraction, expected", [
-    (0.5, 1.0),    # floor(20 * 0.5) = 10 -> 10th smallest
-    (0.9, 1.8),    # floor(18.0) = 18
-    (0.95, 1.9),   # floor(19.0) = 19
-    (0.99, 1.9),   # floor(19.8) = 19, not interpolated towards 2.0
-    (1.0, 2.0),
-    (0.07, 0.1),   # floor(1.4) = 1 -> the smallest
-])
+@pytest.mark.parametrize(
+    "fraction, expected",
+    [
+        (0.5, 1.0),  # floor(20 * 0.5) = 10 -> 10th smallest
+        (0.9, 1.8),  # floor(18.0) = 18
+        (0.95, 1.9),  # floor(19.0) = 19
+        (0.99, 1.9),  # floor(19.8) = 19, not interpolated towards 2.0
+        (1.0, 2.0),
+        (0.07, 0.1),  # floor(1.4) = 1 -> the smallest
+    ],
+)
 def test_percentile_is_floor_indexed_like_the_reference(fraction, expected):
     assert reference_percentile(LATENCIES, fraction) == pytest.approx(expected)
     # and it is not numpy's interpolated percentile where they differ

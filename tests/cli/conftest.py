@@ -1,4 +1,5 @@
 """Fixtures for the command-line tests."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,9 @@ def full_disk(tmp_path: Path):
     """A 64 KiB tmpfs (a disk that fills at once), mounted for one test; skipped where mounting is not allowed."""
     mount = tmp_path / "small"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
     try:

@@ -1,4 +1,5 @@
 """`tacoglow info` and `tacoglow export` on the golden NVIDIA files."""
+
 from __future__ import annotations
 
 import json
@@ -40,10 +41,16 @@ def test_info_on_a_missing_file_is_one_line(tmp_path, capsys):
 
 def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     phones = tmp_path / "phones.pt"
-    save_checkpoint(phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
+    save_checkpoint(
+        phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2)
+    )
     assert main(["info", str(phones), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["text_frontend"] == {"cleaners": ["english_cleaners"], "arpabet": True,
-                                                                   "phone_repeats": 2, "normalizer": False}
+    assert json.loads(capsys.readouterr().out)["text_frontend"] == {
+        "cleaners": ["english_cleaners"],
+        "arpabet": True,
+        "phone_repeats": 2,
+        "normalizer": False,
+    }
     assert main(["info", str(golden_dir / "waveglow.pt")]) == 0
     assert "text_frontend" not in capsys.readouterr().out
     half = tmp_path / "phones_half.pt"
@@ -63,10 +70,14 @@ def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
 def test_export_options_that_would_be_ignored_are_refused(golden_dir, tmp_path, capsys):
     cases = [
         (["tacotron2.pt", "--half", "--format", "nvidia"], "--half: only for the tacoglow layout"),
-        (["waveglow.pt", "--remove-weight-norm", "--format", "nvidia"],
-         "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout"),
-        (["tacotron2.pt", "--remove-weight-norm"],
-         "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout (this is a Tacotron 2)"),
+        (
+            ["waveglow.pt", "--remove-weight-norm", "--format", "nvidia"],
+            "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout",
+        ),
+        (
+            ["tacotron2.pt", "--remove-weight-norm"],
+            "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout (this is a Tacotron 2)",
+        ),
     ]
     for (name, *options), message in cases:
         out = tmp_path / "out.pt"

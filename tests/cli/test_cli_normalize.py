@@ -1,4 +1,5 @@
 """`tacoglow normalize` and `synthesize --dry-run / --no-normalize`: what will be said, in order, nothing synthesized."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,11 @@ def test_prints_one_line_per_input_line_in_order(tmp_path, capsys):
     source.write_text("Call me at 9am.\n\nIt costs $4.50.\nHello world.\n", encoding="utf-8")
     assert main(["normalize", "-i", str(source)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "call me at nine a m.", "", "it costs four dollars and fifty cents.", "hello world."]
+        "call me at nine a m.",
+        "",
+        "it costs four dollars and fifty cents.",
+        "hello world.",
+    ]
 
 
 def test_text_argument_and_stdin(monkeypatch, capsys):
@@ -45,11 +50,14 @@ def test_dropped_characters_warned_once_per_line(capsys):
     assert captured.err == "WARNING: text 'a ~ b': the voice will not say '~'\n"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["normalize", "x", "-i", "f.txt"], "either as TEXT or with -i FILE"),
-    (["normalize", "-i", "missing.txt"], "missing.txt: input file not found"),
-    (["normalize", "1" * 40], "fewer than 37 digits"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["normalize", "x", "-i", "f.txt"], "either as TEXT or with -i FILE"),
+        (["normalize", "-i", "missing.txt"], "missing.txt: input file not found"),
+        (["normalize", "1" * 40], "fewer than 37 digits"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2

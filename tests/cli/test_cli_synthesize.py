@@ -1,4 +1,5 @@
 """`tacoglow synthesize` end to end, in-process, with tiny checkpoints: files, order, and every bad input."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,16 @@ from tacoglow.checkpoints import load_tacotron2, load_waveglow, save_checkpoint
 from tacoglow.cli import main
 from tacoglow.inference import Synthesizer, bundled_voice_paths
 
-LINES = ["Hello there, how are you today?", "A short one.", "This is a medium sized sentence.", "Tiny.",
-         "The forms of printed letters.", "Should be beautiful.", "And their arrangement on the page.", "Bye!"]
+LINES = [
+    "Hello there, how are you today?",
+    "A short one.",
+    "This is a medium sized sentence.",
+    "Tiny.",
+    "The forms of printed letters.",
+    "Should be beautiful.",
+    "And their arrangement on the page.",
+    "Bye!",
+]
 COMMON = ["--max-decoder-steps", "300", "--seed", "3", "--no-prenet-dropout", "--batch-size", "4"]
 
 
@@ -24,8 +33,9 @@ def voice(tmp_path_factory, golden_dir):
     save_checkpoint(tacotron2, load_tacotron2(golden_dir / "tacotron2.pt"), mel_config=MelConfig())
     save_checkpoint(waveglow, load_waveglow(golden_dir / "waveglow.pt"), mel_config=MelConfig())
     mismatched = folder / "waveglow_16k.pt"
-    save_checkpoint(mismatched, load_waveglow(golden_dir / "waveglow.pt"),
-                    mel_config=MelConfig(sampling_rate=16000, hop_length=256))
+    save_checkpoint(
+        mismatched, load_waveglow(golden_dir / "waveglow.pt"), mel_config=MelConfig(sampling_rate=16000, hop_length=256)
+    )
     corrupt = folder / "corrupt.pt"
     corrupt.write_bytes(b"PK\x03\x04 this is not a checkpoint")
     return {"tacotron2": tacotron2, "waveglow": waveglow, "mismatched": mismatched, "corrupt": corrupt}
@@ -45,7 +55,9 @@ def test_eight_lines_give_eight_wavs_in_input_order(tmp_path, voice, capsys):
     out = tmp_path / "out"
     assert main(["synthesize", "-i", str(source), "-o", str(out), *_models(voice), *COMMON]) == 0
     assert _leftovers(out) == [f"{i:03d}.wav" for i in range(1, 9)]
-    synth = Synthesizer.from_checkpoints(voice["tacotron2"], voice["waveglow"], max_decoder_steps=300, seed=3, prenet_dropout=False)
+    synth = Synthesizer.from_checkpoints(
+        voice["tacotron2"], voice["waveglow"], max_decoder_steps=300, seed=3, prenet_dropout=False
+    )
     expected = synth.synthesize(LINES)
     for i, utterance in enumerate(expected):
         audio, rate = sf.read(out / f"{i + 1:03d}.wav", dtype="float32")
@@ -83,16 +95,43 @@ def test_stdin_one_utterance_per_line(tmp_path, voice, monkeypatch):
 
 def test_griffin_lim_vocoder(tmp_path, voice):
     out = tmp_path / "gl.wav"
-    assert main(["synthesize", "Hello.", "-o", str(out), "--tacotron2", str(voice["tacotron2"]),
-                 "--vocoder", "griffin-lim", *COMMON]) == 0
+    assert (
+        main(
+            [
+                "synthesize",
+                "Hello.",
+                "-o",
+                str(out),
+                "--tacotron2",
+                str(voice["tacotron2"]),
+                "--vocoder",
+                "griffin-lim",
+                *COMMON,
+            ]
+        )
+        == 0
+    )
     assert sf.info(out).frames % 256 == 0
 
 
 def test_plot_writes_png_per_utterance(tmp_path, voice):
     pytest.importorskip("matplotlib")
     out = tmp_path / "plots"
-    assert main(["synthesize", "-o", str(out), "-i", str(_lines_file(tmp_path, LINES[:2])), "--plot",
-                 *_models(voice), *COMMON]) == 0
+    assert (
+        main(
+            [
+                "synthesize",
+                "-o",
+                str(out),
+                "-i",
+                str(_lines_file(tmp_path, LINES[:2])),
+                "--plot",
+                *_models(voice),
+                *COMMON,
+            ]
+        )
+        == 0
+    )
     assert _leftovers(out) == ["001.png", "001.wav", "002.png", "002.wav"]
     assert (out / "001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -114,29 +153,85 @@ def _lines_file(folder, lines):
 BAD_CASES = {
     "empty text": (lambda v, d: ["", "-o", str(d / "o.wav"), *_models(v)], "text: empty"),
     "unspeakable text": (lambda v, d: ["?!...", "-o", str(d / "o.wav"), *_models(v)], "nothing speakable"),
-    "unspeakable line 3": (lambda v, d: ["-i", str(_lines_file(d, ["Fine.", "Also fine.", "___", "Ok."])),
-                                          "-o", str(d / "out"), *_models(v)], "text 3: nothing speakable"),
-    "missing checkpoint": (lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--tacotron2", str(d / "nope.pt"),
-                                          "--waveglow", str(v["waveglow"])], "nope.pt: file not found"),
-    "corrupt checkpoint": (lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--tacotron2", str(v["tacotron2"]),
-                                          "--waveglow", str(v["corrupt"])], "corrupt.pt: not a PyTorch checkpoint"),
-    "wrong kind": (lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--tacotron2", str(v["waveglow"]),
-                                  "--waveglow", str(v["waveglow"])], "expected a Tacotron 2 checkpoint"),
-    "mismatched pair": (lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--tacotron2", str(v["tacotron2"]),
-                                       "--waveglow", str(v["mismatched"])],
-                        r"sampling_rate (Tacotron 2: 22050, vocoder: 16000)"),
-    "unwritable output": (lambda v, d: ["Hi.", "-o", str(d / "missing" / "o.wav"), *_models(v)],
-                          "does not exist"),
-    "file as folder": (lambda v, d: ["-i", str(_lines_file(d, ["One.", "Two."])), "-o", str(d / "o.wav"),
-                                      *_models(v)], "2 utterances need a folder"),
-    "negative sigma": (lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--sigma", "-1", *_models(v)],
-                       "sigma: expected a number >= 0"),
-    "missing input file": (lambda v, d: ["-i", str(d / "none.txt"), "-o", str(d / "o.wav"), *_models(v)],
-                           "none.txt: input file not found"),
-    "text and -i": (lambda v, d: ["Hi.", "-i", str(_lines_file(d, ["x"])), "-o", str(d / "o.wav"), *_models(v)],
-                    "not both"),
-    "fp16 on cpu": (lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--precision", "fp16", *_models(v)],
-                    "fp16: needs a CUDA device"),
+    "unspeakable line 3": (
+        lambda v, d: [
+            "-i",
+            str(_lines_file(d, ["Fine.", "Also fine.", "___", "Ok."])),
+            "-o",
+            str(d / "out"),
+            *_models(v),
+        ],
+        "text 3: nothing speakable",
+    ),
+    "missing checkpoint": (
+        lambda v, d: [
+            "Hi.",
+            "-o",
+            str(d / "o.wav"),
+            "--tacotron2",
+            str(d / "nope.pt"),
+            "--waveglow",
+            str(v["waveglow"]),
+        ],
+        "nope.pt: file not found",
+    ),
+    "corrupt checkpoint": (
+        lambda v, d: [
+            "Hi.",
+            "-o",
+            str(d / "o.wav"),
+            "--tacotron2",
+            str(v["tacotron2"]),
+            "--waveglow",
+            str(v["corrupt"]),
+        ],
+        "corrupt.pt: not a PyTorch checkpoint",
+    ),
+    "wrong kind": (
+        lambda v, d: [
+            "Hi.",
+            "-o",
+            str(d / "o.wav"),
+            "--tacotron2",
+            str(v["waveglow"]),
+            "--waveglow",
+            str(v["waveglow"]),
+        ],
+        "expected a Tacotron 2 checkpoint",
+    ),
+    "mismatched pair": (
+        lambda v, d: [
+            "Hi.",
+            "-o",
+            str(d / "o.wav"),
+            "--tacotron2",
+            str(v["tacotron2"]),
+            "--waveglow",
+            str(v["mismatched"]),
+        ],
+        r"sampling_rate (Tacotron 2: 22050, vocoder: 16000)",
+    ),
+    "unwritable output": (lambda v, d: ["Hi.", "-o", str(d / "missing" / "o.wav"), *_models(v)], "does not exist"),
+    "file as folder": (
+        lambda v, d: ["-i", str(_lines_file(d, ["One.", "Two."])), "-o", str(d / "o.wav"), *_models(v)],
+        "2 utterances need a folder",
+    ),
+    "negative sigma": (
+        lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--sigma", "-1", *_models(v)],
+        "sigma: expected a number >= 0",
+    ),
+    "missing input file": (
+        lambda v, d: ["-i", str(d / "none.txt"), "-o", str(d / "o.wav"), *_models(v)],
+        "none.txt: input file not found",
+    ),
+    "text and -i": (
+        lambda v, d: ["Hi.", "-i", str(_lines_file(d, ["x"])), "-o", str(d / "o.wav"), *_models(v)],
+        "not both",
+    ),
+    "fp16 on cpu": (
+        lambda v, d: ["Hi.", "-o", str(d / "o.wav"), "--precision", "fp16", *_models(v)],
+        "fp16: needs a CUDA device",
+    ),
 }
 
 
@@ -152,8 +247,9 @@ def test_bad_input_is_one_line_error_without_files(case, tmp_path, voice, capsys
     lines = [line for line in err.splitlines() if line.startswith("tacoglow synthesize: error:")]
     assert len(lines) == 1 and message in lines[0], err
     assert "Traceback" not in err
-    assert [f for f in _leftovers(work) if f.endswith((".wav", ".png", ".tmp"))] == \
-        [f for f in before if f.endswith((".wav", ".png", ".tmp"))]
+    assert [f for f in _leftovers(work) if f.endswith((".wav", ".png", ".tmp"))] == [
+        f for f in before if f.endswith((".wav", ".png", ".tmp"))
+    ]
 
 
 def test_without_checkpoints_the_error_names_the_options(tmp_path, capsys):
@@ -166,6 +262,7 @@ def test_without_checkpoints_the_error_names_the_options(tmp_path, capsys):
 
 
 # --- special outputs (issue 21.1): streamed into, never replaced ---------------------------------
+
 
 def _is_wav(data: bytes) -> bool:
     audio, rate = sf.read(io.BytesIO(data), dtype="float32")
@@ -204,8 +301,10 @@ def test_symlink_output_is_followed(tmp_path, voice):
     assert link.is_symlink() and _is_wav(real.read_bytes())
 
 
-@pytest.mark.skipif(sys.platform == "win32" or __import__("os").geteuid() != 0,
-                    reason="only root could replace /dev/null, so only root shows the bug")
+@pytest.mark.skipif(
+    sys.platform == "win32" or __import__("os").geteuid() != 0,
+    reason="only root could replace /dev/null, so only root shows the bug",
+)
 def test_dev_null_stays_a_device(voice):
     import os
     import stat
@@ -214,10 +313,13 @@ def test_dev_null_stays_a_device(voice):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["-i"], "2 utterances cannot share one stream"),
-    (["--plot"], "--plot needs a file or folder"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-i"], "2 utterances cannot share one stream"),
+        (["--plot"], "--plot needs a file or folder"),
+    ],
+)
 def test_stream_output_refuses_what_it_cannot_hold(tmp_path, voice, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(tmp_path)  # where a wrong reading of "-" as a folder name would write
     argv = ["-i", str(_lines_file(tmp_path, ["One.", "Two."]))] if extra == ["-i"] else ["Hello.", *extra]
@@ -227,6 +329,7 @@ def test_stream_output_refuses_what_it_cannot_hold(tmp_path, voice, capsys, monk
 
 
 # --- silent or broken audio (issue 21.8): an error, not an all-zero WAV with exit 0 ---------------
+
 
 def test_silent_output_is_an_error(tmp_path, voice, capsys):
     out = tmp_path / "o.wav"
@@ -244,11 +347,27 @@ def test_nan_weights_are_refused_at_load(tmp_path, voice, capsys):
     broken = tmp_path / "nan.pt"
     torch.save(data, broken)
     out = tmp_path / "o.wav"
-    assert main(["synthesize", "Hello.", "-o", str(out), "--tacotron2", str(broken), "--waveglow",
-                 str(voice["waveglow"]), *COMMON]) == 2
+    assert (
+        main(
+            [
+                "synthesize",
+                "Hello.",
+                "-o",
+                str(out),
+                "--tacotron2",
+                str(broken),
+                "--waveglow",
+                str(voice["waveglow"]),
+                *COMMON,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"tacoglow synthesize: error: {broken}: tensor 'decoder.attention_rnn.weight_hh' holds "
-                   "NaN or infinity (a diverged or damaged model)"]
+    assert err == [
+        f"tacoglow synthesize: error: {broken}: tensor 'decoder.attention_rnn.weight_hh' holds "
+        "NaN or infinity (a diverged or damaged model)"
+    ]
     assert not out.exists()
 
 
@@ -260,6 +379,7 @@ def test_disk_full_is_one_line(full_disk, voice, capsys):
     out = full_disk / "o.wav"
     assert main(["synthesize", "Hello there.", "-o", str(out), *_models(voice), *COMMON]) == 2
     err = capsys.readouterr().err
-    assert [line for line in err.splitlines() if "error" in line] == \
-        [f"tacoglow synthesize: error: no space left on device: {out}"] and "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"tacoglow synthesize: error: no space left on device: {out}"
+    ] and "Traceback" not in err
     assert list(full_disk.iterdir()) == [filler]

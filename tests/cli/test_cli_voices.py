@@ -1,4 +1,5 @@
 """`tacoglow voices` and `--voice NAME` on synthesize / bench / evaluate, with voices served from loopback."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,8 +33,11 @@ def served(golden_dir, monkeypatch):
         for name, kind in zip(GOLDEN_FILES, KINDS):
             server.files[f"/{name}"] = Behaviour((golden_dir / name).read_bytes())
             models.append(RemoteFile(server.url(f"/{name}"), name, kind))
-        monkeypatch.setitem(voice_catalog.VOICES, "loopback", Voice("loopback", "served here", "en-US", "test licence",
-                                                                    *models, download_mb=1))
+        monkeypatch.setitem(
+            voice_catalog.VOICES,
+            "loopback",
+            Voice("loopback", "served here", "en-US", "test licence", *models, download_mb=1),
+        )
         offline = [RemoteFile(closed_port_url(f"/{name}"), name, kind) for name, kind in zip(GOLDEN_FILES, KINDS)]
         monkeypatch.setitem(voice_catalog.VOICES, "offline", Voice("offline", "unreachable", "en-US", "t", *offline))
         yield server
@@ -73,8 +77,9 @@ def test_voices_download_fetches_ahead_of_time_once(cache, served, capsys):
 def test_synthesize_with_a_voice_matches_the_same_files_by_path(cache, served, golden_dir, tmp_path):
     out = tmp_path / "hello.wav"
     assert main(["-q", "synthesize", "--voice", "loopback", "Hello there.", "-o", str(out), *FAST]) == 0
-    synth = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", seed=0,
-                                         max_decoder_steps=60, prenet_dropout=False)
+    synth = Synthesizer.from_checkpoints(
+        golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", seed=0, max_decoder_steps=60, prenet_dropout=False
+    )
     [want] = synth.synthesize("Hello there.")
     audio, rate = sf.read(out, dtype="float32")
     assert rate == 22050 and len(audio) == want.mel_length * 256
@@ -84,12 +89,25 @@ def test_synthesize_with_a_voice_matches_the_same_files_by_path(cache, served, g
 
 def test_explicit_checkpoint_wins_over_the_voice(cache, served, golden_dir, tmp_path):
     out = tmp_path / "hello.wav"
-    code = main(["-q", "synthesize", "--voice", "loopback", "--tacotron2", str(golden_dir / "tacotron2.pt"),
-                 "Hello.", "-o", str(out), *FAST])
+    code = main(
+        [
+            "-q",
+            "synthesize",
+            "--voice",
+            "loopback",
+            "--tacotron2",
+            str(golden_dir / "tacotron2.pt"),
+            "Hello.",
+            "-o",
+            str(out),
+            *FAST,
+        ]
+    )
     assert code == 0 and out.is_file()
     assert served.requests == [("/waveglow.pt", None)]
-    code = main(["-q", "synthesize", "--voice", "loopback", "--vocoder", "griffin-lim", "Hello.", "-o", str(out),
-                 *FAST])
+    code = main(
+        ["-q", "synthesize", "--voice", "loopback", "--vocoder", "griffin-lim", "Hello.", "-o", str(out), *FAST]
+    )
     assert code == 0
     assert served.count("/waveglow.pt") == 1 and served.count("/tacotron2.pt") == 1
 
@@ -114,8 +132,22 @@ def test_unknown_voice_is_one_line(cache, tmp_path, capsys):
 
 
 def test_bench_and_evaluate_take_a_voice(cache, served, tmp_path, capsys):
-    code = main(["-q", "bench", "--voice", "loopback", "--steps", "8", "--iterations", "2", "--warmup", "0",
-                 "--input-length", "16"])
+    code = main(
+        [
+            "-q",
+            "bench",
+            "--voice",
+            "loopback",
+            "--steps",
+            "8",
+            "--iterations",
+            "2",
+            "--warmup",
+            "0",
+            "--input-length",
+            "16",
+        ]
+    )
     assert code == 0
     assert "(tacotron2.pt" in capsys.readouterr().out and len(served.requests) == 2
     sentences = tmp_path / "sentences.txt"

@@ -1,4 +1,5 @@
 """check_dataset finds each kind of bad item; filter_utterances skips them or stops."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -98,5 +99,8 @@ def test_check_precomputed_mels(tmp_path: Path) -> None:
     utts = [DatasetItem(n, None, "hello", tmp_path / f"{n}.pt") for n in "abcd"]
     report = check_dataset(utts, CONFIG)
     assert report.counts == {"missing": 1, "corrupt": 1, "too_short": 1}
-    assert report.problems["corrupt"][0][0] == "b" and "expected 20 mel channels, found 80" in report.problems["corrupt"][0][1]
+    assert (
+        report.problems["corrupt"][0][0] == "b"
+        and "expected 20 mel channels, found 80" in report.problems["corrupt"][0][1]
+    )
     assert report.problems["too_short"] == [("c", "0.01 s < 0.2 s")]

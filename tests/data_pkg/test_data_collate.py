@@ -1,4 +1,5 @@
 """TextMelCollate: sorting by text length, padding, gate targets, decoder-step rounding."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,9 +12,7 @@ from tacoglow.errors import DataError
 def _items() -> list[tuple[torch.Tensor, torch.Tensor]]:
     gen = torch.Generator().manual_seed(0)
     shapes = [(3, 5), (6, 2), (4, 7)]  # (T_text, T_mel)
-    return [
-        (torch.randint(1, 148, (t,), generator=gen), torch.randn(4, m, generator=gen)) for t, m in shapes
-    ]
+    return [(torch.randint(1, 148, (t,), generator=gen), torch.randn(4, m, generator=gen)) for t, m in shapes]
 
 
 def test_collate_sorts_pads_and_builds_gate() -> None:

@@ -1,4 +1,5 @@
 """Corpus generation: sentence reading, clause splitting, espeak-ng rendering, synthetic fallback."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,11 @@ def test_normalize_for_corpus_keeps_only_symbol_characters() -> None:
 def test_split_clauses_cuts_at_punctuation_within_bounds() -> None:
     text = "It rained all day, and the river rose; we left at dawn."
     assert split_clauses(text, max_chars=100, min_chars=5) == [text]
-    assert split_clauses(text, max_chars=20, min_chars=5) == ["It rained all day,", "and the river rose;", "we left at dawn."]
+    assert split_clauses(text, max_chars=20, min_chars=5) == [
+        "It rained all day,",
+        "and the river rose;",
+        "we left at dawn.",
+    ]
     # no cut after abbreviations, initials or inside numbers; the 70-char fragment does not fit
     text = "Mr. J. F. Kennedy paid 1,000.50 dollars. " + "a" * 70 + ", the end of it all."
     assert split_clauses(text, max_chars=60, min_chars=10) == [
@@ -68,7 +73,10 @@ def test_read_sentences_detects_the_three_formats(tmp_path: Path) -> None:
     (tmp_path / "plain.txt").write_text("First line.\n\nThird line | with a bar.\n")
     assert read_sentences(tmp_path / "list.txt") == [("LJ001-0001", "First one."), ("LJ001-0002", "Second.")]
     assert read_sentences(tmp_path / "metadata.csv") == [("LJ002-0001", "Raw 1st."), ("LJ002-0002", "only normalized")]
-    assert read_sentences(tmp_path / "plain.txt") == [("utt-00001", "First line."), ("utt-00003", "Third line | with a bar.")]
+    assert read_sentences(tmp_path / "plain.txt") == [
+        ("utt-00001", "First line."),
+        ("utt-00003", "Third line | with a bar."),
+    ]
     (tmp_path / "bad.txt").write_text("wavs/a.wav|one\nwavs/b.wav|two|three\n")
     with pytest.raises(DataError, match=r"bad\.txt:2: expected 'path\|text' \(2 fields\), found 3"):
         read_sentences(tmp_path / "bad.txt")

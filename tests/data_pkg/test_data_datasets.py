@@ -1,4 +1,5 @@
 """Reading LJ Speech metadata and NVIDIA filelists; TextMelDataset and AudioMelDataset items."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,10 +36,7 @@ def _wav(path: Path, n_samples: int, sample_rate: int = SR, seed: int = 0) -> np
 
 def test_read_metadata_prefers_normalized_text(tmp_path: Path) -> None:
     (tmp_path / "metadata.csv").write_text(
-        'LJ001-0001|Dr. Who, 1st "quote|doctor who, first "quote\n'
-        "\n"
-        "LJ001-0002|Only raw text|\n"
-        "LJ001-0003|Two fields\n",
+        'LJ001-0001|Dr. Who, 1st "quote|doctor who, first "quote\n\nLJ001-0002|Only raw text|\nLJ001-0003|Two fields\n',
         encoding="utf-8",
     )
     for source in (tmp_path, tmp_path / "metadata.csv"):
@@ -71,7 +69,9 @@ def test_read_filelist_audio_and_mel_entries(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     utts = read_filelist(lists / "train.txt", root=tmp_path)
-    assert utts[0] == DatasetItem("LJ050-0234", tmp_path / "LJSpeech-1.1/wavs/LJ050-0234.wav", "It has used other agents.")
+    assert utts[0] == DatasetItem(
+        "LJ050-0234", tmp_path / "LJSpeech-1.1/wavs/LJ050-0234.wav", "It has used other agents."
+    )
     assert utts[1].text == "to avail himself,"
     # default root: the filelist's folder, as preprocess writes mels.txt next to mels/
     (lists / "mels.txt").write_text("mels/a.pt|hello\n", encoding="utf-8")
@@ -107,8 +107,9 @@ def test_text_mel_dataset_loads_mels_from_disk(tmp_path: Path) -> None:
     good = TextMelDataset([DatasetItem("a", None, "hi", tmp_path / "a.pt")], config, load_mel_from_disk=True)
     assert torch.equal(good[0][1], mel)
     assert good[0][0].tolist() == text_to_sequence("hi")
-    phones = TextMelDataset([DatasetItem("a", None, "hi", tmp_path / "a.pt")], config, TextFrontend(arpabet=True),
-                            load_mel_from_disk=True)
+    phones = TextMelDataset(
+        [DatasetItem("a", None, "hi", tmp_path / "a.pt")], config, TextFrontend(arpabet=True), load_mel_from_disk=True
+    )
     assert phones[0][0].tolist() == text_to_sequence("{HH AY1}") and torch.equal(phones[0][1], mel)
     bad = TextMelDataset([DatasetItem("b", None, "hi", tmp_path / "b.pt")], config, load_mel_from_disk=True)
     with pytest.raises(DataError, match=r"b\.pt: expected 80 mel channels, found 40"):

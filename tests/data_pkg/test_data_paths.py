@@ -1,4 +1,5 @@
 """Paths built from data stay inside their folder; stale temp files go; bad mels are named (issue 21)."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,16 @@ from tacoglow.errors import DataError
 
 CONFIG = MelConfig(filter_length=256, hop_length=64, win_length=256, n_mel_channels=20)
 SENTENCE = "A sentence that is long enough to keep."
-CLIMBING = ["../../../../X", "..", ".", "/tmp/x/ABSOLUTE", "a/b", "a\\b" if os.sep == "\\" else "a/../b",
-            "", "nul\0byte"]
+CLIMBING = [
+    "../../../../X",
+    "..",
+    ".",
+    "/tmp/x/ABSOLUTE",
+    "a/b",
+    "a\\b" if os.sep == "\\" else "a/../b",
+    "",
+    "nul\0byte",
+]
 
 
 @pytest.mark.parametrize("name", CLIMBING)

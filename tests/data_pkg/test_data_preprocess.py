@@ -1,4 +1,5 @@
 """preprocess: mels equal to MelSpectrogram's, a mel filelist, idempotent, resumable, one mel contract."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,7 @@ def test_preprocess_writes_mels_filelist_and_contract(tmp_path: Path) -> None:
     out = tmp_path / "mels_out"
     filelist = preprocess(utts, out, CONFIG, jobs=2, progress=False)
     assert filelist == out / "mels.txt"
-    assert filelist.read_text(encoding="utf-8").splitlines() == [
-        f"mels/u{i}.pt|Sentence number {i}." for i in range(3)
-    ]
+    assert filelist.read_text(encoding="utf-8").splitlines() == [f"mels/u{i}.pt|Sentence number {i}." for i in range(3)]
     assert json.loads((out / "mel_config.json").read_text()) == asdict(CONFIG)
     assert read_mel_config(out) == CONFIG
 
@@ -79,8 +78,11 @@ def test_preprocess_refuses_another_mel_contract(tmp_path: Path) -> None:
     utts = _dataset(tmp_path / "data")
     preprocess(utts, tmp_path / "out", CONFIG, progress=False)
     other = replace(CONFIG, hop_length=32, mel_fmax=7000.0)
-    with pytest.raises(DataError, match=r"mel_config\.json: the mels here were made with another mel contract "
-                                        r"\(hop_length 64 != 32, mel_fmax 8000\.0 != 7000\.0\)"):
+    with pytest.raises(
+        DataError,
+        match=r"mel_config\.json: the mels here were made with another mel contract "
+        r"\(hop_length 64 != 32, mel_fmax 8000\.0 != 7000\.0\)",
+    ):
         preprocess(utts, tmp_path / "out", other, progress=False)
 
 

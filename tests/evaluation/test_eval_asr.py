@@ -1,4 +1,5 @@
 """Tests of tacoglow.evaluation.asr: engine selection, missing engines, real recognition of espeak-ng audio."""
+
 import shutil
 import sys
 import types
@@ -26,10 +27,13 @@ def test_unknown_engine_is_named():
         load_asr("vosk")
 
 
-@pytest.mark.parametrize("name, module, command", [
-    ("pocketsphinx", "pocketsphinx", r"pip install 'tacoglow\[asr\]' \(or pip install pocketsphinx\)"),
-    ("whisper", "faster_whisper", r"pip install 'tacoglow\[whisper\]' \(or pip install faster-whisper\)"),
-])
+@pytest.mark.parametrize(
+    "name, module, command",
+    [
+        ("pocketsphinx", "pocketsphinx", r"pip install 'tacoglow\[asr\]' \(or pip install pocketsphinx\)"),
+        ("whisper", "faster_whisper", r"pip install 'tacoglow\[whisper\]' \(or pip install faster-whisper\)"),
+    ],
+)
 def test_missing_engine_tells_the_pip_command(monkeypatch, name, module, command):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if not installed
     with pytest.raises(ConfigError, match=rf"ASR engine '{name}' is not installed: {command}"):
@@ -54,7 +58,7 @@ def whisper_loads(monkeypatch):
 def test_whisper_defaults_to_tiny_en_loaded_by_name(whisper_loads):
     engine = load_asr("whisper")
     assert DEFAULT_WHISPER_MODEL == "tiny.en" and engine.name == "whisper:tiny.en"
-    (model, kwargs), = whisper_loads
+    ((model, kwargs),) = whisper_loads
     # By name, faster-whisper fetches into its own cache on first use, as it normally does.
     assert model == "tiny.en" and kwargs["local_files_only"] is False
     assert WhisperEngine("base.en").name == "whisper:base.en"
@@ -63,8 +67,11 @@ def test_whisper_defaults_to_tiny_en_loaded_by_name(whisper_loads):
 def test_whisper_model_directory_is_used_offline(tmp_path, whisper_loads):
     folder = tmp_path / "whisper-tiny.en"
     folder.mkdir()
-    with pytest.raises(ConfigError, match=rf"{folder}: expected a CTranslate2 Whisper model directory, "
-                                          r"found no model.bin or config.json"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"{folder}: expected a CTranslate2 Whisper model directory, "
+        r"found no model.bin or config.json",
+    ):
         WhisperEngine(folder)
     (folder / "model.bin").write_bytes(b"")
     (folder / "config.json").write_text("{}")
@@ -74,11 +81,17 @@ def test_whisper_model_directory_is_used_offline(tmp_path, whisper_loads):
 
 
 def test_whisper_model_errors_are_one_line(tmp_path, whisper_loads):
-    with pytest.raises(ConfigError, match=r"Whisper model 'no-such-model': could not be loaded \(ValueError: "
-                                          r"Invalid model size .*\); without internet, pass a local"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Whisper model 'no-such-model': could not be loaded \(ValueError: "
+        r"Invalid model size .*\); without internet, pass a local",
+    ):
         WhisperEngine("no-such-model")
-    with pytest.raises(ConfigError, match=r"expected a model name such as 'tiny.en' or an existing CTranslate2 "
-                                          r"model directory, found no such directory"):
+    with pytest.raises(
+        ConfigError,
+        match=r"expected a model name such as 'tiny.en' or an existing CTranslate2 "
+        r"model directory, found no such directory",
+    ):
         WhisperEngine(tmp_path / "missing")
 
 

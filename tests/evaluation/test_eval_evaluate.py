@@ -1,4 +1,5 @@
 """Tests of tacoglow.evaluation.evaluate on tiny random models saved as checkpoints."""
+
 import json
 import math
 import shutil
@@ -28,13 +29,29 @@ def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("voice")
     torch.manual_seed(0)
     # gate_threshold 1: sigmoid(gate) <= 1 always, so the stop gate never fires (a known health outcome).
-    tacotron2 = Tacotron2(Tacotron2Config(
-        n_mel_channels=8, symbols_embedding_dim=16, encoder_embedding_dim=16, encoder_kernel_size=3,
-        attention_rnn_dim=16, attention_dim=8, attention_location_n_filters=4, attention_location_kernel_size=5,
-        decoder_rnn_dim=16, prenet_dim=8, postnet_embedding_dim=8, postnet_kernel_size=3,
-        max_decoder_steps=STEPS, gate_threshold=1.0))
-    waveglow = WaveGlow(WaveGlowConfig(n_mel_channels=8, n_flows=2, n_group=8, n_early_every=2, n_early_size=2,
-                                       n_layers=2, n_channels=8))
+    tacotron2 = Tacotron2(
+        Tacotron2Config(
+            n_mel_channels=8,
+            symbols_embedding_dim=16,
+            encoder_embedding_dim=16,
+            encoder_kernel_size=3,
+            attention_rnn_dim=16,
+            attention_dim=8,
+            attention_location_n_filters=4,
+            attention_location_kernel_size=5,
+            decoder_rnn_dim=16,
+            prenet_dim=8,
+            postnet_embedding_dim=8,
+            postnet_kernel_size=3,
+            max_decoder_steps=STEPS,
+            gate_threshold=1.0,
+        )
+    )
+    waveglow = WaveGlow(
+        WaveGlowConfig(
+            n_mel_channels=8, n_flows=2, n_group=8, n_early_every=2, n_early_size=2, n_layers=2, n_channels=8
+        )
+    )
     save_checkpoint(folder / "t2.pt", tacotron2, mel_config=MEL)
     save_checkpoint(folder / "wg.pt", waveglow, mel_config=MEL)
     return folder / "t2.pt", folder / "wg.pt"
@@ -169,7 +186,9 @@ def test_several_seeds_pool_renditions_and_report_each_seeds_wer(checkpoints):
     with pytest.raises(ConfigError, match="seeds: expected a number of seeds >= 1, found 0"):
         evaluate(synthesizer, SENTENCES, asr=None, seeds=0)
     with pytest.raises(ConfigError, match="seeds: 2 seeds need a seeded Synthesizer"):
-        evaluate(Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", retries=0), SENTENCES, asr=None, seeds=2)
+        evaluate(
+            Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", retries=0), SENTENCES, asr=None, seeds=2
+        )
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -208,8 +227,11 @@ def test_argument_errors(checkpoints, tmp_path):
         evaluate(pair, SENTENCES, asr=None, teacher="festival")
     with pytest.raises(ConfigError, match="only the 'whisper' ASR engine takes a model directory"):
         evaluate(pair, SENTENCES, asr="pocketsphinx", whisper_model=tmp_path)
-    with pytest.raises(AudioError, match=rf"{tmp_path}: expected a reference recording 1.wav or 001.wav "
-                                         r"for sentence 1, found neither"):
+    with pytest.raises(
+        AudioError,
+        match=rf"{tmp_path}: expected a reference recording 1.wav or 001.wav "
+        r"for sentence 1, found neither",
+    ):
         evaluate(pair, SENTENCES, asr=None, reference_audio_dir=tmp_path)
     with pytest.raises(AudioError, match="expected a folder of reference wavs"):
         evaluate(pair, SENTENCES, asr=None, reference_audio_dir=tmp_path / "missing")

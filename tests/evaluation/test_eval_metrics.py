@@ -1,4 +1,5 @@
 """Tests of tacoglow.evaluation.metrics: WER, MCD, attention failure share, RTF."""
+
 import math
 
 import numpy as np
@@ -37,14 +38,17 @@ def speechlike(seconds: float, seed: int, f0: float = 120.0) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- WER
 
 
-@pytest.mark.parametrize("text, normalized", [
-    ("Mr. Smith's 21 cats -- don't!", "mister smiths twenty one cats dont"),
-    ("The QUICK, brown fox.", "the quick brown fox"),
-    ("  Café   déjà-vu; ", "cafe deja vu"),
-    ("...", ""),
-    ("it was 7" + "0" * 40 + ".", "it was seven" + " zero" * 40),  # an ASR loop; inflect stops at 36 digits
-    ("1," + "000," * 12 + "5 x", "one" + " zero" * 36 + " five x"),
-])
+@pytest.mark.parametrize(
+    "text, normalized",
+    [
+        ("Mr. Smith's 21 cats -- don't!", "mister smiths twenty one cats dont"),
+        ("The QUICK, brown fox.", "the quick brown fox"),
+        ("  Café   déjà-vu; ", "cafe deja vu"),
+        ("...", ""),
+        ("it was 7" + "0" * 40 + ".", "it was seven" + " zero" * 40),  # an ASR loop; inflect stops at 36 digits
+        ("1," + "000," * 12 + "5 x", "one" + " zero" * 36 + " five x"),
+    ],
+)
 def test_normalize_for_wer(text, normalized):
     assert normalize_for_wer(text) == normalized
 
@@ -53,15 +57,18 @@ def test_normalize_for_wer_reads_numbers_up_to_36_digits_as_numbers():
     assert normalize_for_wer("9" * 36).startswith("nine hundred ninety nine decillion nine hundred")
 
 
-@pytest.mark.parametrize("reference, hypothesis, counts", [
-    ("the cat sat on the mat", "the cat sat on the mat", (0, 0, 0, 6)),
-    ("the cat sat on the mat", "the cat sat on mat", (0, 1, 0, 6)),
-    ("one two three", "one too three four", (1, 0, 1, 3)),
-    ("a b c d", "x b y d", (2, 0, 0, 4)),
-    ("He paid $21.", "he paid twenty one dollars", (0, 0, 0, 5)),  # numbers compare as words
-    ("Hello world.", "", (0, 2, 0, 2)),
-    ("...", "uh oh", (0, 0, 2, 0)),
-])
+@pytest.mark.parametrize(
+    "reference, hypothesis, counts",
+    [
+        ("the cat sat on the mat", "the cat sat on the mat", (0, 0, 0, 6)),
+        ("the cat sat on the mat", "the cat sat on mat", (0, 1, 0, 6)),
+        ("one two three", "one too three four", (1, 0, 1, 3)),
+        ("a b c d", "x b y d", (2, 0, 0, 4)),
+        ("He paid $21.", "he paid twenty one dollars", (0, 0, 0, 5)),  # numbers compare as words
+        ("Hello world.", "", (0, 2, 0, 2)),
+        ("...", "uh oh", (0, 0, 2, 0)),
+    ],
+)
 def test_word_errors_on_hand_made_pairs(reference, hypothesis, counts):
     got = word_errors(reference, hypothesis)
     assert (got.substitutions, got.deletions, got.insertions, got.reference_words) == counts

@@ -1,4 +1,5 @@
 """``tacoglow export --format onnx``: the folder's graphs, variants, voice.json and errors."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,7 @@ from tacoglow.export.onnx import export_onnx  # noqa: E402
 def exported(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The golden Tacotron 2 alone (Griffin-Lim), with variants, through the CLI."""
     folder = tmp_path_factory.mktemp("export") / "voice"
-    assert main(["export", "--format", "onnx", "--tacotron2", str(golden_dir / "tacotron2.pt"),
-                 "-o", str(folder)]) == 0
+    assert main(["export", "--format", "onnx", "--tacotron2", str(golden_dir / "tacotron2.pt"), "-o", str(folder)]) == 0
     return folder
 
 
@@ -28,16 +28,20 @@ def test_folder_holds_checked_graphs_and_variants(exported):
     voice = json.loads((exported / "voice.json").read_text())
     assert voice["graphs"] == {
         "encoder": {"fp32": "encoder.onnx", "fp16": "encoder.fp16.onnx"},
-        "decoder_step": {"fp32": "decoder_step.onnx", "fp16": "decoder_step.fp16.onnx",
-                         "int8": "decoder_step.int8.onnx"},
+        "decoder_step": {
+            "fp32": "decoder_step.onnx",
+            "fp16": "decoder_step.fp16.onnx",
+            "int8": "decoder_step.int8.onnx",
+        },
         "postnet": {"fp32": "postnet.onnx", "fp16": "postnet.fp16.onnx"},
     }
     for files in voice["graphs"].values():
         for file in files.values():
             onnx.checker.check_model(str(exported / file), full_check=True)
     int8 = onnx.load(str(exported / "decoder_step.int8.onnx"))
-    assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear")
-               for node in int8.graph.node)  # the weights really are quantized
+    assert any(
+        node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear") for node in int8.graph.node
+    )  # the weights really are quantized
     assert (exported / "decoder_step.int8.onnx").stat().st_size < 0.5 * (exported / "decoder_step.onnx").stat().st_size
 
 
@@ -70,8 +74,12 @@ def test_dynamic_axes_batch_and_length(exported):
 def test_variants_run_close_to_fp32(exported):
     from tacoglow.runtime import OnnxSynthesizer
 
-    mels = {p: OnnxSynthesizer(exported, precision=p, prenet_dropout=False, seed=0, retries=0,
-                               split_long_text=False).synthesize("Hello.")[0].mel for p in ("fp32", "fp16", "int8")}
+    mels = {
+        p: OnnxSynthesizer(exported, precision=p, prenet_dropout=False, seed=0, retries=0, split_long_text=False)
+        .synthesize("Hello.")[0]
+        .mel
+        for p in ("fp32", "fp16", "int8")
+    }
     for precision in ("fp16", "int8"):
         steps = min(mels[precision].shape[1], mels["fp32"].shape[1])
         a, b = mels[precision][:, :steps], mels["fp32"][:, :steps]
@@ -81,7 +89,9 @@ def test_variants_run_close_to_fp32(exported):
 
 
 def test_missing_checkpoint_is_one_line(tmp_path, capsys):
-    assert main(["export", "--format", "onnx", "--tacotron2", str(tmp_path / "none.pt"), "-o", str(tmp_path / "o")]) == 2
+    assert (
+        main(["export", "--format", "onnx", "--tacotron2", str(tmp_path / "none.pt"), "-o", str(tmp_path / "o")]) == 2
+    )
     assert capsys.readouterr().err.count("\n") == 1
 
 

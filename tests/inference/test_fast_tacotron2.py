@@ -1,4 +1,5 @@
 """prepare_tacotron2: the fused decoder equals the reference model, leaves it alone, and is thread-safe."""
+
 from __future__ import annotations
 
 import copy
@@ -21,10 +22,24 @@ CLOSE = {"rtol": 1e-5, "atol": 1e-6}
 
 
 def tiny_config(**overrides) -> Tacotron2Config:
-    sizes = dict(n_mel_channels=8, n_symbols=20, symbols_embedding_dim=16, encoder_embedding_dim=16,
-                 encoder_kernel_size=3, attention_rnn_dim=24, attention_dim=8, attention_location_n_filters=4,
-                 attention_location_kernel_size=5, decoder_rnn_dim=20, prenet_dim=8, postnet_embedding_dim=8,
-                 postnet_kernel_size=3, max_decoder_steps=15, early_stopping=False, prenet_dropout=0.0)
+    sizes = dict(
+        n_mel_channels=8,
+        n_symbols=20,
+        symbols_embedding_dim=16,
+        encoder_embedding_dim=16,
+        encoder_kernel_size=3,
+        attention_rnn_dim=24,
+        attention_dim=8,
+        attention_location_n_filters=4,
+        attention_location_kernel_size=5,
+        decoder_rnn_dim=20,
+        prenet_dim=8,
+        postnet_embedding_dim=8,
+        postnet_kernel_size=3,
+        max_decoder_steps=15,
+        early_stopping=False,
+        prenet_dropout=0.0,
+    )
     sizes.update(overrides)
     return Tacotron2Config(**sizes)
 
@@ -48,11 +63,13 @@ def test_fused_weights_hold_the_parameters_fused_and_transposed():
     model = tiny_model()
     fast = prepare_tacotron2(model)
     decoder = model.decoder
-    for cell, weight, bias in ((decoder.attention_rnn, fast.attention_rnn, fast.attention_rnn_bias),
-                               (decoder.decoder_rnn, fast.decoder_rnn, fast.decoder_rnn_bias)):
+    for cell, weight, bias in (
+        (decoder.attention_rnn, fast.attention_rnn, fast.attention_rnn_bias),
+        (decoder.decoder_rnn, fast.decoder_rnn, fast.decoder_rnn_bias),
+    ):
         assert weight.is_contiguous() and weight.shape == (cell.input_size + cell.hidden_size, 4 * cell.hidden_size)
-        assert torch.equal(weight[:cell.input_size].t(), cell.weight_ih)
-        assert torch.equal(weight[cell.input_size:].t(), cell.weight_hh)
+        assert torch.equal(weight[: cell.input_size].t(), cell.weight_ih)
+        assert torch.equal(weight[cell.input_size :].t(), cell.weight_hh)
         assert torch.equal(bias, cell.bias_ih + cell.bias_hh)
     projection, gate = decoder.linear_projection.linear_layer, decoder.gate_layer.linear_layer
     assert fast.projection.is_contiguous()
@@ -67,8 +84,10 @@ def test_fused_lstm_cells_equal_nn_lstmcell():
     model = tiny_model()
     fast = prepare_tacotron2(model)
     torch.manual_seed(1)
-    for cell, weight, bias in ((model.decoder.attention_rnn, fast.attention_rnn, fast.attention_rnn_bias),
-                               (model.decoder.decoder_rnn, fast.decoder_rnn, fast.decoder_rnn_bias)):
+    for cell, weight, bias in (
+        (model.decoder.attention_rnn, fast.attention_rnn, fast.attention_rnn_bias),
+        (model.decoder.decoder_rnn, fast.decoder_rnn, fast.decoder_rnn_bias),
+    ):
         x, h, c = torch.randn(3, cell.input_size), torch.randn(3, cell.hidden_size), torch.randn(3, cell.hidden_size)
         with torch.no_grad():
             want_h, want_c = cell(x, (h, c))
@@ -98,8 +117,9 @@ def test_prepared_infer_matches_the_golden_reference_and_its_stop_steps(golden_d
     io = torch.load(golden_dir / "tacotron2_io.pt", weights_only=True)
     for case in ("infer_batch", "infer_single"):
         want = io[case]
-        fast = prepare_tacotron2(load_tacotron2(golden_dir / "tacotron2.pt", prenet_dropout=0.0,
-                                                early_stopping=want["early_stopping"]))
+        fast = prepare_tacotron2(
+            load_tacotron2(golden_dir / "tacotron2.pt", prenet_dropout=0.0, early_stopping=want["early_stopping"])
+        )
         out = fast.infer(want["text_padded"], want["input_lengths"])
         assert out.mel_lengths.tolist() == want["mel_lengths"].tolist() and out.gate.shape[1] == want["n_steps"]
         torch.testing.assert_close(out.mel_postnet, want["mel_outputs_postnet"], **GOLDEN_MODEL_TOL)
@@ -144,7 +164,7 @@ def test_four_threads_at_once_give_the_sequential_results():
     """One prepared module serving four threads at once: no per-call state on the module, so each
     call gives exactly what it gives alone (prenet dropout on, each call with its own generator)."""
     fast = prepare_tacotron2(tiny_model(prenet_dropout=0.5, max_decoder_steps=40))
-    texts = [(TEXT[i % 2:i % 2 + 1, :int(TEXT_LENGTHS[i % 2])], TEXT_LENGTHS[i % 2:i % 2 + 1]) for i in range(4)]
+    texts = [(TEXT[i % 2 : i % 2 + 1, : int(TEXT_LENGTHS[i % 2])], TEXT_LENGTHS[i % 2 : i % 2 + 1]) for i in range(4)]
 
     def run(i: int) -> Tacotron2Inference:
         text, lengths = texts[i]

@@ -1,4 +1,5 @@
 """The prepared WaveGlow: the reference's math as fused GEMMs, built once, shareable between threads."""
+
 from __future__ import annotations
 
 import copy
@@ -56,13 +57,16 @@ def fused_wn(model: WaveGlow, k: int, audio: torch.Tensor, spect: torch.Tensor) 
         return fast_waveglow._run_wn(fused, audio.transpose(1, 2), work).transpose(1, 2)
 
 
-@pytest.mark.parametrize("kernel_size, n_layers, n_channels, batch, length", [
-    (3, 3, 8, 1, 40),   # the default shape, small
-    (3, 4, 6, 2, 5),    # dilation 8 > L: the outer taps see only padding
-    (5, 2, 4, 2, 9),    # wider kernel
-    (1, 2, 8, 1, 7),    # no taps besides the centre
-    (3, 1, 2, 1, 6),    # C = 2 < n_in + 1: layer 0's taps are wider than the others'
-])
+@pytest.mark.parametrize(
+    "kernel_size, n_layers, n_channels, batch, length",
+    [
+        (3, 3, 8, 1, 40),  # the default shape, small
+        (3, 4, 6, 2, 5),  # dilation 8 > L: the outer taps see only padding
+        (5, 2, 4, 2, 9),  # wider kernel
+        (1, 2, 8, 1, 7),  # no taps besides the centre
+        (3, 1, 2, 1, 6),  # C = 2 < n_in + 1: layer 0's taps are wider than the others'
+    ],
+)
 # float64: the same math exactly (round-off ~1e-16 per operation); float32: one WN, a few reductions of
 # at most ~700 terms, measured ~3e-7.
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 2e-6)])
@@ -112,7 +116,7 @@ def test_decode_inverts_forward_on_the_prepared_module(weight_norm):
     prepared = prepare_waveglow(model)
     torch.testing.assert_close(prepared.decode(mel, z), audio, rtol=1e-4, atol=1e-5)
     # Batched and one-at-a-time decoding agree: the taps never read across batch items.
-    single = torch.cat([prepared.decode(mel[i:i + 1], z[i:i + 1]) for i in range(2)])
+    single = torch.cat([prepared.decode(mel[i : i + 1], z[i : i + 1]) for i in range(2)])
     torch.testing.assert_close(prepared.decode(mel, z), single, rtol=1e-5, atol=1e-6)
 
 
@@ -249,7 +253,7 @@ def test_shift_copy_is_a_zero_padded_shift():
         dst = torch.full_like(src, float("nan"))
         fast_waveglow._shift_copy(dst, src, shift)
         padded = torch.nn.functional.pad(src, (0, 0, 12, 12))  # zero rows around each item
-        torch.testing.assert_close(dst, padded[:, 12 + shift:12 + shift + 6], rtol=0, atol=0)
+        torch.testing.assert_close(dst, padded[:, 12 + shift : 12 + shift + 6], rtol=0, atol=0)
 
 
 def test_training_still_works_after_preparing():
@@ -257,7 +261,7 @@ def test_training_still_works_after_preparing():
     prepare_waveglow(model)
     model.train()
     z, log_s_list, log_det_W_list = model(torch.randn(2, 80, 2), torch.randn(2, 700))
-    loss = (z ** 2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
+    loss = (z**2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
     copy.deepcopy(model)  # the reference model holds no packed state: it copies as any module

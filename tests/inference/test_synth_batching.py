@@ -1,4 +1,5 @@
 """Batching for Tacotron 2: planning, padding, and batched == one-at-a-time (tacoglow.inference.batching)."""
+
 from __future__ import annotations
 
 import pytest
@@ -87,7 +88,7 @@ def test_emitted_alignment_keeps_the_step_whose_gate_fired(tacotron2):
         out = tacotron2.infer(text, lengths)
     assert item.alignment.shape[0] == item.mel_length
     assert item.emitted_alignment.shape == (item.mel_length + 1, len(sequence))
-    torch.testing.assert_close(item.emitted_alignment, out.alignments[0, :item.mel_length + 1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(item.emitted_alignment, out.alignments[0, : item.mel_length + 1], rtol=1e-5, atol=1e-6)
 
 
 def test_prepared_and_reference_models_batch_alike(tacotron2):
@@ -112,8 +113,8 @@ def test_items_that_stopped_early_get_the_postnet_of_their_own_frames(tacotron2)
     early = [row for row, item in enumerate(items) if item.stopped and item.mel_length + 1 < out.mel.size(2)]
     assert early, "the case must include an item that stops before the batch"
     for row in early:
-        emitted = out.mel[row:row + 1, :, :items[row].mel_length + 1]
+        emitted = out.mel[row : row + 1, :, : items[row].mel_length + 1]
         with torch.no_grad():
-            own = (emitted + tacotron2.postnet(emitted))[0, :, :items[row].mel_length]
+            own = (emitted + tacotron2.postnet(emitted))[0, :, : items[row].mel_length]
         assert torch.equal(items[row].mel, own)
-        assert not torch.allclose(items[row].mel, out.mel_postnet[row, :, :items[row].mel_length], atol=1e-4)
+        assert not torch.allclose(items[row].mel, out.mel_postnet[row, :, : items[row].mel_length], atol=1e-4)

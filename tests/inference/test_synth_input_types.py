@@ -1,4 +1,5 @@
 """Synthesizer.synthesize given something other than text: a TextError naming the type (issue 21.9)."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,18 +10,27 @@ from tacoglow.inference import Synthesizer
 
 @pytest.fixture(scope="module")
 def synth(golden_dir):
-    return Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", max_decoder_steps=20,
-                       prenet_dropout=False, seed=0, split_long_text=False)
+    return Synthesizer.from_checkpoints(
+        golden_dir / "tacotron2.pt",
+        golden_dir / "waveglow.pt",
+        max_decoder_steps=20,
+        prenet_dropout=False,
+        seed=0,
+        split_long_text=False,
+    )
 
 
-@pytest.mark.parametrize("texts, found", [
-    (42, "int"),
-    ((t for t in ["Hello."]), "generator"),
-    (b"Hello.", "bytes"),
-    (bytearray(b"Hi"), "bytearray"),
-    (None, "NoneType"),
-    ({"Hello."}, "set"),
-])
+@pytest.mark.parametrize(
+    "texts, found",
+    [
+        (42, "int"),
+        ((t for t in ["Hello."]), "generator"),
+        (b"Hello.", "bytes"),
+        (bytearray(b"Hi"), "bytearray"),
+        (None, "NoneType"),
+        ({"Hello."}, "set"),
+    ],
+)
 def test_non_text_input_is_a_text_error_naming_the_type(synth, texts, found):
     with pytest.raises(TextError, match=rf"^texts: expected a str or a list of str, found {found}$"):
         synth.synthesize(texts)

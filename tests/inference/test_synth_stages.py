@@ -1,5 +1,6 @@
 """The synthesizer's stages on their own and composed: text stage (budget, size limit),
 vocoders (the Vocoder protocol), composition, per-call seeds and progress."""
+
 from __future__ import annotations
 
 import pytest
@@ -50,7 +51,9 @@ def test_one_text_longer_than_max_text_chars_is_refused_before_any_work():
         return 20
 
     assert len(stage.prepare(["a" * 50], budget)) == 3  # at the limit: accepted, split
-    with pytest.raises(TextError, match=r"^text: 51 characters, more than the 50 allowed in one text \(max_text_chars\)"):
+    with pytest.raises(
+        TextError, match=r"^text: 51 characters, more than the 50 allowed in one text \(max_text_chars\)"
+    ):
         stage.prepare(["a" * 51], budget)
     with pytest.raises(TextError, match=r"^text 2: 60 characters"):
         stage.prepare(["fine", "b" * 60], budget)
@@ -62,8 +65,20 @@ def test_one_text_longer_than_max_text_chars_is_refused_before_any_work():
 
 def test_cli_max_text_chars_is_a_one_line_error(tmp_path, golden_dir, capsys):
     out = tmp_path / "long.wav"
-    code = main(["synthesize", "A sentence of some length.", "-o", str(out), "--tacotron2",
-                 str(golden_dir / "tacotron2.pt"), "--vocoder", "griffin-lim", "--max-text-chars", "10"])
+    code = main(
+        [
+            "synthesize",
+            "A sentence of some length.",
+            "-o",
+            str(out),
+            "--tacotron2",
+            str(golden_dir / "tacotron2.pt"),
+            "--vocoder",
+            "griffin-lim",
+            "--max-text-chars",
+            "10",
+        ]
+    )
     assert code == 2 and not out.exists()
     error = capsys.readouterr().err.strip()
     assert "26 characters, more than the 10 allowed in one text (max_text_chars)" in error
@@ -79,7 +94,7 @@ def test_vocoders_follow_the_protocol_and_vocode_each_row_alone(golden_dir, wave
         audio, audio_lengths = vocoder(mel, lengths, torch.Generator().manual_seed(1))
         assert audio.shape == (3, 20 * 256) and audio.dtype == torch.float32
         assert audio_lengths.tolist() == [20 * 256, 7 * 256, 0]
-        assert not audio[1, 7 * 256:].any() and not audio[2].any()
+        assert not audio[1, 7 * 256 :].any() and not audio[2].any()
         # the first row draws first: alone, with the same seed, it is the same audio
         [alone], _ = vocoder(mel[:1], lengths[:1], torch.Generator().manual_seed(1))
         assert torch.equal(audio[0], alone)
@@ -88,7 +103,7 @@ def test_vocoders_follow_the_protocol_and_vocode_each_row_alone(golden_dir, wave
         padded = mel[1:2].clone()
         padded[..., 7:] = 0.0
         [same], _ = vocoder(padded, lengths[1:2], torch.Generator().manual_seed(1))
-        assert torch.equal(cut[:7 * 256], same[:7 * 256])
+        assert torch.equal(cut[: 7 * 256], same[: 7 * 256])
         with pytest.raises(AudioError, match=r"vocoder lengths: expected 3 frame counts in \[0, 20\]"):
             vocoder(mel, torch.tensor([21, 1, 1]))
         with pytest.raises(AudioError, match=r"expected a log-mel of shape \(B, 80, T_mel\)"):
@@ -102,8 +117,12 @@ def test_composed_stages_equal_the_checkpoint_builder(golden_dir, acoustic, wave
     for got, want in zip(composed.synthesize(texts), built.synthesize(texts), strict=True):
         assert torch.equal(got.waveform, want.waveform) and torch.equal(got.mel, want.mel)
     # another vocoder, another text stage: the parts really are swappable
-    spoken = Synthesizer(acoustic, GriffinLimVocoder(acoustic.mel_config, n_iters=4),
-                         text=TextStage(acoustic.text_frontend, split_long_text=False), seed=7)
+    spoken = Synthesizer(
+        acoustic,
+        GriffinLimVocoder(acoustic.mel_config, n_iters=4),
+        text=TextStage(acoustic.text_frontend, split_long_text=False),
+        seed=7,
+    )
     [u] = spoken.synthesize("hello there.")
     assert u.waveform.numel() == u.mel_length * 256 and torch.isfinite(u.waveform).all()
 

@@ -1,4 +1,5 @@
 """The Synthesizer pipeline: order, batching, precision, long text, health, pairing and bad input."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -95,8 +96,14 @@ def test_bf16_cpu_is_finite_and_close_to_fp32(models, synth):
 
 def test_long_paragraph_is_split_and_joined_in_order(models):
     synth = _synth(models, max_decoder_steps=400, split_long_text=True, batch_size=8)
-    paragraph = " ".join(["The quick brown fox, tired of jumping, sat down by the river and thought about it.",
-                          "Then it went home!", "Was that the end of the story?"] * 12)
+    paragraph = " ".join(
+        [
+            "The quick brown fox, tired of jumping, sat down by the river and thought about it.",
+            "Then it went home!",
+            "Was that the end of the story?",
+        ]
+        * 12
+    )
     assert len(paragraph) >= 1500
     budget = max_chars_for_steps(400, 22050, 256)
     timings = StageTimes()
@@ -135,16 +142,18 @@ def test_unhealthy_pieces_are_retried_only_with_dropout(golden_dir):
     [u] = Synthesizer.from_checkpoints(model, waveglow, seed=1, retries=2, split_long_text=False).synthesize("hello")
     assert not u.stop_gate_fired and not u.healthy
     assert u.segments[0].attempts == 3
-    [u] = Synthesizer.from_checkpoints(model, waveglow, seed=1, retries=2, prenet_dropout=False,
-                      split_long_text=False).synthesize("hello")
+    [u] = Synthesizer.from_checkpoints(
+        model, waveglow, seed=1, retries=2, prenet_dropout=False, split_long_text=False
+    ).synthesize("hello")
     assert u.segments[0].attempts == 1
 
 
 def test_griffin_lim_when_no_waveglow(golden_dir):
     if bundled_voice_paths()[1] is not None:
         pytest.skip("a bundled WaveGlow would be used")
-    synth = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", max_decoder_steps=60, prenet_dropout=False, seed=0,
-                        split_long_text=False)
+    synth = Synthesizer.from_checkpoints(
+        golden_dir / "tacotron2.pt", max_decoder_steps=60, prenet_dropout=False, seed=0, split_long_text=False
+    )
     assert synth.vocoder.name == "griffin-lim"
     [u] = synth.synthesize("hello there")
     assert u.waveform.numel() == u.mel_length * 256 and torch.isfinite(u.waveform).all()
@@ -154,15 +163,24 @@ def test_mismatched_pair_is_refused_naming_each_setting(golden_dir):
     t2 = load_model(golden_dir / "tacotron2.pt", "tacotron2")
     wg = load_model(golden_dir / "waveglow.pt", "waveglow")
     other = MelConfig(sampling_rate=16000, mel_fmax=7600.0)
-    with pytest.raises(ConfigError, match=r"sampling_rate \(Tacotron 2: 22050, vocoder: 16000\); "
-                                          r"mel_fmax \(Tacotron 2: 8000.0, vocoder: 7600.0\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"sampling_rate \(Tacotron 2: 22050, vocoder: 16000\); "
+        r"mel_fmax \(Tacotron 2: 8000.0, vocoder: 7600.0\)",
+    ):
         Synthesizer.from_checkpoints(t2, wg._replace(mel_config=other))
     check_mel_pair(MelConfig(), MelConfig())  # equal contracts pass
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty"), ("   \n ", "empty"), ("?!...", "nothing speakable"), ("___", "nothing speakable"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("   \n ", "empty"),
+        ("?!...", "nothing speakable"),
+        ("___", "nothing speakable"),
+    ],
+)
 def test_bad_text_raises_text_error(synth, text, message):
     with pytest.raises(TextError, match=message):
         synth.synthesize(text)
@@ -172,19 +190,22 @@ def test_bad_text_raises_text_error(synth, text, message):
         synth.synthesize([])
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"sigma": -0.1}, r"sigma: expected a number >= 0, found -0.1"),
-    ({"denoise": -1.0}, "denoise strength"),
-    ({"precision": "fp8"}, "precision: expected one of fp32, fp16, bf16"),
-    ({"precision": "fp16"}, "fp16: needs a CUDA device"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"retries": -1}, "retries"),
-    ({"gate_threshold": 1.5}, "gate_threshold"),
-    ({"max_decoder_steps": 0}, "max_decoder_steps"),
-    ({"device": "tpu"}, "device"),
-    ({"vocoder": "hifigan"}, "vocoder"),
-    ({"vocoder": "griffin-lim"}, "both given"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"sigma": -0.1}, r"sigma: expected a number >= 0, found -0.1"),
+        ({"denoise": -1.0}, "denoise strength"),
+        ({"precision": "fp8"}, "precision: expected one of fp32, fp16, bf16"),
+        ({"precision": "fp16"}, "fp16: needs a CUDA device"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"retries": -1}, "retries"),
+        ({"gate_threshold": 1.5}, "gate_threshold"),
+        ({"max_decoder_steps": 0}, "max_decoder_steps"),
+        ({"device": "tpu"}, "device"),
+        ({"vocoder": "hifigan"}, "vocoder"),
+        ({"vocoder": "griffin-lim"}, "both given"),
+    ],
+)
 def test_bad_settings_raise_config_error(models, settings, message):
     with pytest.raises(ConfigError, match=message):
         Synthesizer.from_checkpoints(*models, **settings)
@@ -201,15 +222,17 @@ def test_no_bundled_voice_says_which_options_to_pass():
 
 def test_model_objects_are_rebuilt_with_overrides(golden_dir):
     model = load_tacotron2(golden_dir / "tacotron2.pt")
-    synth = Synthesizer.from_checkpoints(model, golden_dir / "waveglow.pt", max_decoder_steps=33, gate_threshold=0.4,
-                        prenet_dropout=False)
+    synth = Synthesizer.from_checkpoints(
+        model, golden_dir / "waveglow.pt", max_decoder_steps=33, gate_threshold=0.4, prenet_dropout=False
+    )
     config = synth.acoustic.model.config
     assert (config.max_decoder_steps, config.gate_threshold, config.prenet_dropout) == (33, 0.4, 0.0)
     assert model.config.max_decoder_steps != 33  # the caller's config object is not changed
     with pytest.raises(ConfigError, match="expected a Tacotron2"):
         Synthesizer.from_checkpoints(torch.nn.Linear(2, 2), golden_dir / "waveglow.pt")
-    tiny = Tacotron2(dataclasses.replace(Tacotron2Config(), n_mel_channels=10, symbols_embedding_dim=8,
-                                         encoder_embedding_dim=8))
+    tiny = Tacotron2(
+        dataclasses.replace(Tacotron2Config(), n_mel_channels=10, symbols_embedding_dim=8, encoder_embedding_dim=8)
+    )
     with pytest.raises(ConfigError, match="n_mel_channels"):
         Synthesizer.from_checkpoints(tiny, golden_dir / "waveglow.pt")
 
@@ -244,7 +267,9 @@ def test_a_voice_with_repeated_phones_reads_each_phone_twice_and_splits_text_as_
     voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=twice)
     settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
     [got] = Synthesizer.from_checkpoints(voice, **settings).synthesize("Hello there.")
-    [want] = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH AH0 AH0 L L OW1 OW1} {DH DH EH1 EH1 R R}.")
+    [want] = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings).synthesize(
+        "{HH HH AH0 AH0 L L OW1 OW1} {DH DH EH1 EH1 R R}."
+    )
     assert torch.equal(got.mel, want.mel)
     paragraph = " ".join(["The quick brown fox, tired of jumping, sat down by the river and thought about it."] * 6)
     once = save_checkpoint(tmp_path / "once.pt", loaded.model, text_frontend=TextFrontend(arpabet=True))
@@ -259,12 +284,16 @@ def test_a_voice_with_repeated_phones_reads_each_phone_twice_and_splits_text_as_
 
 def test_phone_repeats_sets_the_speaking_rate_of_a_voice_with_repeated_phones(golden_dir, tmp_path):
     loaded = load_model(golden_dir / "tacotron2.pt")
-    voice = save_checkpoint(tmp_path / "twice.pt", loaded.model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2))
+    voice = save_checkpoint(
+        tmp_path / "twice.pt", loaded.model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2)
+    )
     settings = dict(max_decoder_steps=60, prenet_dropout=False, seed=3, split_long_text=False)
     thrice = Synthesizer.from_checkpoints(voice, phone_repeats=3, **settings)
     assert thrice.text.frontend == TextFrontend(arpabet=True, phone_repeats=3, normalizer=True)  # normalizes by default
     [got] = thrice.synthesize("Hello.")
-    [want] = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings).synthesize("{HH HH HH AH0 AH0 AH0 L L L OW1 OW1 OW1}.")
+    [want] = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", **settings).synthesize(
+        "{HH HH HH AH0 AH0 AH0 L L L OW1 OW1 OW1}."
+    )
     assert torch.equal(got.mel, want.mel)
     with pytest.raises(ConfigError, match="phone_repeats 2: this voice reads every phone once"):
         Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", phone_repeats=2)

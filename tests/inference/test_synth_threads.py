@@ -1,4 +1,5 @@
 """One Synthesizer shared by many threads gives every call the answer it gives alone (issue 21.3)."""
+
 from __future__ import annotations
 
 import threading
@@ -10,8 +11,16 @@ from tacoglow.checkpoints import save_checkpoint
 from tacoglow.inference import Synthesizer
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 
-TEXTS = ["hi there.", "a short one.", "tiny", "hello there, how are you?", "one two three",
-         "yes", "the end of it all", "ok then, fine"]
+TEXTS = [
+    "hi there.",
+    "a short one.",
+    "tiny",
+    "hello there, how are you?",
+    "one two three",
+    "yes",
+    "the end of it all",
+    "ok then, fine",
+]
 THREADS, CALLS = 8, 20
 # Each call says two texts of different lengths (so the batch is padded) with its own seed;
 # every thread runs all jobs, each starting at another one.
@@ -22,15 +31,13 @@ def _voice(golden_dir, folder) -> tuple:
     """The golden tiny Tacotron 2 (its stop gate fires at different steps for different texts)
     and a tiny random WaveGlow for its mels."""
     torch.manual_seed(0)
-    waveglow = WaveGlow(WaveGlowConfig(n_flows=2, n_group=8, n_early_every=2, n_early_size=2, n_layers=2,
-                                       n_channels=8))
+    waveglow = WaveGlow(WaveGlowConfig(n_flows=2, n_group=8, n_early_every=2, n_early_size=2, n_layers=2, n_channels=8))
     return golden_dir / "tacotron2.pt", save_checkpoint(folder / "wg.pt", waveglow, mel_config=MelConfig())
 
 
 def _build(voice) -> Synthesizer:
     # Prenet dropout on and retries on: every random draw of a call must come from the call's seed.
-    return Synthesizer.from_checkpoints(*voice, max_decoder_steps=30, batch_size=4, retries=1,
-                                        split_long_text=False)
+    return Synthesizer.from_checkpoints(*voice, max_decoder_steps=30, batch_size=4, retries=1, split_long_text=False)
 
 
 def test_eight_threads_sharing_one_synthesizer_match_single_thread_results(golden_dir, tmp_path):

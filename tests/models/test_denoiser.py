@@ -1,4 +1,5 @@
 """Denoiser: NVIDIA golden outputs, RNG consumption, modes, shapes and errors."""
+
 from __future__ import annotations
 
 import copy
@@ -17,8 +18,10 @@ from tolerances import GOLDEN_MODEL_TOL, perturb_weights_, perturbed
 
 @pytest.fixture(scope="module")
 def golden(golden_dir):
-    return (torch.load(golden_dir / "waveglow.pt", weights_only=True),
-            torch.load(golden_dir / "waveglow_io.pt", weights_only=True)["denoiser"])
+    return (
+        torch.load(golden_dir / "waveglow.pt", weights_only=True),
+        torch.load(golden_dir / "waveglow_io.pt", weights_only=True)["denoiser"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +61,9 @@ def test_bias_from_the_prepared_waveglow_matches_golden(golden, fused_model, den
     torch.testing.assert_close(prepared.bias_spec, gold["bias_spec"], **GOLDEN_MODEL_TOL)
     with pytest.raises(AssertionError):  # the comparison notices a 0.1 % weight change
         perturbed_model = perturb_weights_(copy.deepcopy(fused_model))
-        torch.testing.assert_close(Denoiser(prepare_waveglow(perturbed_model)).bias_spec, gold["bias_spec"],
-                                   **GOLDEN_MODEL_TOL)
+        torch.testing.assert_close(
+            Denoiser(prepare_waveglow(perturbed_model)).bias_spec, gold["bias_spec"], **GOLDEN_MODEL_TOL
+        )
 
 
 @pytest.mark.parametrize("strength, key", [(0.01, "out_strength_0_01"), (0.1, "out_strength_0_1")])
@@ -73,8 +77,9 @@ def test_output_matches_golden(golden, denoiser, strength, key):
 def test_golden_comparison_catches_a_0_1_percent_input_change(golden, denoiser):
     _, gold = golden
     with pytest.raises(AssertionError):
-        torch.testing.assert_close(denoiser(perturbed(gold["audio"]), strength=0.1), gold["out_strength_0_1"],
-                                   **GOLDEN_MODEL_TOL)
+        torch.testing.assert_close(
+            denoiser(perturbed(gold["audio"]), strength=0.1), gold["out_strength_0_1"], **GOLDEN_MODEL_TOL
+        )
 
 
 def test_default_strength_is_0_1(golden, denoiser):

@@ -1,4 +1,5 @@
 """Tacotron2Config: NVIDIA defaults, NVIDIA dict round trips, validation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,26 +58,29 @@ def test_float_fields_accept_ints():
     assert isinstance(config.prenet_dropout, float)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"n_frames_per_step": 0}, r"n_frames_per_step: expected a positive int, found 0"),
-    ({"max_decoder_steps": -1}, r"max_decoder_steps: expected a positive int, found -1"),
-    ({"encoder_n_convolutions": -1}, r"encoder_n_convolutions: expected a positive int, found -1"),
-    ({"symbols_embedding_dim": 256}, r"symbols_embedding_dim \(256\) must equal encoder_embedding_dim \(512\)"),
-    ({"encoder_kernel_size": 4}, r"encoder_kernel_size: expected an odd kernel size .*found 4"),
-    ({"attention_location_kernel_size": 30}, r"attention_location_kernel_size: expected an odd"),
-    ({"postnet_kernel_size": 2}, r"postnet_kernel_size: expected an odd"),
-    ({"symbols_embedding_dim": 15, "encoder_embedding_dim": 15}, r"encoder_embedding_dim: expected an even"),
-    ({"postnet_n_convolutions": 1}, r"postnet_n_convolutions: expected at least 2, found 1"),
-    ({"gate_threshold": 1.5}, r"gate_threshold: expected a value in \[0, 1\], found 1.5"),
-    ({"p_decoder_dropout": -0.1}, r"p_decoder_dropout: expected a value in \[0, 1\]"),
-    ({"prenet_dropout": 1.5}, r"prenet_dropout: expected a value in \[0, 1\), found 1.5"),
-    ({"prenet_dropout": 1}, r"prenet_dropout: expected a value in \[0, 1\), found 1.0"),
-    ({"scheduled_sampling": 1.5}, r"scheduled_sampling: expected a value in \[0, 1\], found 1.5"),
-    ({"n_mel_channels": 80.0}, r"n_mel_channels: expected an int, found 80.0"),
-    ({"n_symbols": True}, r"n_symbols: expected an int, found True"),
-    ({"mask_padding": "False"}, r"mask_padding: expected a bool, found 'False'"),
-    ({"gate_threshold": "0.5"}, r"gate_threshold: expected a number, found '0.5'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"n_frames_per_step": 0}, r"n_frames_per_step: expected a positive int, found 0"),
+        ({"max_decoder_steps": -1}, r"max_decoder_steps: expected a positive int, found -1"),
+        ({"encoder_n_convolutions": -1}, r"encoder_n_convolutions: expected a positive int, found -1"),
+        ({"symbols_embedding_dim": 256}, r"symbols_embedding_dim \(256\) must equal encoder_embedding_dim \(512\)"),
+        ({"encoder_kernel_size": 4}, r"encoder_kernel_size: expected an odd kernel size .*found 4"),
+        ({"attention_location_kernel_size": 30}, r"attention_location_kernel_size: expected an odd"),
+        ({"postnet_kernel_size": 2}, r"postnet_kernel_size: expected an odd"),
+        ({"symbols_embedding_dim": 15, "encoder_embedding_dim": 15}, r"encoder_embedding_dim: expected an even"),
+        ({"postnet_n_convolutions": 1}, r"postnet_n_convolutions: expected at least 2, found 1"),
+        ({"gate_threshold": 1.5}, r"gate_threshold: expected a value in \[0, 1\], found 1.5"),
+        ({"p_decoder_dropout": -0.1}, r"p_decoder_dropout: expected a value in \[0, 1\]"),
+        ({"prenet_dropout": 1.5}, r"prenet_dropout: expected a value in \[0, 1\), found 1.5"),
+        ({"prenet_dropout": 1}, r"prenet_dropout: expected a value in \[0, 1\), found 1.0"),
+        ({"scheduled_sampling": 1.5}, r"scheduled_sampling: expected a value in \[0, 1\], found 1.5"),
+        ({"n_mel_channels": 80.0}, r"n_mel_channels: expected an int, found 80.0"),
+        ({"n_symbols": True}, r"n_symbols: expected an int, found True"),
+        ({"mask_padding": "False"}, r"mask_padding: expected a bool, found 'False'"),
+        ({"gate_threshold": "0.5"}, r"gate_threshold: expected a number, found '0.5'"),
+    ],
+)
 def test_invalid_settings_raise_config_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         Tacotron2Config(**overrides)

@@ -1,4 +1,5 @@
 """LinearNorm / ConvNorm: key names (a checkpoint format), Xavier init with gain, padding."""
+
 from __future__ import annotations
 
 import math

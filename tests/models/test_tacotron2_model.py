@@ -1,4 +1,5 @@
 """Tacotron2 against NVIDIA's golden outputs, its state-dict layout, and its own invariants."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,10 +40,22 @@ def golden_model(golden, **overrides) -> Tacotron2:
 
 
 def tiny_config(**overrides) -> Tacotron2Config:
-    sizes = dict(n_mel_channels=8, n_symbols=20, symbols_embedding_dim=16, encoder_embedding_dim=16,
-                 encoder_kernel_size=3, attention_rnn_dim=16, attention_dim=8, attention_location_n_filters=4,
-                 attention_location_kernel_size=5, decoder_rnn_dim=16, prenet_dim=8, postnet_embedding_dim=8,
-                 postnet_kernel_size=3, max_decoder_steps=12)
+    sizes = dict(
+        n_mel_channels=8,
+        n_symbols=20,
+        symbols_embedding_dim=16,
+        encoder_embedding_dim=16,
+        encoder_kernel_size=3,
+        attention_rnn_dim=16,
+        attention_dim=8,
+        attention_location_n_filters=4,
+        attention_location_kernel_size=5,
+        decoder_rnn_dim=16,
+        prenet_dim=8,
+        postnet_embedding_dim=8,
+        postnet_kernel_size=3,
+        max_decoder_steps=12,
+    )
     sizes.update(overrides)
     return Tacotron2Config(**sizes)
 
@@ -79,11 +92,14 @@ def test_forward_mask_padding_matches_reference(golden):
         assert torch.all(mel[b, :, :length] != 0)
 
 
-@pytest.mark.parametrize("case, stopped", [
-    ("infer_batch", [True, True]),
-    ("infer_single", [False]),
-    ("infer_batch_no_early_stopping", [True, True]),
-])
+@pytest.mark.parametrize(
+    "case, stopped",
+    [
+        ("infer_batch", [True, True]),
+        ("infer_single", [False]),
+        ("infer_batch_no_early_stopping", [True, True]),
+    ],
+)
 def test_infer_matches_reference(golden, case, stopped):
     _, io = golden
     want = io[case]
@@ -214,7 +230,9 @@ def test_batched_and_single_inference_agree_where_no_padding_enters(golden):
     batched = model.infer(want["text_padded"], want["input_lengths"])
     longest = int(want["input_lengths"].argmax())
     n_text = int(want["input_lengths"][longest])
-    single = model.infer(want["text_padded"][longest:longest + 1, :n_text], want["input_lengths"][longest:longest + 1])
+    single = model.infer(
+        want["text_padded"][longest : longest + 1, :n_text], want["input_lengths"][longest : longest + 1]
+    )
     assert single.mel_lengths.tolist() == [batched.mel_lengths[longest].item()]
     steps = single.gate.size(1)
     torch.testing.assert_close(single.alignments[0], batched.alignments[longest, :steps], rtol=1e-5, atol=1e-5)
@@ -225,8 +243,7 @@ def test_batched_and_single_inference_agree_where_no_padding_enters(golden):
 def test_forward_and_infer_run_the_same_step(n_frames_per_step):
     """Teacher forcing on infer's own pre-postnet mel reproduces it: the two paths cannot drift."""
     torch.manual_seed(1)
-    model = Tacotron2(tiny_config(n_frames_per_step=n_frames_per_step, prenet_dropout=0.0,
-                                  early_stopping=False)).eval()
+    model = Tacotron2(tiny_config(n_frames_per_step=n_frames_per_step, prenet_dropout=0.0, early_stopping=False)).eval()
     text = torch.randint(1, 20, (2, 9))
     text_lengths = torch.tensor([9, 6])
     with torch.no_grad():
@@ -257,8 +274,9 @@ def test_infer_returns_the_pre_postnet_mel_it_fed_back():
         frame = torch.zeros(2, 16)
         for t in range(3):
             frame, _, state = model.decoder.step(model.decoder.prenet(frame, 0.0), state, memory)
-            torch.testing.assert_close(frame.view(2, 2, 8).transpose(1, 2), out.mel[:, :, 2 * t:2 * t + 2],
-                                       rtol=0, atol=0)
+            torch.testing.assert_close(
+                frame.view(2, 2, 8).transpose(1, 2), out.mel[:, :, 2 * t : 2 * t + 2], rtol=0, atol=0
+            )
     assert not torch.allclose(out.mel, out.mel_postnet, atol=1e-3)
 
 
@@ -289,8 +307,16 @@ def test_full_scheduled_sampling_trains_on_the_free_running_output(n_frames_per_
     """At scheduled_sampling=1 the training pass feeds every step the model's own previous group,
     so it reproduces free-running decoding and ignores the target values (not their length)."""
     torch.manual_seed(4)
-    model = Tacotron2(tiny_config(n_frames_per_step=n_frames_per_step, prenet_dropout=0.0, early_stopping=False,
-                                  p_attention_dropout=0.0, p_decoder_dropout=0.0, scheduled_sampling=1.0))
+    model = Tacotron2(
+        tiny_config(
+            n_frames_per_step=n_frames_per_step,
+            prenet_dropout=0.0,
+            early_stopping=False,
+            p_attention_dropout=0.0,
+            p_decoder_dropout=0.0,
+            scheduled_sampling=1.0,
+        )
+    )
     text, text_lengths = torch.randint(1, 20, (2, 7)), torch.tensor([7, 5])
     steps = model.config.max_decoder_steps
     free = model.eval().infer(text, text_lengths)
@@ -316,8 +342,9 @@ def test_scheduled_sampling_feeds_back_a_constant():
     """The loss of step 1 alone: its projection-bias gradient is exactly one per item and frame,
     because the fed-back group of step 0 carries no gradient (Bengio et al.'s policy)."""
     torch.manual_seed(7)
-    model = Tacotron2(tiny_config(prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0,
-                                  scheduled_sampling=1.0))
+    model = Tacotron2(
+        tiny_config(prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0, scheduled_sampling=1.0)
+    )
     text, text_lengths = torch.randint(1, 20, (2, 6)), torch.tensor([6, 6])
     memory = model.eval()._encode(text, text_lengths)
     model.decoder.train()
@@ -366,8 +393,9 @@ def test_batch_of_one_trains_and_runtime_settings_apply():
     """The reference squeezes a batch of one to a scalar gate and crashes; here it works."""
     torch.manual_seed(3)
     model = Tacotron2(tiny_config()).train()
-    mel, mel_postnet, gate, alignments = model(torch.randint(1, 20, (1, 4)), torch.tensor([4]),
-                                               torch.randn(1, 8, 6), torch.tensor([6]))
+    mel, mel_postnet, gate, alignments = model(
+        torch.randint(1, 20, (1, 4)), torch.tensor([4]), torch.randn(1, 8, 6), torch.tensor([6])
+    )
     assert mel.shape == (1, 8, 6) and gate.shape == (1, 6) and alignments.shape == (1, 6, 4)
     (mel_postnet.mean() + gate.mean()).backward()
     model.eval()

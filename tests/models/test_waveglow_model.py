@@ -2,6 +2,7 @@
 
 The golden inference tests run the reference model and the module :func:`prepare_waveglow` makes of
 it (the synthesizer's path); ``tests/inference/test_fast_waveglow.py`` tests the latter further."""
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,10 @@ def rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def golden(golden_dir):
-    return (torch.load(golden_dir / "waveglow.pt", weights_only=True),
-            torch.load(golden_dir / "waveglow_io.pt", weights_only=True))
+    return (
+        torch.load(golden_dir / "waveglow.pt", weights_only=True),
+        torch.load(golden_dir / "waveglow_io.pt", weights_only=True),
+    )
 
 
 @pytest.fixture
@@ -61,6 +64,7 @@ def random_tiny(seed: int = 0, config: WaveGlowConfig = TINY) -> WaveGlow:
 
 # --- state_dict layout ---------------------------------------------------------------------------
 
+
 def test_golden_state_dict_layout(golden, golden_model):
     checkpoint, io = golden
     layout = [(k, tuple(v.shape)) for k, v in golden_model.state_dict().items()]
@@ -75,14 +79,23 @@ def test_full_size_layout_and_parameter_counts(keys_dir, variant):
     spec = json.loads((keys_dir / "waveglow_keys.json").read_text())["variants"][variant]
     with torch.device("meta"):
         model = WaveGlow(WaveGlowConfig.from_nvidia(spec["config"]))
-    for layout, count_key in (("checkpoint", "n_parameters_checkpoint"),
-                              ("after_remove_weightnorm", "n_parameters_after_remove_weightnorm")):
+    for layout, count_key in (
+        ("checkpoint", "n_parameters_checkpoint"),
+        ("after_remove_weightnorm", "n_parameters_after_remove_weightnorm"),
+    ):
         if layout == "after_remove_weightnorm":
             model.remove_weight_norm()
         state = model.state_dict(keep_vars=True)
         params = {id(p) for p in model.parameters()}
-        got = [{"name": k, "shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch."),
-                "kind": "parameter" if id(v) in params else "buffer"} for k, v in state.items()]
+        got = [
+            {
+                "name": k,
+                "shape": list(v.shape),
+                "dtype": str(v.dtype).removeprefix("torch."),
+                "kind": "parameter" if id(v) in params else "buffer",
+            }
+            for k, v in state.items()
+        ]
         assert got == spec[layout]
         assert len(got) == spec[f"n_state_dict_entries_{layout}"] == (938 if layout == "checkpoint" else 638)
         assert sum(p.numel() for p in model.parameters()) == spec[count_key]
@@ -93,14 +106,18 @@ def test_seeded_init_matches_reference(golden):
     checkpoint, io = golden
     torch.manual_seed(io["seed"])
     state = WaveGlow(WaveGlowConfig.from_nvidia(checkpoint["config"])).state_dict()
-    kept = [k for k in checkpoint["state_dict"]
-            if k.endswith("weight_v") or (k.startswith("WN.") and k.endswith("bias") and ".end." not in k)]
+    kept = [
+        k
+        for k in checkpoint["state_dict"]
+        if k.endswith("weight_v") or (k.startswith("WN.") and k.endswith("bias") and ".end." not in k)
+    ]
     assert len(kept) == 5 * (3 * 3 + 1) * 2
     for key in kept:
         assert torch.equal(state[key], checkpoint["state_dict"][key]), key
 
 
 # --- golden outputs ------------------------------------------------------------------------------
+
 
 def test_forward_matches_golden(golden, golden_model):
     fwd = golden[1]["forward"]
@@ -171,11 +188,13 @@ def test_golden_comparisons_catch_a_0_1_percent_weight_change(golden, golden_mod
     with pytest.raises(AssertionError):
         torch.testing.assert_close(z, fwd["z"], **GOLDEN_MODEL_TOL)
     with pytest.raises(AssertionError):
-        torch.testing.assert_close(PATHS[path](golden_model).infer(inf["mel"], sigma=inf["sigma"]),
-                                   inf["audio_weightnorm"], **GOLDEN_MODEL_TOL)
+        torch.testing.assert_close(
+            PATHS[path](golden_model).infer(inf["mel"], sigma=inf["sigma"]), inf["audio_weightnorm"], **GOLDEN_MODEL_TOL
+        )
 
 
 # --- building blocks -----------------------------------------------------------------------------
+
 
 def test_weight_norm_conv_matches_torch_weight_norm():
     torch.manual_seed(0)
@@ -214,7 +233,7 @@ def test_weight_norm_removal_of_a_half_model_is_rounded_once():
     exact = g * v / v.norm(dim=(1, 2), keepdim=True)
     fused = layer.remove_weight_norm()
     assert fused.weight.dtype == torch.float16
-    torch.testing.assert_close(fused.weight.double(), exact, rtol=2.0 ** -11 * 1.01, atol=1e-7)
+    torch.testing.assert_close(fused.weight.double(), exact, rtol=2.0**-11 * 1.01, atol=1e-7)
 
 
 def test_remove_weight_norm_is_idempotent_and_keeps_outputs():
@@ -270,7 +289,7 @@ def test_upsample_equals_the_transposed_conv_module_with_gradients():
     mel = torch.randn(2, 80, 7, requires_grad=True)
     got = waveglow_module._upsample(mel, model.upsample.weight, model.upsample.bias)
     assert got.shape == (2, 80, 6 * 256 + 1024)
-    want = torch.cat([model.upsample(mel[i:i + 1]) for i in range(2)])
+    want = torch.cat([model.upsample(mel[i : i + 1]) for i in range(2)])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     grad_out = torch.randn_like(got)
     grads = torch.autograd.grad(got, (mel, model.upsample.weight, model.upsample.bias), grad_out)
@@ -285,6 +304,7 @@ def test_upsample_equals_the_transposed_conv_module_with_gradients():
 
 
 # --- forward / inverse ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("batch, frames", [(1, 3), (2, 5)])
 def test_decode_inverts_forward(batch, frames):
@@ -328,11 +348,16 @@ def test_training_forward_backpropagates_to_weight_norm_parameters():
     model.train()
     z, log_s_list, log_det_W_list = model(torch.randn(2, 80, 2), torch.randn(2, 700))
     assert z.shape == (2, 8, 87)
-    loss = (z ** 2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
+    loss = (z**2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
     loss.backward()
     wn = model.WN[0]
-    for param in (wn.cond_layers[1].weight_g, wn.cond_layers[1].weight_v, wn.in_layers[0].weight_v,
-                  model.convinv[2].conv.weight, model.upsample.weight):
+    for param in (
+        wn.cond_layers[1].weight_g,
+        wn.cond_layers[1].weight_v,
+        wn.in_layers[0].weight_v,
+        model.convinv[2].conv.weight,
+        model.upsample.weight,
+    ):
         assert param.grad is not None and param.grad.abs().sum() > 0
 
 
@@ -341,7 +366,7 @@ def test_training_gradient_matches_finite_differences():
     model.train()
     mel, audio = torch.randn(2, 80, 2), torch.randn(2, 700)
     z, log_s_list, log_det_W_list = model(mel, audio)
-    loss = (z ** 2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
+    loss = (z**2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list)
     loss.backward()
     wn = model.WN[1]
     params = [wn.start.weight_v, wn.in_layers[2].weight_g, wn.cond_layers[0].weight_v, wn.end.weight]
@@ -355,7 +380,7 @@ def test_training_gradient_matches_finite_differences():
         def loss_at(value: float) -> float:
             param[index] = value
             z, log_s_list, log_det_W_list = model(mel, audio)
-            return float((z ** 2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list))
+            return float((z**2).sum() / 2 - sum(s.sum() for s in log_s_list) - sum(log_det_W_list))
 
         original = float(param[index])
         numeric = (loss_at(original + step) - loss_at(original - step)) / (2 * step)
@@ -366,12 +391,14 @@ def test_training_gradient_matches_finite_differences():
 
 # --- reduced precision ---------------------------------------------------------------------------
 
+
 # Norm-wise error budget of reduced precision: rounding inputs and weights to the format costs about its
 # unit roundoff u per tensor, a few tensors chain (upsampling, WN layers, couplings), and products
 # accumulate in float32, also on CPUs without native bf16 (oneDNN rounds to bf16 alike). Measured about
 # 3 u for both formats under simulated AVX2, AVX-512 and SSE kernels; allow 12 u.
-@pytest.mark.parametrize("dtype, tolerance", [(torch.float16, 12 * FP16_UNIT_ROUNDOFF),
-                                              (torch.bfloat16, 12 * BF16_UNIT_ROUNDOFF)])
+@pytest.mark.parametrize(
+    "dtype, tolerance", [(torch.float16, 12 * FP16_UNIT_ROUNDOFF), (torch.bfloat16, 12 * BF16_UNIT_ROUNDOFF)]
+)
 @pytest.mark.parametrize("path", PATHS)
 def test_half_precision_infer_is_finite_and_close(golden_model, dtype, tolerance, path):
     mel = torch.randn(1, 80, 6, generator=torch.Generator().manual_seed(3)) - 4.0

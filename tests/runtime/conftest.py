@@ -1,4 +1,5 @@
 """Export folders shared by the runtime tests (exported once per session, fp32 graphs only)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,9 @@ def onnx_golden(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """The golden Tacotron 2 + WaveGlow pair as an ONNX folder."""
     from tacoglow.export.onnx import export_onnx
 
-    return export_onnx(tmp_path_factory.mktemp("onnx_golden"), golden_dir / "tacotron2.pt",
-                       golden_dir / "waveglow.pt", variants=False)
+    return export_onnx(
+        tmp_path_factory.mktemp("onnx_golden"), golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt", variants=False
+    )
 
 
 @pytest.fixture(scope="session")

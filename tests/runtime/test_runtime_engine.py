@@ -1,4 +1,5 @@
 """The ONNX Runtime engine against the PyTorch engine: same mels, same flags, same vocoders."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,10 @@ TEXTS = ["Hello world.", "The quick brown fox jumps over the lazy dog!", "Why?"]
 
 def _pair(folder: Path, tacotron2, waveglow, **settings):
     common = dict(seed=3, prenet_dropout=False, retries=0, **{"batch_size": 2, **settings})
-    return (Synthesizer.from_checkpoints(tacotron2, waveglow, vocoder=None if waveglow else "griffin-lim", **common),
-            OnnxSynthesizer(folder, **common))
+    return (
+        Synthesizer.from_checkpoints(tacotron2, waveglow, vocoder=None if waveglow else "griffin-lim", **common),
+        OnnxSynthesizer(folder, **common),
+    )
 
 
 def _compare_mels(torch_engine, onnx_engine, texts):
@@ -95,11 +98,12 @@ def test_griffin_lim_matches_torch_from_the_same_phase(onnx_voice):
     magnitude = mel_to_linear(dynamic_range_decompression(mel[None]), config)
     magnitude = magnitude.amax() * (magnitude / magnitude.amax()) ** 1.2
     magnitude = torch.nn.functional.pad(magnitude, (0, 1))
-    phase = np.random.default_rng(7).random(tuple(magnitude.shape[1:]), dtype=np.float32) * np.float32(2 * np.pi) \
-        - np.float32(np.pi)
+    phase = np.random.default_rng(7).random(tuple(magnitude.shape[1:]), dtype=np.float32) * np.float32(
+        2 * np.pi
+    ) - np.float32(np.pi)
     want = griffin_lim(magnitude, STFT(1024, 256, 1024), 60, initial_phase=torch.from_numpy(phase)[None])
     # 60 iterations each add a forward and inverse transform's rounding: still far below 1e-4.
-    assert rel_l2(torch.from_numpy(got), want[0, :30 * 256]) < RTOL
+    assert rel_l2(torch.from_numpy(got), want[0, : 30 * 256]) < RTOL
 
 
 def test_seeded_runs_repeat_and_dropout_draws_differ_by_seed(onnx_voice):

@@ -5,6 +5,7 @@ text frontend's packages, no torch); point TACOGLOW_TRITON_PYTHON at that venv's
 machines whose system libpython differs from the interpreter's, also export LD_LIBRARY_PATH to
 the interpreter's lib folder (Triton's Python backend stub links libpython3.X.so).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,6 +57,13 @@ finally:
 
 def test_triton_serves_the_onnx_engine_on_loopback(onnx_voice, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    result = subprocess.run([PYTHON, "-c", CLIENT, str(onnx_voice)], check=False, cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [PYTHON, "-c", CLIENT, str(onnx_voice)],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "TRITON OK" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]

@@ -2,6 +2,7 @@
 dropout off, so the same request always gives the same audio whatever it is batched with, served by
 a real server (see live_server.py).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -3,6 +3,7 @@
 Imported by name (``from live_server import running``): a module named ``conftest`` would clash with
 the other test folders' conftest files.
 """
+
 from __future__ import annotations
 
 import socket

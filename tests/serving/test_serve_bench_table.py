@@ -1,4 +1,5 @@
 """``tacoglow bench serve``'s table: the goals are computed from the phases as the issue states them."""
+
 from __future__ import annotations
 
 from tacoglow.bench.serve import Phase, RequestResult, format_serve_table
@@ -11,10 +12,15 @@ def phase(name, clients, wall, results, rss=(100.0, 110.0), mid=None):
 def test_goals_line_up_with_the_measurements():
     ok = RequestResult(200, first_byte_s=0.5, total_s=1.0, audio_s=2.0)
     phases = [
-        phase("sequential", 1, 8.0, [ok] * 4),                      # 8 s of audio in 8 s: 1 audio s/s
-        phase("concurrent", 8, 4.0, [ok] * 4),                      # 8 s in 4 s: 2 audio s/s
+        phase("sequential", 1, 8.0, [ok] * 4),  # 8 s of audio in 8 s: 1 audio s/s
+        phase("concurrent", 8, 4.0, [ok] * 4),  # 8 s in 4 s: 2 audio s/s
         phase("long streamed", 1, 50.0, [RequestResult(200, 5.0, 50.0, 60.0)]),
-        phase("long unstreamed", 1, 50.0, [RequestResult(200, 50.0, 50.0, 0.0)], ),
+        phase(
+            "long unstreamed",
+            1,
+            50.0,
+            [RequestResult(200, 50.0, 50.0, 0.0)],
+        ),
         phase("soak", 16, 100.0, [ok] * 9 + [RequestResult(503, 0.1, 0.1, 0.0, "busy")], mid=100.0),
     ]
     table = format_serve_table(phases, "test CPU", 8)

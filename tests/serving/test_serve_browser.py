@@ -1,4 +1,5 @@
 """The page at ``/`` in a real browser: Debian's headless Chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """``tacoglow serve`` as a process: it serves, and SIGTERM finishes the request in flight and exits 0."""
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,27 @@ def free_port() -> int:
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_0():
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "TACOGLOW_API_KEY": ""}
-    process = subprocess.Popen([sys.executable, "-m", "tacoglow", "-q", "serve", "--port", str(port), "--seed", "0",
-                                "--max-batch-size", "1", "--threads", "1"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "TACOGLOW_API_KEY": ""}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tacoglow",
+            "-q",
+            "serve",
+            "--port",
+            str(port),
+            "--seed",
+            "0",
+            "--max-batch-size",
+            "1",
+            "--threads",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -63,7 +80,12 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0():
 
 def test_bad_settings_are_one_line_errors():
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = subprocess.run([sys.executable, "-m", "tacoglow", "serve", "--max-batch-size", "0"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tacoglow", "serve", "--max-batch-size", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "tacoglow serve: error: --max-batch-size: expected >= 1, found 0"

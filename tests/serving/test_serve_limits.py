@@ -1,4 +1,5 @@
 """Bad requests, limits and safety: JSON errors with the right status, a full queue, keys, CORS, cancellation."""
+
 from __future__ import annotations
 
 import http.client
@@ -18,11 +19,21 @@ from live_server import RecordingSynthesizer, running
 GOOD = {"model": "tacoglow", "input": "Hi.", "voice": "default", "response_format": "pcm"}
 
 
-def post(url: str, body: Any, headers: dict[str, str] | None = None, raw: bytes | None = None,
-         method: str = "POST", path: str = "/v1/audio/speech") -> tuple[int, dict[str, str], bytes]:
+def post(
+    url: str,
+    body: Any,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    method: str = "POST",
+    path: str = "/v1/audio/speech",
+) -> tuple[int, dict[str, str], bytes]:
     data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(url + path, data=data if method == "POST" else None, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url + path,
+        data=data if method == "POST" else None,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as answer:
             return answer.status, dict(answer.headers), answer.read()
@@ -38,23 +49,26 @@ def error_of(body: bytes) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize("change, raw, status, code", [
-    ({"input": ""}, None, 400, "empty_input"),
-    ({"input": "   "}, None, 400, "empty_input"),
-    ({"input": "x" * 5000}, None, 413, "string_above_max_length"),
-    ({"input": "!!! ..."}, None, 400, "invalid_input"),
-    ({"voice": "alloy"}, None, 400, "invalid_voice"),
-    ({"voice": "../../etc/passwd"}, None, 400, "invalid_voice"),
-    ({"response_format": "aac"}, None, 400, "unsupported_format"),
-    ({"model": "gpt-4"}, None, 400, "model_not_found"),
-    ({"speed": 5.0}, None, 400, "invalid_speed"),
-    ({"speed": 0.1}, None, 400, "invalid_speed"),
-    ({"speed": "fast"}, None, 400, "invalid_speed"),
-    ({"stream_format": "chunks"}, None, 400, "unsupported_stream_format"),
-    ({"colour": "blue"}, None, 400, "unknown_parameter"),
-    (None, b"{not json", 400, "invalid_json"),
-    (None, b"[1, 2]", 400, "invalid_json"),
-])
+@pytest.mark.parametrize(
+    "change, raw, status, code",
+    [
+        ({"input": ""}, None, 400, "empty_input"),
+        ({"input": "   "}, None, 400, "empty_input"),
+        ({"input": "x" * 5000}, None, 413, "string_above_max_length"),
+        ({"input": "!!! ..."}, None, 400, "invalid_input"),
+        ({"voice": "alloy"}, None, 400, "invalid_voice"),
+        ({"voice": "../../etc/passwd"}, None, 400, "invalid_voice"),
+        ({"response_format": "aac"}, None, 400, "unsupported_format"),
+        ({"model": "gpt-4"}, None, 400, "model_not_found"),
+        ({"speed": 5.0}, None, 400, "invalid_speed"),
+        ({"speed": 0.1}, None, 400, "invalid_speed"),
+        ({"speed": "fast"}, None, 400, "invalid_speed"),
+        ({"stream_format": "chunks"}, None, 400, "unsupported_stream_format"),
+        ({"colour": "blue"}, None, 400, "unknown_parameter"),
+        (None, b"{not json", 400, "invalid_json"),
+        (None, b"[1, 2]", 400, "invalid_json"),
+    ],
+)
 def test_bad_requests_get_a_json_error_and_the_server_carries_on(server, change, raw, status, code):
     got, headers, body = post(server.url, {**GOOD, **(change or {})}, raw=raw)
     assert (got, error_of(body)["code"]) == (status, code)
@@ -88,8 +102,13 @@ def test_models_voices_health_ready_metrics(server):
     assert post(server.url, None, method="GET", path="/ready")[0] == 200
     post(server.url, GOOD)
     metrics = post(server.url, None, method="GET", path="/metrics")[2].decode()
-    for name in ("tacoglow_requests_total", "tacoglow_errors_total", "tacoglow_request_seconds_bucket",
-                 "tacoglow_queue_depth", "tacoglow_audio_seconds_total"):
+    for name in (
+        "tacoglow_requests_total",
+        "tacoglow_errors_total",
+        "tacoglow_request_seconds_bucket",
+        "tacoglow_queue_depth",
+        "tacoglow_audio_seconds_total",
+    ):
         assert name in metrics
     audio = [line for line in metrics.splitlines() if line.startswith("tacoglow_audio_seconds_total")]
     assert float(audio[0].split()[-1]) > 0
@@ -118,8 +137,9 @@ def stream_first_chunk(url: str, text: str) -> tuple[http.client.HTTPConnection,
     """Start a PCM request and read its first bytes; the connection stays open."""
     parts = urlparse(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
-    connection.request("POST", "/v1/audio/speech", json.dumps({**GOOD, "input": text}),
-                       {"Content-Type": "application/json"})
+    connection.request(
+        "POST", "/v1/audio/speech", json.dumps({**GOOD, "input": text}), {"Content-Type": "application/json"}
+    )
     response = connection.getresponse()
     assert response.status == 200
     assert response.read1(4096)

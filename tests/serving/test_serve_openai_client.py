@@ -1,4 +1,5 @@
 """The official ``openai`` client against a real server: every format, streaming, SSE, batching."""
+
 from __future__ import annotations
 
 import base64
@@ -41,8 +42,7 @@ def alone(synthesizer, text: str) -> np.ndarray:
 
 @pytest.mark.parametrize("fmt", list(supported_formats()))
 def test_every_supported_format_decodes_at_the_right_rate(server, synthesizer, fmt):
-    answer = client(server.url).audio.speech.create(model="tacoglow", voice="default", input=TEXT,
-                                                    response_format=fmt)
+    answer = client(server.url).audio.speech.create(model="tacoglow", voice="default", input=TEXT, response_format=fmt)
     samples, rate = decode(fmt, answer.read(), synthesizer.sample_rate)
     expected = alone(synthesizer, TEXT)
     assert rate == (OPUS_SAMPLE_RATE if fmt == "opus" else synthesizer.sample_rate)
@@ -61,8 +61,9 @@ def test_every_supported_format_decodes_at_the_right_rate(server, synthesizer, f
 
 def test_model_aliases_and_voice_forms_are_accepted(server):
     for model in ("tts-1", "tts-1-hd"):
-        answer = client(server.url).audio.speech.create(model=model, voice="default", input="Hi.",
-                                                        response_format="pcm")
+        answer = client(server.url).audio.speech.create(
+            model=model, voice="default", input="Hi.", response_format="pcm"
+        )
         assert len(answer.read()) > 0
 
 
@@ -72,7 +73,8 @@ def test_streamed_audio_arrives_sentence_by_sentence(synthesizer):
         recording.calls.clear()  # the warm-up
         arrivals, chunks = [], []
         with client(server.url).audio.speech.with_streaming_response.create(
-                model="tacoglow", voice="default", input=SENTENCES, response_format="pcm") as response:
+            model="tacoglow", voice="default", input=SENTENCES, response_format="pcm"
+        ) as response:
             assert response.headers["content-type"] == "audio/pcm"
             for chunk in response.iter_bytes():
                 arrivals.append(time.monotonic())
@@ -82,32 +84,66 @@ def test_streamed_audio_arrives_sentence_by_sentence(synthesizer):
         assert len(chunks) >= 3
         assert arrivals[0] < last_vocoded  # the first audio came before the last sentence was synthesized
         # Streamed bytes are the whole answer: the same as the non-streamed request's.
-        whole = client(server.url).audio.speech.create(model="tacoglow", voice="default", input=SENTENCES,
-                                                       response_format="pcm").read()
+        whole = (
+            client(server.url)
+            .audio.speech.create(model="tacoglow", voice="default", input=SENTENCES, response_format="pcm")
+            .read()
+        )
         assert b"".join(chunks) == whole
 
 
 def test_sse_deltas_carry_the_same_audio(server):
     with client(server.url).audio.speech.with_streaming_response.create(
-            model="tacoglow", voice="default", input="One. Two.", response_format="pcm",
-            stream_format="sse") as response:
+        model="tacoglow", voice="default", input="One. Two.", response_format="pcm", stream_format="sse"
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line[len("data: "):]) for line in response.iter_lines() if line.startswith("data: ")]
+        events = [json.loads(line[len("data: ") :]) for line in response.iter_lines() if line.startswith("data: ")]
     assert [e["type"] for e in events[:-1]] == ["speech.audio.delta"] * (len(events) - 1)
     assert events[-1]["type"] == "speech.audio.done"
     usage = events[-1]["usage"]
-    assert usage["input_tokens"] == len("One. Two.") and usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert (
+        usage["input_tokens"] == len("One. Two.")
+        and usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    )
     audio = b"".join(base64.b64decode(e["audio"]) for e in events[:-1])
-    whole = client(server.url).audio.speech.create(model="tacoglow", voice="default", input="One. Two.",
-                                                   response_format="pcm").read()
+    whole = (
+        client(server.url)
+        .audio.speech.create(model="tacoglow", voice="default", input="One. Two.", response_format="pcm")
+        .read()
+    )
     assert audio == whole
 
 
 def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
-    texts = [f"{word} number {i}." for i, word in enumerate(
-        ["Apple", "Bread", "Cloud", "Dream", "Eagle", "Flame", "Grape", "Horse", "Island", "Jelly", "Kite", "Lemon", "Mango", "Night", "Olive", "Pearl"])]
-    solo = {t: client(server.url).audio.speech.create(model="tacoglow", voice="default", input=t,
-                                                      response_format="pcm").read() for t in texts}
+    texts = [
+        f"{word} number {i}."
+        for i, word in enumerate(
+            [
+                "Apple",
+                "Bread",
+                "Cloud",
+                "Dream",
+                "Eagle",
+                "Flame",
+                "Grape",
+                "Horse",
+                "Island",
+                "Jelly",
+                "Kite",
+                "Lemon",
+                "Mango",
+                "Night",
+                "Olive",
+                "Pearl",
+            ]
+        )
+    ]
+    solo = {
+        t: client(server.url)
+        .audio.speech.create(model="tacoglow", voice="default", input=t, response_format="pcm")
+        .read()
+        for t in texts
+    }
     answers: dict[str, bytes] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(texts))
@@ -115,8 +151,11 @@ def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
     def ask(text: str) -> None:
         try:
             barrier.wait()
-            answers[text] = client(server.url).audio.speech.create(
-                model="tacoglow", voice="default", input=text, response_format="pcm").read()
+            answers[text] = (
+                client(server.url)
+                .audio.speech.create(model="tacoglow", voice="default", input=text, response_format="pcm")
+                .read()
+            )
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -145,8 +184,9 @@ def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
 @pytest.mark.parametrize("speed", [0.5, 2.0])
 def test_speed_resamples_the_mel_along_time(server, synthesizer, speed):
     [utterance] = synthesizer.synthesize([TEXT])
-    answer = client(server.url).audio.speech.create(model="tacoglow", voice="default", input=TEXT,
-                                                    response_format="pcm", speed=speed)
+    answer = client(server.url).audio.speech.create(
+        model="tacoglow", voice="default", input=TEXT, response_format="pcm", speed=speed
+    )
     samples, _ = decode("pcm", answer.read(), synthesizer.sample_rate)
     hop = synthesizer.acoustic.mel_config.hop_length
     # The mel's T frames become round(T / speed), each vocoded into hop samples.

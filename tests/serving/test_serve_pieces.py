@@ -1,4 +1,5 @@
 """How the server cuts requests into pieces and stretches mels for ``speed`` (no HTTP)."""
+
 from __future__ import annotations
 
 import pytest

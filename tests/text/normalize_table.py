@@ -4,6 +4,7 @@ Each entry: (written, spoken) where spoken is one string or a tuple of acceptabl
 (where people differ). Spoken forms are compared as words: lower case, hyphens as spaces,
 punctuation other than apostrophes ignored (see ``test_text_normalize_table.py``).
 """
+
 from __future__ import annotations
 
 TABLE: list[tuple[str, str | tuple[str, ...]]] = [
@@ -30,8 +31,10 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     # --- decimals
     ("Pi is about 3.14.", "pi is about three point one four"),
     ("The rate rose to 2.5 points.", "the rate rose to two point five points"),
-    ("It weighs 0.75 of the old one.", ("it weighs zero point seven five of the old one",
-                                       "it weighs point seven five of the old one")),
+    (
+        "It weighs 0.75 of the old one.",
+        ("it weighs zero point seven five of the old one", "it weighs point seven five of the old one"),
+    ),
     ("Version 2.0 is out.", "version two point zero is out"),
     # --- fractions
     ("Add 1/2 cup of sugar.", ("add one half cup of sugar", "add half a cup of sugar", "add a half cup of sugar")),
@@ -50,12 +53,16 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     ("Unemployment fell to 4%.", "unemployment fell to four percent"),
     ("Between 50-60% agreed.", "between fifty to sixty percent agreed"),
     # --- money
-    ("It costs $4.50.", ("it costs four dollars and fifty cents", "it costs four dollars fifty",
-                         "it costs four fifty")),
+    (
+        "It costs $4.50.",
+        ("it costs four dollars and fifty cents", "it costs four dollars fifty", "it costs four fifty"),
+    ),
     ("The ticket is $20.", "the ticket is twenty dollars"),
     ("She paid £20 for it.", "she paid twenty pounds for it"),
-    ("That will be £3.50, please.", ("that will be three pounds and fifty pence please",
-                                     "that will be three pounds fifty please")),
+    (
+        "That will be £3.50, please.",
+        ("that will be three pounds and fifty pence please", "that will be three pounds fifty please"),
+    ),
     ("The meal cost €15.", "the meal cost fifteen euros"),
     ("It is only €2.99.", ("it is only two euros and ninety-nine cents", "it is only two euros ninety-nine")),
     ("The fare was ¥500.", "the fare was five hundred yen"),
@@ -88,8 +95,10 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     ("We met on December 25.", "we met on december twenty-fifth"),
     ("The event is on 2026-03-12.", "the event is on march twelfth twenty twenty-six"),
     ("He arrived on the 5th of May.", "he arrived on the fifth of may"),
-    ("They married on 14 February 2010.", ("they married on the fourteenth of february twenty ten",
-                                           "they married on february fourteenth twenty ten")),
+    (
+        "They married on 14 February 2010.",
+        ("they married on the fourteenth of february twenty ten", "they married on february fourteenth twenty ten"),
+    ),
     ("The war ended in May 1945.", "the war ended in may nineteen forty-five"),
     ("See you on Sept. 3.", "see you on september third"),
     ("The law passed on Oct 1, 2020.", "the law passed on october first twenty twenty"),
@@ -111,14 +120,27 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     ("The war lasted from 1939-1945.", "the war lasted from nineteen thirty-nine to nineteen forty-five"),
     # --- phone numbers
     ("Call 555-123-4567 now.", "call five five five one two three four five six seven now"),
-    ("My number is (555) 867-5309.", "my number is five five five eight six seven five three zero nine"
-                                     if False else ("my number is five five five eight six seven five three oh nine",
-                                                    "my number is five five five eight six seven five three zero nine")),
-    ("Dial 555-0199 for help.", ("dial five five five oh one nine nine for help",
-                                 "dial five five five zero one nine nine for help")),
-    ("Call 1-800-555-0100 today.", ("call one eight hundred five five five oh one hundred today",
-                                    "call one eight hundred five five five oh one oh oh today",
-                                    "call one eight hundred five five five zero one zero zero today")),
+    (
+        "My number is (555) 867-5309.",
+        "my number is five five five eight six seven five three zero nine"
+        if False
+        else (
+            "my number is five five five eight six seven five three oh nine",
+            "my number is five five five eight six seven five three zero nine",
+        ),
+    ),
+    (
+        "Dial 555-0199 for help.",
+        ("dial five five five oh one nine nine for help", "dial five five five zero one nine nine for help"),
+    ),
+    (
+        "Call 1-800-555-0100 today.",
+        (
+            "call one eight hundred five five five oh one hundred today",
+            "call one eight hundred five five five oh one oh oh today",
+            "call one eight hundred five five five zero one zero zero today",
+        ),
+    ),
     ("In an emergency, call 911.", "in an emergency call nine one one"),
     ("Text us at 555.234.9876.", "text us at five five five two three four nine eight seven six"),
     # --- measures and units
@@ -168,8 +190,10 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     ("Children aged 5-12 may enter.", "children aged five to twelve may enter"),
     ("The ratio is 3:1.", "the ratio is three to one"),
     ("It takes 2–3 days to arrive.", "it takes two to three days to arrive"),
-    ("The final score was 21-17.", ("the final score was twenty-one to seventeen",
-                                    "the final score was twenty-one seventeen")),
+    (
+        "The final score was 21-17.",
+        ("the final score was twenty-one to seventeen", "the final score was twenty-one seventeen"),
+    ),
     ("Expect 5-10 minutes of delay.", "expect five to ten minutes of delay"),
     # --- abbreviations
     ("Dr. Smith will see you now.", "doctor smith will see you now"),
@@ -195,8 +219,14 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     ("It weighs approx. 3 kg.", "it weighs approximately three kilograms"),
     ("Turn onto Mulholland Dr. and park.", "turn onto mulholland drive and park"),
     ("The shop is on 5th St.", "the shop is on fifth street"),
-    ("We live at 221 Baker St.", ("we live at two hundred twenty-one baker street", "we live at two twenty-one baker street",
-                                  "we live at two two one baker street")),
+    (
+        "We live at 221 Baker St.",
+        (
+            "we live at two hundred twenty-one baker street",
+            "we live at two twenty-one baker street",
+            "we live at two two one baker street",
+        ),
+    ),
     # --- math
     ("5 x 3 = 15", "five times three equals fifteen"),
     ("2 + 2 = 4", "two plus two equals four"),
@@ -215,33 +245,54 @@ TABLE: list[tuple[str, str | tuple[str, ...]]] = [
     ("The game is for ages 18+.", "the game is for ages eighteen plus"),
     ("Play it on the MP3 player.", "play it on the mp three player"),
     # --- mixed everyday sentences
-    ("On Jan. 5th at 7:30 p.m., 25 people paid $12 each.",
-     "on january fifth at seven thirty p m twenty-five people paid twelve dollars each"),
-    ("The 2nd train leaves at 10:05 from platform 9.",
-     "the second train leaves at ten oh five from platform nine"),
-    ("In 1969, Apollo XI carried 3 men 384,400 km to the moon.",
-     "in nineteen sixty-nine apollo eleven carried three men three hundred eighty-four thousand four hundred "
-     "kilometers to the moon"),
-    ("Gas is $3.99 a gallon, up 5%.", ("gas is three dollars and ninety-nine cents a gallon up five percent",
-                                       "gas is three ninety-nine a gallon up five percent")),
+    (
+        "On Jan. 5th at 7:30 p.m., 25 people paid $12 each.",
+        "on january fifth at seven thirty p m twenty-five people paid twelve dollars each",
+    ),
+    ("The 2nd train leaves at 10:05 from platform 9.", "the second train leaves at ten oh five from platform nine"),
+    (
+        "In 1969, Apollo XI carried 3 men 384,400 km to the moon.",
+        "in nineteen sixty-nine apollo eleven carried three men three hundred eighty-four thousand four hundred "
+        "kilometers to the moon",
+    ),
+    (
+        "Gas is $3.99 a gallon, up 5%.",
+        (
+            "gas is three dollars and ninety-nine cents a gallon up five percent",
+            "gas is three ninety-nine a gallon up five percent",
+        ),
+    ),
     ("It's 72°F and sunny at 2 p.m.", "it's seventy-two degrees fahrenheit and sunny at two p m"),
-    ("Dr. Lee lives at 10 Elm St. in St. Paul.",
-     ("doctor lee lives at ten elm street in saint paul",)),
+    ("Dr. Lee lives at 10 Elm St. in St. Paul.", ("doctor lee lives at ten elm street in saint paul",)),
     ("The 1st prize is £1,000.", "the first prize is one thousand pounds"),
     ("I ran 5 km in 25 min.", "i ran five kilometers in twenty-five minutes"),
-    ("Class starts Sept. 8, 2025 at 8:15 a.m.",
-     "class starts september eighth twenty twenty-five at eight fifteen a m"),
+    (
+        "Class starts Sept. 8, 2025 at 8:15 a.m.",
+        "class starts september eighth twenty twenty-five at eight fifteen a m",
+    ),
     ("Only 1 in 4 people knew.", "only one in four people knew"),
-    ("Flight 302 departs at 6:40.", ("flight three hundred two departs at six forty",
-                                     "flight three oh two departs at six forty")),
+    (
+        "Flight 302 departs at 6:40.",
+        ("flight three hundred two departs at six forty", "flight three oh two departs at six forty"),
+    ),
     ("He turned 30 on the 3rd of March.", "he turned thirty on the third of march"),
     ("The recipe serves 4-6 people.", "the recipe serves four to six people"),
     ("Population: 8,000,000.", "population eight million"),
-    ("Mix 2 cups flour with 1/4 cup oil.", ("mix two cups flour with one quarter cup oil",
-                                            "mix two cups flour with a quarter cup oil",
-                                            "mix two cups flour with one fourth cup oil")),
-    ("The bill came to $45.20 with tip.", ("the bill came to forty-five dollars and twenty cents with tip",
-                                           "the bill came to forty-five twenty with tip")),
+    (
+        "Mix 2 cups flour with 1/4 cup oil.",
+        (
+            "mix two cups flour with one quarter cup oil",
+            "mix two cups flour with a quarter cup oil",
+            "mix two cups flour with one fourth cup oil",
+        ),
+    ),
+    (
+        "The bill came to $45.20 with tip.",
+        (
+            "the bill came to forty-five dollars and twenty cents with tip",
+            "the bill came to forty-five twenty with tip",
+        ),
+    ),
     # --- text that must pass unchanged
     ("The quick brown fox jumps over the lazy dog.", "the quick brown fox jumps over the lazy dog"),
     ("Hello world.", "hello world"),

@@ -1,4 +1,5 @@
 """ARPAbet frontend: CMUdict phones for dictionary words, and the TextFrontend stored in checkpoints."""
+
 from __future__ import annotations
 
 import doctest

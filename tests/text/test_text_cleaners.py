@@ -1,4 +1,5 @@
 """Cleaners: english_cleaners order, abbreviations, whitespace, registry."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,10 +9,23 @@ from tacoglow.text import basic_cleaners, english_cleaners, transliteration_clea
 from tacoglow.text.cleaners import CLEANERS, expand_abbreviations, get_cleaner
 
 ABBREVIATIONS = [
-    ("mrs", "misess"), ("mr", "mister"), ("dr", "doctor"), ("st", "saint"), ("co", "company"),
-    ("jr", "junior"), ("maj", "major"), ("gen", "general"), ("drs", "doctors"),
-    ("rev", "reverend"), ("lt", "lieutenant"), ("hon", "honorable"), ("sgt", "sergeant"),
-    ("capt", "captain"), ("esq", "esquire"), ("ltd", "limited"), ("col", "colonel"),
+    ("mrs", "misess"),
+    ("mr", "mister"),
+    ("dr", "doctor"),
+    ("st", "saint"),
+    ("co", "company"),
+    ("jr", "junior"),
+    ("maj", "major"),
+    ("gen", "general"),
+    ("drs", "doctors"),
+    ("rev", "reverend"),
+    ("lt", "lieutenant"),
+    ("hon", "honorable"),
+    ("sgt", "sergeant"),
+    ("capt", "captain"),
+    ("esq", "esquire"),
+    ("ltd", "limited"),
+    ("col", "colonel"),
     ("ft", "fort"),
 ]
 
@@ -28,9 +42,7 @@ def test_abbreviation_quirks():
     assert english_cleaners("Mr.Smith") == "mistersmith"  # the period is consumed
     assert english_cleaners("Main St.") == "main saint"  # St. is always saint
     assert english_cleaners("Mrs. Jones") == "misess jones"  # mrs runs before mr
-    assert english_cleaners("No. 5, ca. 1900, e.g. 3 p.m.") == (
-        "no. five, ca. nineteen hundred, e.g. three p.m."
-    )
+    assert english_cleaners("No. 5, ca. 1900, e.g. 3 p.m.") == ("no. five, ca. nineteen hundred, e.g. three p.m.")
     assert expand_abbreviations("first.") == "first."  # needs a word boundary before "st"
 
 
@@ -60,6 +72,9 @@ def test_registry_finds_cleaners_by_name():
 
 
 def test_unknown_cleaner_names_it_and_lists_known():
-    with pytest.raises(ConfigError, match=r"'german_cleaners'.*basic_cleaners, english_cleaners, "
-                                          r"transliteration_cleaners"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'german_cleaners'.*basic_cleaners, english_cleaners, "
+        r"transliteration_cleaners",
+    ):
         get_cleaner("german_cleaners")

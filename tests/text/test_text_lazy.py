@@ -1,4 +1,5 @@
 """Lazy inflect: importing the text frontend and cleaning digit-free text never load inflect."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,8 +17,7 @@ def test_import_and_plain_text_do_not_load_inflect():
         "print('inflect' in sys.modules)\n"
     )
     # (Loading inflect in the child too would cost seconds; test_engine_is_created_once covers it.)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     lines = result.stdout.splitlines()
     assert lines == ["False", str(text_to_sequence("Hello, Dr. Smith!")), "False"]
 

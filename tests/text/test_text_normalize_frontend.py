@@ -1,4 +1,5 @@
 """The normalizer as a stage of TextFrontend: stored in checkpoints, warnings once per input, the synthesizer's switch."""
+
 from __future__ import annotations
 
 import logging
@@ -66,7 +67,9 @@ def test_prepare_warns_once_per_input_however_many_passes_follow(caplog):
 def test_synthesizer_normalizes_by_default_and_can_read_as_nvidia(golden_dir):
     """The synthesizer's ids for "7:30" are the normalized words, or NVIDIA's with normalize=False."""
     default = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", split_long_text=False)
-    nvidia = Synthesizer.from_checkpoints(golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize=False, split_long_text=False)
+    nvidia = Synthesizer.from_checkpoints(
+        golden_dir / "tacotron2.pt", vocoder="griffin-lim", normalize=False, split_long_text=False
+    )
     assert default.text.frontend.normalizer and not nvidia.text.frontend.normalizer
     [piece] = default.text.prepare(["It is 7:30."], lambda: default.acoustic.max_piece_length)
     assert list(piece.ids) == text_to_sequence("It is seven thirty.")

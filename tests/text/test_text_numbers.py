@@ -1,4 +1,5 @@
 """Number normalization: every verified row of ARCHITECTURE_FACTS.md section 1.3."""
+
 from __future__ import annotations
 
 import pytest
@@ -48,15 +49,19 @@ REFERENCE_ROWS = [
     ("The 1930s", "the nineteen thirtys"),
     ("1,234,567", "one million, two hundred thirty-four thousand, five hundred sixty-seven"),
     ("100000", "one hundred thousand"),
-    ("1234567890", "one billion, two hundred thirty-four million, five hundred sixty-seven "
-                   "thousand, eight hundred ninety"),
+    (
+        "1234567890",
+        "one billion, two hundred thirty-four million, five hundred sixty-seven thousand, eight hundred ninety",
+    ),
     ("0.5", "zero point five"),
     ("1.000", "one point zero"),
     ("1.5 million", "one point five million"),
     ("3.14", "three point fourteen"),
     ("3.14159", "three point fourteen thousand, one hundred fifty-nine"),
-    ("1st 2nd 23rd 101st 100th 1000000th",
-     "first second twenty-third one hundred and first one hundredth one millionth"),
+    (
+        "1st 2nd 23rd 101st 100th 1000000th",
+        "first second twenty-third one hundred and first one hundredth one millionth",
+    ),
     ("11th 12th 13th 21st", "eleventh twelfth thirteenth twenty-first"),
     ("12th-century", "twelfth-century"),
     ("2nd-3rd", "second-third"),

@@ -1,4 +1,5 @@
 """text_to_sequence / sequence_to_text against NVIDIA's reference outputs."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,8 +38,34 @@ def test_golden_sequence_to_text(gold):
 def test_reference_vectors():
     assert text_to_sequence("Hello, World!") == [45, 42, 49, 49, 52, 6, 11, 60, 52, 55, 49, 41, 2]
     assert text_to_sequence("Turn left on {HH AW1 S S T AH0 N} Street.") == [
-        57, 58, 55, 51, 11, 49, 42, 43, 57, 11, 52, 51, 11, 106, 82, 131, 131, 133, 73, 119, 11,
-        56, 57, 55, 42, 42, 57, 7,
+        57,
+        58,
+        55,
+        51,
+        11,
+        49,
+        42,
+        43,
+        57,
+        11,
+        52,
+        51,
+        11,
+        106,
+        82,
+        131,
+        131,
+        133,
+        73,
+        119,
+        11,
+        56,
+        57,
+        55,
+        42,
+        42,
+        57,
+        7,
     ]
     assert text_to_sequence("hello\n") == [45, 42, 49, 49, 52, 11]
     assert text_to_sequence("1{AA}2 3") == text_to_sequence("one") + [64] + text_to_sequence("two three")

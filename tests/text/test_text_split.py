@@ -1,5 +1,6 @@
 """The package's one sentence splitter (tacoglow.text.split): boundaries, and long text cut into
 pieces that fit a budget, in time linear in the text's length."""
+
 from __future__ import annotations
 
 import random
@@ -96,11 +97,21 @@ def test_word_longer_than_budget_is_cut():
 
 def test_boundaries_read_sentences_and_clauses():
     text = 'He said "stop." Then - after a pause - "Why?" she asked; it was 1,000.50 dollars, at 7:30 \u2014 late\u2026 Done'
-    assert [text[:b.end].rsplit(" ", 1)[-1] + "|" + b.kind for b in boundaries(text)] == [
-        '"stop."|sentence', "-|clause", "-|clause", '"Why?"|sentence', "asked;|clause", "dollars,|clause",
-        "\u2014|clause", "late\u2026|sentence"]
+    assert [text[: b.end].rsplit(" ", 1)[-1] + "|" + b.kind for b in boundaries(text)] == [
+        '"stop."|sentence',
+        "-|clause",
+        "-|clause",
+        '"Why?"|sentence',
+        "asked;|clause",
+        "dollars,|clause",
+        "\u2014|clause",
+        "late\u2026|sentence",
+    ]
     assert split_sentences("Dr. Smith met J. R. Ewing. Prof. Plum left! Why? ") == [
-        "Dr. Smith met J. R. Ewing.", "Prof. Plum left!", "Why?"]
+        "Dr. Smith met J. R. Ewing.",
+        "Prof. Plum left!",
+        "Why?",
+    ]
     # a word ending in an abbreviation is not one ("Jr." ends no sentence, "Ajr." does)
     assert split_sentences("Sammy Davis Jr. sang. Ajr. Next.") == ["Sammy Davis Jr. sang.", "Ajr.", "Next."]
 
@@ -138,7 +149,7 @@ def test_a_20000_character_word_is_cut_in_linear_time():
     pieces = split_text(word, 222, length=length)
     seconds = time.perf_counter() - start
     # letters map to one symbol each: the longest prefixes that fit are 222 characters long
-    assert [p.text for p in pieces] == [word[i:i + 222] for i in range(0, len(word), 222)]
+    assert [p.text for p in pieces] == [word[i : i + 222] for i in range(0, len(word), 222)]
     assert {p.pause_after_s for p in pieces[:-1]} == {WORD_PAUSE_S} and pieces[-1].pause_after_s == 0.0
     # Linear: the characters run through the frontend are a bounded multiple of the text's
     # (about 14x: the whole, then ~2x per piece doubling and ~8x halving to its length).
@@ -153,7 +164,7 @@ def test_a_megabyte_of_text_splits_in_linear_time():
     rng = random.Random(1)
     sentences = SENTENCES + [" ".join(rng.choice(["alpha", "beta", "and", "the"]) for _ in range(300)) + "."]
     text = " ".join(rng.choice(sentences) for _ in range(10_000))
-    text = text[:text.index(" ", 1_000_000)]
+    text = text[: text.index(" ", 1_000_000)]
     assert len(text) >= 1_000_000
     length, measured = _measuring(_ids_len)
     pieces = split_text(text, 222, length=length)
@@ -178,6 +189,7 @@ def test_pieces_whose_lengths_do_not_add_up_are_packed_exactly():
     """Packing assumes a joined piece measures the sum of its words plus one per space; where a
     frontend disagrees (here: "x" counts 5 only next to another word) the piece is re-packed so
     that it still fits."""
+
     def length(piece: str) -> int:
         words = piece.split()
         return len(piece) + (4 * piece.count("x") if len(words) > 1 else 0)

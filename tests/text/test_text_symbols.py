@@ -1,4 +1,5 @@
 """The 148-entry symbol table: order and ids are a checkpoint format."""
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,7 @@ def test_layout_pad_special_punctuation_letters_phones():
 
 
 def test_phone_anchors():
-    anchors = {"@AA": 64, "@AH0": 73, "@AW1": 82, "@B": 88, "@HH": 106, "@N": 119, "@S": 131,
-               "@T": 133, "@ZH": 147}
+    anchors = {"@AA": 64, "@AH0": 73, "@AW1": 82, "@B": 88, "@HH": 106, "@N": 119, "@S": 131, "@T": 133, "@ZH": 147}
     assert {s: symbol_to_id[s] for s in anchors} == anchors
 
 

@@ -1,4 +1,5 @@
 """Transliteration to ASCII: reference spot checks, golden non-ASCII sentences, drops."""
+
 from __future__ import annotations
 
 import logging
@@ -10,13 +11,31 @@ from tacoglow.text import english_cleaners
 from tacoglow.text.transliterate import transliterate
 
 SPOT_CHECKS = [
-    ("é", "e"), ("ß", "ss"), ("Ä", "Ae"), ("ä", "ae"), ("Ö", "Oe"), ("ö", "oe"), ("Ü", "Ue"),
-    ("ü", "ue"), ("ø", "o"), ("€", "E"), ("¥", "Y"), ("\u2019", "'"), ("\u2018", "'"),
-    ("\u201c", '"'), ("\u201d", '"'), ("\u2013", "-"), ("\u00a0", " "), ("×", "x"),
-    ("Ł", "L"), ("ñ", "n"), ("ç", "c"), ("ь", ""), ("Ъ", ""),
+    ("é", "e"),
+    ("ß", "ss"),
+    ("Ä", "Ae"),
+    ("ä", "ae"),
+    ("Ö", "Oe"),
+    ("ö", "oe"),
+    ("Ü", "Ue"),
+    ("ü", "ue"),
+    ("ø", "o"),
+    ("€", "E"),
+    ("¥", "Y"),
+    ("\u2019", "'"),
+    ("\u2018", "'"),
+    ("\u201c", '"'),
+    ("\u201d", '"'),
+    ("\u2013", "-"),
+    ("\u00a0", " "),
+    ("×", "x"),
+    ("Ł", "L"),
+    ("ñ", "n"),
+    ("ç", "c"),
+    ("ь", ""),
+    ("Ъ", ""),
 ]
-DROPPED = ["£", "\u2014", "…", "©", "°", "½", "¼", "™", "§", "•", "Œ", "日", "本", "語", "😀",
-           "\x7f"]
+DROPPED = ["£", "\u2014", "…", "©", "°", "½", "¼", "™", "§", "•", "Œ", "日", "本", "語", "😀", "\x7f"]
 
 
 @pytest.mark.parametrize(("char", "expected"), SPOT_CHECKS)

@@ -1,4 +1,5 @@
 """A tiny corpus shared by the training tests, rendered once per session."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Losses against the reference goldens and by their defining properties."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,9 @@ from tacoglow.training.losses import guided_attention_loss, guided_attention_wei
 def test_tacotron2_loss_matches_reference_formula(golden_dir):
     io = torch.load(golden_dir / "tacotron2_io.pt", weights_only=True)
     fwd, inputs = io["forward"], io["forward_inputs"]
-    got = tacotron2_loss(fwd["mel_outputs"], fwd["mel_outputs_postnet"], fwd["gate_outputs"],
-                         inputs["mel_padded"], inputs["gate_padded"])
+    got = tacotron2_loss(
+        fwd["mel_outputs"], fwd["mel_outputs_postnet"], fwd["gate_outputs"], inputs["mel_padded"], inputs["gate_padded"]
+    )
     assert math.isclose(got.item(), float(fwd["loss"]), rel_tol=1e-5)
 
 
@@ -79,4 +81,3 @@ def test_tacotron2_loss_groups_gate_targets_per_decoder_step():
     assert tacotron2_loss(mel, mel, per_step, mel, gate_target).item() < 1e-10
     late = torch.tensor([[-50.0, -50.0, 50.0]])
     assert tacotron2_loss(mel, mel, late, mel, gate_target).item() > 10
-

@@ -1,4 +1,5 @@
 """RNG capture and restore: what exact resume relies on."""
+
 from __future__ import annotations
 
 import random

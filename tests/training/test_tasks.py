@@ -1,4 +1,5 @@
 """Each model's training task: every config model has one, and each scores a batch of its data."""
+
 from __future__ import annotations
 
 from pathlib import Path

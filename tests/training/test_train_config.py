@@ -1,4 +1,5 @@
 """Training config (YAML/JSON + overrides, errors), the reference's LR schedule, the rank context."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,12 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def test_defaults_are_the_reference_recipe() -> None:
     t2, wg = default_config("tacotron2"), default_config("waveglow")
     assert (t2.optim.learning_rate, t2.optim.weight_decay, t2.optim.grad_clip_thresh) == (1e-3, 1e-6, 1.0)
-    assert (t2.optim.anneal_steps, t2.optim.anneal_factor, t2.epochs, t2.batch_size) == ([500, 1000, 1500], 0.1, 1501, 48)
+    assert (t2.optim.anneal_steps, t2.optim.anneal_factor, t2.epochs, t2.batch_size) == (
+        [500, 1000, 1500],
+        0.1,
+        1501,
+        48,
+    )
     assert t2.optim.schedule == wg.optim.schedule == "step"
     assert (wg.optim.learning_rate, wg.optim.weight_decay, wg.optim.grad_clip_thresh) == (1e-4, 0.0, None)
     assert (wg.epochs, wg.batch_size, wg.data.segment_length, wg.loss.sigma) == (1001, 4, 8000, 1.0)
@@ -34,10 +40,19 @@ def test_defaults_are_the_reference_recipe() -> None:
     assert load_config(model="waveglow", overrides=["amp=fp16"]).effective_grad_clip == 65504.0
 
 
-@pytest.mark.parametrize("name", ["tacotron2_ljspeech.yaml", "waveglow_ljspeech.yaml",
-                                  "tacotron2_ljspeech_amp.yaml", "waveglow_ljspeech_amp.yaml",
-                                  "tiny_tacotron2.json", "tiny_waveglow.json", "voice_tacotron2.json",
-                                  "voice_waveglow.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tacotron2_ljspeech.yaml",
+        "waveglow_ljspeech.yaml",
+        "tacotron2_ljspeech_amp.yaml",
+        "waveglow_ljspeech_amp.yaml",
+        "tiny_tacotron2.json",
+        "tiny_waveglow.json",
+        "voice_tacotron2.json",
+        "voice_waveglow.json",
+    ],
+)
 def test_shipped_configs_load(name: str) -> None:
     if name.endswith(".yaml"):
         pytest.importorskip("yaml", reason="YAML configs need PyYAML (the 'yaml' extra)")
@@ -51,56 +66,70 @@ def test_shipped_configs_load(name: str) -> None:
 
 def test_yaml_json_and_overrides_agree(tmp_path: Path) -> None:
     pytest.importorskip("yaml", reason="YAML configs need PyYAML (the 'yaml' extra)")
-    settings = {"model": "waveglow", "batch_size": 10, "waveglow": {"n_channels": 256},
-                "optim": {"learning_rate": 2e-4}, "mel": {"mel_fmax": None}}
+    settings = {
+        "model": "waveglow",
+        "batch_size": 10,
+        "waveglow": {"n_channels": 256},
+        "optim": {"learning_rate": 2e-4},
+        "mel": {"mel_fmax": None},
+    }
     (tmp_path / "c.json").write_text(json.dumps(settings))
-    (tmp_path / "c.yaml").write_text("model: waveglow\nbatch_size: 10\nwaveglow: {n_channels: 256}\n"
-                                     "optim:\n  learning_rate: 2e-4   # YAML 1.1 reads this as a string\n"
-                                     "mel: {mel_fmax: null}\n")
+    (tmp_path / "c.yaml").write_text(
+        "model: waveglow\nbatch_size: 10\nwaveglow: {n_channels: 256}\n"
+        "optim:\n  learning_rate: 2e-4   # YAML 1.1 reads this as a string\n"
+        "mel: {mel_fmax: null}\n"
+    )
     from_json, from_yaml = load_config(tmp_path / "c.json"), load_config(tmp_path / "c.yaml")
     assert from_json == from_yaml
     assert from_json.waveglow.n_channels == 256 and from_json.mel.mel_fmax is None
     assert from_json.optim.learning_rate == 2e-4 and from_json.optim.weight_decay == 0.0  # model default kept
-    changed = load_config(tmp_path / "c.yaml", overrides=["optim.anneal_steps=[10, 20]", "amp=bf16",
-                                                          "data.cleaners=[basic_cleaners]", "seed=7"])
+    changed = load_config(
+        tmp_path / "c.yaml",
+        overrides=["optim.anneal_steps=[10, 20]", "amp=bf16", "data.cleaners=[basic_cleaners]", "seed=7"],
+    )
     assert changed.optim.anneal_steps == [10, 20] and changed.amp == "bf16" and changed.seed == 7
     assert changed.data.cleaners == ["basic_cleaners"]
     assert TrainConfig.from_dict(changed.to_dict()) == changed
     assert json.loads(json.dumps(changed.to_dict())) == changed.to_dict()  # plain, checkpoint-safe
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["optim.lr=1"], r"unknown setting\(s\) optim.lr \(known in optim: anneal_factor"),
-    (["batchsize=4"], r"unknown setting\(s\) batchsize"),
-    (["tacotron2.n_layers=4"], r"unknown setting\(s\) tacotron2.n_layers"),
-    (["waveglow.n_flows=4"], "waveglow: section given for a tacotron2 run"),
-    (["batch_size=four"], "batch_size: expected an integer, found 'four'"),
-    (["optim.learning_rate=fast"], "optim.learning_rate: expected a number"),
-    (["tf32=maybe"], "tf32: expected true or false"),
-    (["amp=fp8"], "amp: expected one of off, fp16, bf16"),
-    (["device=tpu"], "device: expected one of auto, cpu, cuda, found 'tpu'"),
-    (["data.on_bad_items=ignore"], "data.on_bad_items: expected one of skip, stop"),
-    (["optim.anneal_factor=2"], r"optim.anneal_factor: expected a value in \(0, 1\]"),
-    (["optim.learning_rate=0"], "optim.learning_rate: expected a positive number, found 0.0"),
-    (["optim.learning_rate=.nan"], "optim.learning_rate: expected a positive number, found nan"),
-    (["optim.grad_clip_thresh=-1"], "optim.grad_clip_thresh: expected a positive number or null, found -1.0"),
-    (["optim.anneal_steps=[10, -1]"], r"optim.anneal_steps\[1\]: expected an integer >= 0, found -1"),
-    (["batch_size=0"], "batch_size: expected an integer >= 1, found 0"),
-    (["checkpoint.every_steps=-2"], "checkpoint.every_steps: expected an integer >= 0, found -2"),
-    (["optim.schedule=cosine"], "optim.schedule: expected one of step, half_decade, found 'cosine'"),
-    (["optim.anneal_factor=0.3"], "optim.anneal_factor: 0.3 no longer selects NVIDIA's AMP schedule by itself"),
-    (["optim.schedule=half_decade", "optim.anneal_factor=0.5"],
-     "optim.anneal_factor: unused by optim.schedule half_decade"),
-    (["loss.mel_loss=l1"], "loss.mel_loss: this setting was removed with its experiment"),
-    (["loss.attention_forcing_weight=0"], "loss.attention_forcing_weight: this setting was removed"),
-    (["optim.train_only=[postnet]"], "optim.train_only: this setting was removed"),
-    (["loss.guided_attention_weight=-1"], "loss.guided_attention_weight: expected a number >= 0"),
-    (["tacotron2.n_mel_channels=40"], r"tacotron2.n_mel_channels \(40\) must equal mel.n_mel_channels \(80\)"),
-    (["tacotron2.encoder_kernel_size=4"], "encoder_kernel_size: expected an odd kernel size"),
-    (["optim=3"], "optim: expected a section of settings"),
-    (["batch_size"], "expected key.sub=value"),
-    (["data.train.x=1"], r"data.train: expected a string, found \{'x': 1\}"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["optim.lr=1"], r"unknown setting\(s\) optim.lr \(known in optim: anneal_factor"),
+        (["batchsize=4"], r"unknown setting\(s\) batchsize"),
+        (["tacotron2.n_layers=4"], r"unknown setting\(s\) tacotron2.n_layers"),
+        (["waveglow.n_flows=4"], "waveglow: section given for a tacotron2 run"),
+        (["batch_size=four"], "batch_size: expected an integer, found 'four'"),
+        (["optim.learning_rate=fast"], "optim.learning_rate: expected a number"),
+        (["tf32=maybe"], "tf32: expected true or false"),
+        (["amp=fp8"], "amp: expected one of off, fp16, bf16"),
+        (["device=tpu"], "device: expected one of auto, cpu, cuda, found 'tpu'"),
+        (["data.on_bad_items=ignore"], "data.on_bad_items: expected one of skip, stop"),
+        (["optim.anneal_factor=2"], r"optim.anneal_factor: expected a value in \(0, 1\]"),
+        (["optim.learning_rate=0"], "optim.learning_rate: expected a positive number, found 0.0"),
+        (["optim.learning_rate=.nan"], "optim.learning_rate: expected a positive number, found nan"),
+        (["optim.grad_clip_thresh=-1"], "optim.grad_clip_thresh: expected a positive number or null, found -1.0"),
+        (["optim.anneal_steps=[10, -1]"], r"optim.anneal_steps\[1\]: expected an integer >= 0, found -1"),
+        (["batch_size=0"], "batch_size: expected an integer >= 1, found 0"),
+        (["checkpoint.every_steps=-2"], "checkpoint.every_steps: expected an integer >= 0, found -2"),
+        (["optim.schedule=cosine"], "optim.schedule: expected one of step, half_decade, found 'cosine'"),
+        (["optim.anneal_factor=0.3"], "optim.anneal_factor: 0.3 no longer selects NVIDIA's AMP schedule by itself"),
+        (
+            ["optim.schedule=half_decade", "optim.anneal_factor=0.5"],
+            "optim.anneal_factor: unused by optim.schedule half_decade",
+        ),
+        (["loss.mel_loss=l1"], "loss.mel_loss: this setting was removed with its experiment"),
+        (["loss.attention_forcing_weight=0"], "loss.attention_forcing_weight: this setting was removed"),
+        (["optim.train_only=[postnet]"], "optim.train_only: this setting was removed"),
+        (["loss.guided_attention_weight=-1"], "loss.guided_attention_weight: expected a number >= 0"),
+        (["tacotron2.n_mel_channels=40"], r"tacotron2.n_mel_channels \(40\) must equal mel.n_mel_channels \(80\)"),
+        (["tacotron2.encoder_kernel_size=4"], "encoder_kernel_size: expected an odd kernel size"),
+        (["optim=3"], "optim: expected a section of settings"),
+        (["batch_size"], "expected key.sub=value"),
+        (["data.train.x=1"], r"data.train: expected a string, found \{'x': 1\}"),
+    ],
+)
 def test_bad_settings_are_named(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides)
@@ -138,7 +167,10 @@ def test_without_pyyaml_json_works_and_yaml_is_refused(tmp_path: Path, monkeypat
 
 def test_apply_overrides_builds_nested_sections() -> None:
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2", "d.e.f=[1, 2]", "g=null"]) == {
-        "a": {"b": 1, "c": 2}, "d": {"e": {"f": [1, 2]}}, "g": None}
+        "a": {"b": 1, "c": 2},
+        "d": {"e": {"f": [1, 2]}},
+        "g": None,
+    }
     with pytest.raises(ConfigError, match="a.b is a value, not a section"):
         apply_overrides({"a": {"b": 1}}, ["a.b.c=2"])
 
@@ -170,8 +202,9 @@ def test_configs_stored_by_older_versions_still_load(caplog: pytest.LogCaptureFi
     old["tacotron2"]["scheduled_sampling_gradient"] = False
     config = TrainConfig.from_dict(old)
     assert (config.optim.schedule, config.optim.anneal_steps) == ("half_decade", [30])
-    assert [learning_rate(e, 1.0, [30], config.optim.schedule, config.optim.anneal_factor)
-            for e in (29, 30)] == pytest.approx([1.0, 0.3], rel=1e-12)  # what the old magic 0.3 gave
+    assert [
+        learning_rate(e, 1.0, [30], config.optim.schedule, config.optim.anneal_factor) for e in (29, 30)
+    ] == pytest.approx([1.0, 0.3], rel=1e-12)  # what the old magic 0.3 gave
     assert not caplog.records
     old["optim"]["anneal_factor"] = 0.1  # the FP32 recipe stays a step schedule
     old["loss"]["mel_loss"] = "l1"  # an experiment's run: loads, with a warning that it is ignored

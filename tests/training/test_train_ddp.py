@@ -6,6 +6,7 @@ gradients; the loss is a per-sample mean). Tacotron 2 could not match bit for bi
 norm statistics are per rank, its dropout masks are drawn per rank, and its loss averages over
 each rank's own padding.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,18 +35,41 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-
-
 def test_two_processes_under_torchrun_match_one_process(corpus: Path, tmp_path: Path) -> None:
     overrides = [f"data.train={corpus}", *SETTINGS]
     args = [arg for item in overrides for arg in ("--set", item)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-         "-m", "tacoglow", "-q", "train", "waveglow", "--config", str(CONFIGS / "tiny_waveglow.json"),
-         "--output", str(tmp_path / "ddp"), "--batch-size", "2", *args],
-        env=env, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "tacoglow",
+            "-q",
+            "train",
+            "waveglow",
+            "--config",
+            str(CONFIGS / "tiny_waveglow.json"),
+            "--output",
+            str(tmp_path / "ddp"),
+            "--batch-size",
+            "2",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith(checkpoint_name("waveglow", step=3))  # rank 0 alone prints
 
@@ -58,7 +82,9 @@ def test_two_processes_under_torchrun_match_one_process(corpus: Path, tmp_path: 
     assert [r["step"] for r in ddp_steps] == [1, 2, 3]
     ddp = torch.load(tmp_path / "ddp" / checkpoint_name("waveglow", step=3), weights_only=True)
     one = torch.load(tmp_path / "single" / checkpoint_name("waveglow", step=3), weights_only=True)
-    assert ddp["world_size"] == 2 and len(ddp["rng"]) == 2 and not any(k.startswith("module.") for k in ddp["state_dict"])
+    assert (
+        ddp["world_size"] == 2 and len(ddp["rng"]) == 2 and not any(k.startswith("module.") for k in ddp["state_dict"])
+    )
     torch.manual_seed(single_config.seed)  # the trainer's seeded initialization
     init = WaveGlow(single_config.waveglow).state_dict()
     moved = max(float((one["state_dict"][k] - init[k]).abs().max()) for k in init)

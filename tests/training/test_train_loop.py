@@ -1,4 +1,5 @@
 """Training loop: loss falls, exact resume, AMP (bf16, GradScaler), warm start, data policy, logs."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,9 +21,6 @@ from tacoglow.training.losses import tacotron2_loss
 from tacoglow.training.metrics import read_jsonl
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-
 
 
 class _RecordingWriter:
@@ -191,15 +189,24 @@ def _nvidia_file_with_symbols(golden_dir: Path, path: Path, n_symbols: int) -> d
     return golden["state_dict"]
 
 
-GOLDEN_SIZE = ["tacotron2.symbols_embedding_dim=48", "tacotron2.encoder_embedding_dim=48",
-               "tacotron2.encoder_n_convolutions=3", "tacotron2.attention_rnn_dim=56", "tacotron2.attention_dim=24",
-               "tacotron2.attention_location_n_filters=8", "tacotron2.attention_location_kernel_size=31",
-               "tacotron2.decoder_rnn_dim=48", "tacotron2.prenet_dim=32", "tacotron2.postnet_embedding_dim=32",
-               "tacotron2.postnet_n_convolutions=5", "tacotron2.n_mel_channels=80", "mel.n_mel_channels=80"]
+GOLDEN_SIZE = [
+    "tacotron2.symbols_embedding_dim=48",
+    "tacotron2.encoder_embedding_dim=48",
+    "tacotron2.encoder_n_convolutions=3",
+    "tacotron2.attention_rnn_dim=56",
+    "tacotron2.attention_dim=24",
+    "tacotron2.attention_location_n_filters=8",
+    "tacotron2.attention_location_kernel_size=31",
+    "tacotron2.decoder_rnn_dim=48",
+    "tacotron2.prenet_dim=32",
+    "tacotron2.postnet_embedding_dim=32",
+    "tacotron2.postnet_n_convolutions=5",
+    "tacotron2.n_mel_channels=80",
+    "mel.n_mel_channels=80",
+]
 
 
-def test_warm_start_from_nvidia_layout_with_other_symbol_count(corpus: Path, tmp_path: Path,
-                                                               golden_dir: Path) -> None:
+def test_warm_start_from_nvidia_layout_with_other_symbol_count(corpus: Path, tmp_path: Path, golden_dir: Path) -> None:
     source = tmp_path / "nvidia_100_symbols.pt"
     golden = _nvidia_file_with_symbols(golden_dir, source, n_symbols=100)
     config = tiny("tacotron2", corpus, "max_steps=1", *GOLDEN_SIZE)
@@ -211,7 +218,11 @@ def test_warm_start_from_nvidia_layout_with_other_symbol_count(corpus: Path, tmp
     assert torch.equal(state["embedding.weight"], fresh["embedding.weight"])  # fresh init, not the file's
     for key in ("decoder.gate_layer.linear_layer.weight", "decoder.gate_layer.linear_layer.bias"):
         assert torch.equal(state[key], fresh[key])  # ignored
-    for key in ("encoder.lstm.weight_ih_l0", "postnet.convolutions.0.1.running_mean", "decoder.attention_rnn.weight_hh"):
+    for key in (
+        "encoder.lstm.weight_ih_l0",
+        "postnet.convolutions.0.1.running_mean",
+        "decoder.attention_rnn.weight_hh",
+    ):
         assert torch.equal(state[key], golden[key])  # copied
     event = read_jsonl(tmp_path / "run" / "train.jsonl", "warm_start")[0]
     assert event["loaded"] == len(state) - 3
@@ -241,12 +252,16 @@ def test_trains_from_preprocessed_mels_and_checks_their_contract(corpus: Path, t
     assert trainer.train_set.load_mel_from_disk
     assert trainer.fit().step == 2
     assert load_model(tmp_path / "run" / checkpoint_name("tacotron2", last=True)).text_frontend == TextFrontend()
-    phones = Trainer(tiny("tacotron2", mels_txt, "max_steps=1", "data.arpabet=true", "data.phone_repeats=2"),
-                     tmp_path / "phones")
+    phones = Trainer(
+        tiny("tacotron2", mels_txt, "max_steps=1", "data.arpabet=true", "data.phone_repeats=2"), tmp_path / "phones"
+    )
     ids = phones.train_set.text_ids(0).tolist()  # every word of the corpus is in the dictionary: no letters
     assert not any(symbol_to_id["A"] <= i <= symbol_to_id["z"] for i in ids) and max(ids) >= 64
-    assert ids == [i for i in TextFrontend(arpabet=True).to_sequence(phones.train_set.utterances[0].text)
-                   for _ in range(2 if i >= 64 else 1)]
+    assert ids == [
+        i
+        for i in TextFrontend(arpabet=True).to_sequence(phones.train_set.utterances[0].text)
+        for _ in range(2 if i >= 64 else 1)
+    ]
     assert phones.fit().step == 1
     saved = load_model(tmp_path / "phones" / checkpoint_name("tacotron2", last=True))
     assert saved.text_frontend == TextFrontend(arpabet=True, phone_repeats=2)
@@ -268,5 +283,3 @@ def test_config_errors_at_the_boundary(corpus: Path, tmp_path: Path) -> None:
     Trainer(tiny("waveglow", corpus, "max_steps=1"), tmp_path / "wg").fit()
     with pytest.raises(ConfigError, match="architecture differs from the config's.*n_channels 16 != 32"):
         Trainer(tiny("waveglow", corpus, "waveglow.n_channels=32"), tmp_path / "wg", resume="auto")
-
-

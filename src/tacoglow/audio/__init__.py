@@ -1,4 +1,5 @@
 """Audio features and I/O: NVIDIA-exact STFT and log-mel, Griffin-Lim, WAV reading/writing, resampling."""
+
 from tacoglow.audio.griffin_lim import GriffinLimVocoder, griffin_lim
 from tacoglow.audio.io import load_wav, resample, save_wav
 from tacoglow.audio.mel import (

@@ -6,6 +6,7 @@ here it is an argument or comes from an explicit ``torch.Generator``.
 :class:`GriffinLimVocoder` turns a Tacotron 2 log-mel into audio: a quick, weight-free way to
 listen to a model's output without WaveGlow.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,13 @@ __all__ = ["griffin_lim", "GriffinLimVocoder"]
 _DEFAULT_SEED = 0
 
 
-def griffin_lim(magnitude: Tensor, stft: STFT, n_iters: int = 30, initial_phase: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+def griffin_lim(
+    magnitude: Tensor,
+    stft: STFT,
+    n_iters: int = 30,
+    initial_phase: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Waveform whose STFT magnitude approximates ``magnitude`` (Griffin & Lim, 1984).
 
     signal = inverse(magnitude, phase_0); then ``n_iters`` times: phase = transform(signal)
@@ -56,14 +62,18 @@ def griffin_lim(magnitude: Tensor, stft: STFT, n_iters: int = 30, initial_phase:
         phase = (uniform * (2 * math.pi) - math.pi).to(device=magnitude.device, dtype=magnitude.dtype)
     else:
         if initial_phase.shape != magnitude.shape:
-            raise AudioError(f"griffin_lim initial_phase: expected the magnitude's shape "
-                             f"{tuple(magnitude.shape)}, found {tuple(initial_phase.shape)}")
+            raise AudioError(
+                f"griffin_lim initial_phase: expected the magnitude's shape "
+                f"{tuple(magnitude.shape)}, found {tuple(initial_phase.shape)}"
+            )
         phase = initial_phase.to(device=magnitude.device, dtype=magnitude.dtype)
     # transform() reflect-pads by n_fft // 2, which needs a longer signal than that.
     min_frames = stft.filter_length // 2 // stft.hop_length + 2
     if n_iters > 0 and magnitude.size(-1) < min_frames:
-        raise AudioError(f"griffin_lim magnitude: expected at least {min_frames} frames for "
-                         f"filter_length {stft.filter_length}, found {magnitude.size(-1)}")
+        raise AudioError(
+            f"griffin_lim magnitude: expected at least {min_frames} frames for "
+            f"filter_length {stft.filter_length}, found {magnitude.size(-1)}"
+        )
     signal = stft.inverse(magnitude, phase).squeeze(1)
     for _ in range(n_iters):
         _, phase = stft.transform(signal)
@@ -96,8 +106,7 @@ class GriffinLimVocoder(nn.Module):
     torch.Size([1, 2560])
     """
 
-    def __init__(self, mel_config: MelConfig | None = None, n_iters: int = 60,
-                 power: float = 1.2) -> None:
+    def __init__(self, mel_config: MelConfig | None = None, n_iters: int = 60, power: float = 1.2) -> None:
         super().__init__()
         if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
             raise ConfigError(f"GriffinLimVocoder n_iters: expected an integer >= 0, found {n_iters!r}")
@@ -122,8 +131,10 @@ class GriffinLimVocoder(nn.Module):
             (not clipped). Runs without autograd.
         """
         if mel.dim() != 3:
-            raise AudioError(f"GriffinLimVocoder input: expected a log-mel of shape "
-                             f"(B, {self.mel_config.n_mel_channels}, T_mel), found {tuple(mel.shape)}")
+            raise AudioError(
+                f"GriffinLimVocoder input: expected a log-mel of shape "
+                f"(B, {self.mel_config.n_mel_channels}, T_mel), found {tuple(mel.shape)}"
+            )
         n_frames = mel.size(-1)
         hop = self.mel_config.hop_length
         if n_frames == 0:
@@ -138,7 +149,7 @@ class GriffinLimVocoder(nn.Module):
         min_frames = self.mel_config.filter_length // 2 // hop + 2
         magnitude = F.pad(magnitude, (0, max(1, min_frames - n_frames)))
         audio = griffin_lim(magnitude, self.stft, self.n_iters, generator=generator)
-        return audio[:, :n_frames * hop]
+        return audio[:, : n_frames * hop]
 
     def extra_repr(self) -> str:
         return f"n_iters={self.n_iters}, power={self.power}"

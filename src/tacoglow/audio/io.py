@@ -3,6 +3,7 @@
 Unlike the reference loader (scipy, int16 assumed, float WAVs come out near-silent), every
 integer or float WAV is returned as float32 in [-1, 1]. Files are written atomically.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,8 +34,9 @@ def _check_rate(name: str, value: int) -> None:
 
 def _soxr(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample along the last axis with soxr's high-quality filter, float32 out."""
-    out = librosa.resample(samples.astype(np.float32, copy=False), orig_sr=int(orig_sr),
-                           target_sr=int(target_sr), res_type="soxr_hq")
+    out = librosa.resample(
+        samples.astype(np.float32, copy=False), orig_sr=int(orig_sr), target_sr=int(target_sr), res_type="soxr_hq"
+    )
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -56,14 +58,14 @@ def resample(audio: Tensor, orig_sr: int, target_sr: int) -> Tensor:
     _check_rate("resample orig_sr", orig_sr)
     _check_rate("resample target_sr", target_sr)
     if audio.dim() == 0 or audio.size(-1) == 0:
-        raise AudioError(f"resample input: expected (..., T_audio) with T_audio > 0, "
-                         f"found shape {tuple(audio.shape)}")
+        raise AudioError(f"resample input: expected (..., T_audio) with T_audio > 0, found shape {tuple(audio.shape)}")
     samples = audio.detach().to("cpu", torch.float32).numpy()
     return torch.from_numpy(_soxr(samples, orig_sr, target_sr)).to(audio.device)
 
 
-def load_wav(path: str | os.PathLike[str], sampling_rate: int | None = None, resample: bool = False,
-             mono: bool = True) -> tuple[Tensor, int]:
+def load_wav(
+    path: str | os.PathLike[str], sampling_rate: int | None = None, resample: bool = False, mono: bool = True
+) -> tuple[Tensor, int]:
     """Read an audio file (WAV, FLAC, ... anything libsndfile reads) as float32 in [-1, 1].
 
     Integer PCM of any width is scaled by its full scale (int16 / 32768, ...); float files
@@ -106,15 +108,17 @@ def load_wav(path: str | os.PathLike[str], sampling_rate: int | None = None, res
     if sampling_rate is not None and file_sr != sampling_rate:
         _check_rate("load_wav sampling_rate", sampling_rate)
         if not resample:
-            raise AudioError(f"{name}: expected {sampling_rate} Hz audio, found {file_sr} Hz "
-                             f"(pass resample=True to convert)")
+            raise AudioError(
+                f"{name}: expected {sampling_rate} Hz audio, found {file_sr} Hz (pass resample=True to convert)"
+            )
         samples = np.clip(_soxr(samples, file_sr, sampling_rate), -1.0, 1.0)
         file_sr = sampling_rate
     return torch.from_numpy(samples), int(file_sr)
 
 
-def save_wav(path: str | os.PathLike[str], audio: Tensor | np.ndarray, sample_rate: int,
-             subtype: str = "PCM_16") -> None:
+def save_wav(
+    path: str | os.PathLike[str], audio: Tensor | np.ndarray, sample_rate: int, subtype: str = "PCM_16"
+) -> None:
     """Write a WAV file atomically (:func:`tacoglow.fileio.atomic_write`).
 
     Args:
@@ -137,8 +141,10 @@ def save_wav(path: str | os.PathLike[str], audio: Tensor | np.ndarray, sample_ra
         audio = audio.detach().to("cpu", torch.float32).numpy()
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim not in (1, 2) or samples.shape[-1] == 0:
-        raise AudioError(f"{name}: expected audio of shape (T_audio,) or (channels, T_audio) with "
-                         f"T_audio > 0, found shape {samples.shape}")
+        raise AudioError(
+            f"{name}: expected audio of shape (T_audio,) or (channels, T_audio) with "
+            f"T_audio > 0, found shape {samples.shape}"
+        )
     if not np.isfinite(samples).all():
         raise AudioError(f"{name}: expected finite samples, found NaN or infinity")
     if subtype == "PCM_16":

@@ -4,6 +4,7 @@ mel = log(clamp(mel_basis @ |STFT(audio)|, 1e-5)), with librosa's Slaney mel fil
 conv-based :class:`~tacoglow.audio.stft.STFT`. Natural log of *magnitudes* (not power), so
 silence maps to log(1e-5) = -11.5129. :class:`MelConfig` is the mel contract a checkpoint carries.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,19 +69,20 @@ class MelConfig:
                 raise ConfigError(f"MelConfig.{name}: expected a finite number, found {value!r}")
             setattr(self, name, float(value))
         if self.win_length > self.filter_length:
-            raise ConfigError(f"MelConfig.win_length: expected at most filter_length="
-                              f"{self.filter_length}, found {self.win_length}")
+            raise ConfigError(
+                f"MelConfig.win_length: expected at most filter_length={self.filter_length}, found {self.win_length}"
+            )
         if self.filter_length % 2:
-            raise ConfigError(f"MelConfig.filter_length: expected an even FFT size, "
-                              f"found {self.filter_length}")
+            raise ConfigError(f"MelConfig.filter_length: expected an even FFT size, found {self.filter_length}")
         nyquist = self.sampling_rate / 2
         fmax = nyquist if self.mel_fmax is None else self.mel_fmax
         if not 0.0 <= self.mel_fmin < fmax <= nyquist:
-            raise ConfigError(f"MelConfig: expected 0 <= mel_fmin < mel_fmax <= sampling_rate/2 = "
-                              f"{nyquist:g} Hz, found mel_fmin={self.mel_fmin:g}, mel_fmax={fmax:g}")
+            raise ConfigError(
+                f"MelConfig: expected 0 <= mel_fmin < mel_fmax <= sampling_rate/2 = "
+                f"{nyquist:g} Hz, found mel_fmin={self.mel_fmin:g}, mel_fmax={fmax:g}"
+            )
         if self.max_wav_value <= 0:
-            raise ConfigError(f"MelConfig.max_wav_value: expected a positive number, "
-                              f"found {self.max_wav_value!r}")
+            raise ConfigError(f"MelConfig.max_wav_value: expected a positive number, found {self.max_wav_value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (what checkpoints store)."""
@@ -101,21 +103,18 @@ class MelConfig:
         return cls(**values)
 
     def _filterbank_key(self) -> tuple[int, int, int, float, float | None]:
-        return (self.sampling_rate, self.filter_length, self.n_mel_channels, self.mel_fmin,
-                self.mel_fmax)
+        return (self.sampling_rate, self.filter_length, self.n_mel_channels, self.mel_fmin, self.mel_fmax)
 
 
 @functools.lru_cache(maxsize=16)
-def _mel_basis(sampling_rate: int, n_fft: int, n_mels: int, fmin: float,
-               fmax: float | None) -> Tensor:
+def _mel_basis(sampling_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> Tensor:
     """librosa's Slaney mel filterbank, (n_mels, n_fft // 2 + 1) float32. Shared: do not modify."""
     basis = librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
     return torch.from_numpy(basis).float()
 
 
 @functools.lru_cache(maxsize=16)
-def _mel_basis_pinv(sampling_rate: int, n_fft: int, n_mels: int, fmin: float,
-                    fmax: float | None) -> Tensor:
+def _mel_basis_pinv(sampling_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> Tensor:
     """Pseudo-inverse of the mel filterbank, (n_fft // 2 + 1, n_mels) float32. Do not modify."""
     basis = _mel_basis(sampling_rate, n_fft, n_mels, fmin, fmax)
     return torch.linalg.pinv(basis.double()).float()
@@ -153,8 +152,7 @@ class MelSpectrogram(nn.Module):
         self.config = MelConfig() if config is None else config
         cfg = self.config
         self.stft = STFT(cfg.filter_length, cfg.hop_length, cfg.win_length)
-        self.register_buffer("mel_basis", _mel_basis(*cfg._filterbank_key()).clone(),
-                             persistent=False)
+        self.register_buffer("mel_basis", _mel_basis(*cfg._filterbank_key()).clone(), persistent=False)
 
     def forward(self, audio: Tensor) -> Tensor:
         """Log-mel spectrogram of a batch of waveforms.
@@ -171,16 +169,20 @@ class MelSpectrogram(nn.Module):
                 or is too short for the STFT's reflect padding.
         """
         if audio.dim() != 2 or not audio.is_floating_point():
-            raise AudioError(f"mel input: expected float audio of shape (B, T_audio), found "
-                             f"{audio.dtype} of shape {tuple(audio.shape)}")
+            raise AudioError(
+                f"mel input: expected float audio of shape (B, T_audio), found "
+                f"{audio.dtype} of shape {tuple(audio.shape)}"
+            )
         if audio.numel():
             low, high = (value.item() for value in torch.aminmax(audio))
             if not (math.isfinite(low) and math.isfinite(high)):
                 raise AudioError("mel input: expected samples in [-1, 1], found NaN or infinity")
             if low < -1.0 or high > 1.0:
                 peak = high if high >= -low else low
-                raise AudioError(f"mel input: expected samples in [-1, 1], found peak {peak:.6g} "
-                                 f"(int16 PCM must be divided by {self.config.max_wav_value:g})")
+                raise AudioError(
+                    f"mel input: expected samples in [-1, 1], found peak {peak:.6g} "
+                    f"(int16 PCM must be divided by {self.config.max_wav_value:g})"
+                )
         magnitude, _ = self.stft.transform(audio)
         mel = torch.matmul(self.mel_basis, magnitude.detach())  # (B, n_mels, T_mel)
         return dynamic_range_compression(mel)
@@ -191,9 +193,17 @@ def _cached_mel_module(config_items: tuple[tuple[str, Any], ...], device: str) -
     return MelSpectrogram(MelConfig(**dict(config_items))).to(device)
 
 
-def mel_spectrogram(audio: Tensor, *, sampling_rate: int = 22050, filter_length: int = 1024,
-                    hop_length: int = 256, win_length: int = 1024, n_mel_channels: int = 80,
-                    mel_fmin: float = 0.0, mel_fmax: float | None = 8000.0) -> Tensor:
+def mel_spectrogram(
+    audio: Tensor,
+    *,
+    sampling_rate: int = 22050,
+    filter_length: int = 1024,
+    hop_length: int = 256,
+    win_length: int = 1024,
+    n_mel_channels: int = 80,
+    mel_fmin: float = 0.0,
+    mel_fmax: float | None = 8000.0,
+) -> Tensor:
     """Functional :class:`MelSpectrogram`: (B, T_audio) in [-1, 1] -> log-mel (B, n_mels, T_mel).
 
     The module for each parameter set and device is built once and cached.
@@ -201,9 +211,15 @@ def mel_spectrogram(audio: Tensor, *, sampling_rate: int = 22050, filter_length:
     >>> mel_spectrogram(torch.zeros(1, 2205)).shape
     torch.Size([1, 80, 9])
     """
-    config = MelConfig(sampling_rate=sampling_rate, filter_length=filter_length,
-                       hop_length=hop_length, win_length=win_length,
-                       n_mel_channels=n_mel_channels, mel_fmin=mel_fmin, mel_fmax=mel_fmax)
+    config = MelConfig(
+        sampling_rate=sampling_rate,
+        filter_length=filter_length,
+        hop_length=hop_length,
+        win_length=win_length,
+        n_mel_channels=n_mel_channels,
+        mel_fmin=mel_fmin,
+        mel_fmax=mel_fmax,
+    )
     module = _cached_mel_module(tuple(config.to_dict().items()), str(audio.device))
     return module(audio)
 
@@ -222,7 +238,8 @@ def mel_to_linear(mel: Tensor, config: MelConfig) -> Tensor:
         Tensor: magnitudes, (B, filter_length // 2 + 1, T_mel) (or without B), mel's dtype.
     """
     if mel.dim() not in (2, 3) or mel.size(-2) != config.n_mel_channels:
-        raise AudioError(f"mel_to_linear input: expected shape (B, {config.n_mel_channels}, T_mel), "
-                         f"found {tuple(mel.shape)}")
+        raise AudioError(
+            f"mel_to_linear input: expected shape (B, {config.n_mel_channels}, T_mel), found {tuple(mel.shape)}"
+        )
     inverse = _mel_basis_pinv(*config._filterbank_key()).to(device=mel.device, dtype=mel.dtype)
     return torch.clamp(torch.matmul(inverse, mel), min=_LINEAR_FLOOR)

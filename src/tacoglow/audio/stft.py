@@ -14,6 +14,7 @@ of every mel.
 Start-up costs are kept off the import and out of every call after the first: scipy is imported
 only for windows other than Hann, and the bases are built once per process and setting.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,8 +47,7 @@ def _periodic_window(window: str, win_length: int) -> np.ndarray:
     else:
         import scipy.signal  # deferred: see above
 
-        samples = np.asarray(scipy.signal.get_window(window, win_length, fftbins=True),
-                             dtype=np.float64)
+        samples = np.asarray(scipy.signal.get_window(window, win_length, fftbins=True), dtype=np.float64)
     samples.flags.writeable = False
     return samples
 
@@ -64,8 +64,7 @@ def _padded_window(window: str, win_length: int, n_fft: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _window_sumsquare(window: str, n_frames: int, hop_length: int, win_length: int,
-                      n_fft: int) -> Tensor:
+def _window_sumsquare(window: str, n_frames: int, hop_length: int, win_length: int, n_fft: int) -> Tensor:
     """Sum of the squared, un-normalised window over ``n_frames`` frames, float32.
 
     Returns shape (n_fft + hop_length * (n_frames - 1),). Equals
@@ -79,7 +78,7 @@ def _window_sumsquare(window: str, n_frames: int, hop_length: int, win_length: i
     envelope = np.zeros(length, dtype=np.float32)
     for frame in range(n_frames):
         start = frame * hop_length
-        envelope[start:start + n_fft] += squared[:max(0, min(n_fft, length - start))]
+        envelope[start : start + n_fft] += squared[: max(0, min(n_fft, length - start))]
     return torch.from_numpy(envelope)
 
 
@@ -88,7 +87,7 @@ def _dft_basis(filter_length: int) -> np.ndarray:
     """(2 * (n_fft // 2 + 1), n_fft) float64, read-only: DFT real parts (cos(2πkn/N)) stacked on
     imaginary parts (-sin(2πkn/N)), taken from the FFT of the identity exactly as the reference
     does."""
-    fourier = np.fft.fft(np.eye(filter_length))[:filter_length // 2 + 1]
+    fourier = np.fft.fft(np.eye(filter_length))[: filter_length // 2 + 1]
     basis = np.vstack([np.real(fourier), np.imag(fourier)])
     basis.flags.writeable = False
     return basis
@@ -154,23 +153,21 @@ class STFT(nn.Module):
     forward_basis: Tensor
     inverse_basis: Tensor
 
-    def __init__(self, filter_length: int = 1024, hop_length: int = 256, win_length: int = 1024,
-                 window: str = "hann") -> None:
+    def __init__(
+        self, filter_length: int = 1024, hop_length: int = 256, win_length: int = 1024, window: str = "hann"
+    ) -> None:
         super().__init__()
-        for name, value in (("filter_length", filter_length), ("hop_length", hop_length),
-                            ("win_length", win_length)):
+        for name, value in (("filter_length", filter_length), ("hop_length", hop_length), ("win_length", win_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"STFT {name}: expected a positive integer, found {value!r}")
         if win_length > filter_length:
-            raise ConfigError(f"STFT win_length: expected at most filter_length={filter_length}, "
-                              f"found {win_length}")
+            raise ConfigError(f"STFT win_length: expected at most filter_length={filter_length}, found {win_length}")
         if filter_length % 2:
             raise ConfigError(f"STFT filter_length: expected an even FFT size, found {filter_length}")
         try:
             forward_basis = _forward_basis(filter_length, win_length, window)
         except ValueError as exc:
-            raise ConfigError(f"STFT window: expected a scipy window name, found {window!r} "
-                              f"({exc})") from exc
+            raise ConfigError(f"STFT window: expected a scipy window name, found {window!r} ({exc})") from exc
         self.filter_length = filter_length
         self.hop_length = hop_length
         self.win_length = win_length
@@ -198,17 +195,18 @@ class STFT(nn.Module):
             from autograd as in the reference.
         """
         if audio.dim() != 2:
-            raise AudioError(f"STFT input: expected audio of shape (B, T_audio), "
-                             f"found shape {tuple(audio.shape)}")
+            raise AudioError(f"STFT input: expected audio of shape (B, T_audio), found shape {tuple(audio.shape)}")
         pad = self.filter_length // 2
         if audio.size(1) <= pad:
-            raise AudioError(f"STFT input: expected more than {pad} samples (reflect padding of "
-                             f"half the filter length), found {audio.size(1)}")
+            raise AudioError(
+                f"STFT input: expected more than {pad} samples (reflect padding of "
+                f"half the filter length), found {audio.size(1)}"
+            )
         audio = audio.to(self.forward_basis.dtype)
         # (B, T_audio) -> (B, 1, T_audio + n_fft): reflect does not repeat the edge sample.
         padded = F.pad(audio.unsqueeze(1), (pad, pad), mode="reflect")
         spectrum = F.conv1d(padded, self.forward_basis, stride=self.hop_length)  # (B, 2·n_freq, F)
-        real, imag = spectrum[:, :self.n_freq], spectrum[:, self.n_freq:]
+        real, imag = spectrum[:, : self.n_freq], spectrum[:, self.n_freq :]
         magnitude = torch.sqrt(real**2 + imag**2)
         phase = torch.atan2(imag.detach(), real.detach())
         return magnitude, phase
@@ -226,18 +224,18 @@ class STFT(nn.Module):
             not recovered.
         """
         if magnitude.dim() != 3 or magnitude.size(1) != self.n_freq:
-            raise AudioError(f"STFT magnitude: expected shape (B, {self.n_freq}, F), "
-                             f"found {tuple(magnitude.shape)}")
+            raise AudioError(f"STFT magnitude: expected shape (B, {self.n_freq}, F), found {tuple(magnitude.shape)}")
         if phase.shape != magnitude.shape:
-            raise AudioError(f"STFT phase: expected the magnitude's shape {tuple(magnitude.shape)}, "
-                             f"found {tuple(phase.shape)}")
+            raise AudioError(
+                f"STFT phase: expected the magnitude's shape {tuple(magnitude.shape)}, found {tuple(phase.shape)}"
+            )
         n_frames = magnitude.size(-1)
         if n_frames < 1:
             raise AudioError("STFT magnitude: expected at least 1 frame, found 0")
         if self.inverse_basis.numel() == 0:
-            self.inverse_basis = _inverse_basis(
-                self.filter_length, self.hop_length, self.win_length, self.window
-            ).to(device=self.forward_basis.device, dtype=self.forward_basis.dtype, copy=True)
+            self.inverse_basis = _inverse_basis(self.filter_length, self.hop_length, self.win_length, self.window).to(
+                device=self.forward_basis.device, dtype=self.forward_basis.dtype, copy=True
+            )
         spectrum = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
         # The reference's conv_transpose1d(spectrum, inverse_basis, stride=hop), as a GEMM and an
         # overlap-add: on CPU torch hands the transposed convolution to oneDNN, which builds a
@@ -247,10 +245,10 @@ class STFT(nn.Module):
         frames = torch.matmul(self.inverse_basis[:, 0].transpose(0, 1), spectrum)
         length = (n_frames - 1) * self.hop_length + self.filter_length
         # Frame t adds into samples [t·hop, t·hop + n_fft): (B, n_fft, F) -> (B, 1, 1, length)
-        signal = F.fold(frames, output_size=(1, length), kernel_size=(1, self.filter_length),
-                        stride=(1, self.hop_length)).view(frames.size(0), 1, length)
-        envelope = _window_sumsquare(self.window, n_frames, self.hop_length,
-                                     self.win_length, self.filter_length)
+        signal = F.fold(
+            frames, output_size=(1, length), kernel_size=(1, self.filter_length), stride=(1, self.hop_length)
+        ).view(frames.size(0), 1, length)
+        envelope = _window_sumsquare(self.window, n_frames, self.hop_length, self.win_length, self.filter_length)
         envelope = envelope.to(device=signal.device, dtype=signal.dtype)
         # Only samples with a usable envelope are divided; dividing the others by 1 instead of
         # masking a full division keeps gradients free of 0/0.
@@ -258,12 +256,14 @@ class STFT(nn.Module):
         # The pseudo-inverse was taken of scale·basis; undo that scale.
         signal = signal * (float(self.filter_length) / self.hop_length)
         pad = self.filter_length // 2
-        return signal[:, :, pad:signal.size(-1) - pad]
+        return signal[:, :, pad : signal.size(-1) - pad]
 
     def forward(self, audio: Tensor) -> tuple[Tensor, Tensor]:
         """Same as :meth:`transform`: (B, T_audio) -> (magnitude, phase), each (B, n_fft//2+1, F)."""
         return self.transform(audio)
 
     def extra_repr(self) -> str:
-        return (f"filter_length={self.filter_length}, hop_length={self.hop_length}, "
-                f"win_length={self.win_length}, window={self.window!r}")
+        return (
+            f"filter_length={self.filter_length}, hop_length={self.hop_length}, "
+            f"win_length={self.win_length}, window={self.window!r}"
+        )

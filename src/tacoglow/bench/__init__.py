@@ -1,4 +1,5 @@
 """Benchmarks: NVIDIA's inference benchmark in its own terms (:mod:`tacoglow.bench.inference`)."""
+
 from tacoglow.bench.inference import (
     BenchReport,
     BenchRow,

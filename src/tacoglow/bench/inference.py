@@ -19,6 +19,7 @@ silenced and exactly ``steps`` decoder steps (600 ≈ 7 s of audio, what the ref
 model makes of a 128-character phrase), WaveGlow with 256 or 512 channels and small random
 weights in its (normally zero-initialised) output layers so that every coupling does real work.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,17 @@ from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 from tacoglow.system import describe_cpu
 
-__all__ = ["BenchSettings", "BenchRow", "BenchReport", "bench_inputs", "random_models", "run_benchmark",
-           "format_table", "waveglow_gflop_per_second", "write_json"]
+__all__ = [
+    "BenchSettings",
+    "BenchRow",
+    "BenchReport",
+    "bench_inputs",
+    "random_models",
+    "run_benchmark",
+    "format_table",
+    "waveglow_gflop_per_second",
+    "write_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +155,14 @@ def waveglow_gflop_per_second(config: WaveGlowConfig, sampling_rate: int = 22050
         if k > 0 and k % config.n_early_every == 0:
             channels -= config.n_early_size
         half = channels // 2
-        per_column += 2 * (half * C + config.n_layers * (C * 2 * C * K + cond * 2 * C)
-                           + (config.n_layers - 1) * C * 2 * C + C * C + C * 2 * half + channels * channels)
+        per_column += 2 * (
+            half * C
+            + config.n_layers * (C * 2 * C * K + cond * 2 * C)
+            + (config.n_layers - 1) * C * 2 * C
+            + C * C
+            + C * 2 * half
+            + channels * channels
+        )
     columns_per_second = sampling_rate / config.n_group
     upsample = 2 * config.n_mel_channels**2 * 1024 * sampling_rate / 256
     return (per_column * columns_per_second + upsample) / 1e9
@@ -160,8 +176,9 @@ def bench_inputs(batch_size: int, input_length: int) -> list[str]:
     its input.
     """
     if batch_size < 1 or input_length < 1:
-        raise ConfigError(f"bench input: expected batch size and input length >= 1, "
-                          f"found {batch_size} and {input_length}")
+        raise ConfigError(
+            f"bench input: expected batch size and input length >= 1, found {batch_size} and {input_length}"
+        )
     folder = resources.files("tacoglow.bench") / "phrases"
     shipped = folder / f"phrase_{batch_size}_{input_length}.txt"
     if shipped.is_file():
@@ -173,16 +190,22 @@ def bench_inputs(batch_size: int, input_length: int) -> list[str]:
     return [sentence[:input_length]] * batch_size
 
 
-def random_models(steps: int, *, wn_channels: int = 256, seed: int = 0,
-                  tacotron2_config: Tacotron2Config | None = None,
-                  waveglow_config: WaveGlowConfig | None = None) -> tuple[Tacotron2, WaveGlow]:
+def random_models(
+    steps: int,
+    *,
+    wn_channels: int = 256,
+    seed: int = 0,
+    tacotron2_config: Tacotron2Config | None = None,
+    waveglow_config: WaveGlowConfig | None = None,
+) -> tuple[Tacotron2, WaveGlow]:
     """Full-size (or given-size) models with seeded random weights for timing.
 
     Tacotron 2 decodes exactly ``steps`` steps (gate silenced, early stopping off); WaveGlow's
     output layers get small random weights so that no coupling is the identity.
     """
-    t2_config = dataclasses.replace(tacotron2_config or Tacotron2Config(), max_decoder_steps=steps,
-                                    early_stopping=False)
+    t2_config = dataclasses.replace(
+        tacotron2_config or Tacotron2Config(), max_decoder_steps=steps, early_stopping=False
+    )
     wg_config = waveglow_config or WaveGlowConfig(n_channels=wn_channels)
     # Module init draws from the global RNG: seed it for repeatable weights, then restore it.
     with torch.random.fork_rng(devices=[]):
@@ -212,25 +235,46 @@ def _quiet_max_steps(fixed_steps: bool) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def _build(settings: BenchSettings, precision: str, prenet_dropout: bool, tacotron2: os.PathLike | str | None,
-           waveglow: os.PathLike | str | None, tacotron2_config: Tacotron2Config | None,
-           waveglow_config: WaveGlowConfig | None) -> Synthesizer:
+def _build(
+    settings: BenchSettings,
+    precision: str,
+    prenet_dropout: bool,
+    tacotron2: os.PathLike | str | None,
+    waveglow: os.PathLike | str | None,
+    tacotron2_config: Tacotron2Config | None,
+    waveglow_config: WaveGlowConfig | None,
+) -> Synthesizer:
     t2_source: Any = tacotron2
     wg_source: Any = waveglow
     if tacotron2 is None or waveglow is None:
         if settings.steps is None and tacotron2 is None:
             raise ConfigError("bench with a random Tacotron 2 needs a fixed number of decoder steps (--steps)")
-        random_t2, random_wg = random_models(settings.steps or 1, wn_channels=settings.wn_channels,
-                                             seed=settings.seed, tacotron2_config=tacotron2_config,
-                                             waveglow_config=waveglow_config)
+        random_t2, random_wg = random_models(
+            settings.steps or 1,
+            wn_channels=settings.wn_channels,
+            seed=settings.seed,
+            tacotron2_config=tacotron2_config,
+            waveglow_config=waveglow_config,
+        )
         t2_source = tacotron2 if tacotron2 is not None else random_t2
         wg_source = waveglow if waveglow is not None else random_wg
     fixed = settings.steps is not None
     return Synthesizer.from_checkpoints(
-        t2_source, wg_source, vocoder="waveglow", device=settings.device, precision=precision,
-        sigma=settings.sigma, denoise=settings.denoise, seed=settings.seed, batch_size=max(settings.batch_sizes),
-        max_decoder_steps=settings.steps, early_stopping=not fixed, prenet_dropout=prenet_dropout, retries=0,
-        split_long_text=False, threads=settings.threads,
+        t2_source,
+        wg_source,
+        vocoder="waveglow",
+        device=settings.device,
+        precision=precision,
+        sigma=settings.sigma,
+        denoise=settings.denoise,
+        seed=settings.seed,
+        batch_size=max(settings.batch_sizes),
+        max_decoder_steps=settings.steps,
+        early_stopping=not fixed,
+        prenet_dropout=prenet_dropout,
+        retries=0,
+        split_long_text=False,
+        threads=settings.threads,
     )
 
 
@@ -238,15 +282,20 @@ def _describe(settings: BenchSettings, synth: Synthesizer, tacotron2: Any, waveg
     assert isinstance(synth.vocoder, WaveGlowVocoder)
     steps = f"{settings.steps} steps" if settings.steps is not None else "stops on its gate"
     dtype = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-    t2 = (f"Tacotron 2 ({'random' if tacotron2 is None else Path(tacotron2).name}, {steps}, "
-          f"{dtype[synth.acoustic.dtype]})")
-    wg = (f"WaveGlow-{synth.vocoder.model.config.n_channels} "
-          f"({'random' if waveglow is None else Path(waveglow).name}, {dtype[synth.vocoder.dtype]})")
+    t2 = (
+        f"Tacotron 2 ({'random' if tacotron2 is None else Path(tacotron2).name}, {steps}, "
+        f"{dtype[synth.acoustic.dtype]})"
+    )
+    wg = (
+        f"WaveGlow-{synth.vocoder.model.config.n_channels} "
+        f"({'random' if waveglow is None else Path(waveglow).name}, {dtype[synth.vocoder.dtype]})"
+    )
     return f"{t2} + {wg}"
 
 
-def _measure(synth: Synthesizer, texts: list[str], settings: BenchSettings,
-             progress: Callable[[str], None]) -> BenchRow:
+def _measure(
+    synth: Synthesizer, texts: list[str], settings: BenchSettings, progress: Callable[[str], None]
+) -> BenchRow:
     assert isinstance(synth.vocoder, WaveGlowVocoder)
     gflop_per_audio_second = waveglow_gflop_per_second(synth.vocoder.model.config, synth.sample_rate)
     latencies: list[float] = []
@@ -260,8 +309,10 @@ def _measure(synth: Synthesizer, texts: list[str], settings: BenchSettings,
         timings = StageTimes()
         utterances = synth.synthesize(texts, timings=timings)
         warm = iteration >= settings.warmup
-        progress(f"batch {len(texts)}, {len(texts[0])} chars: {'iteration' if warm else 'warm-up'} "
-                 f"{iteration - settings.warmup + 1 if warm else iteration + 1}")
+        progress(
+            f"batch {len(texts)}, {len(texts[0])} chars: {'iteration' if warm else 'warm-up'} "
+            f"{iteration - settings.warmup + 1 if warm else iteration + 1}"
+        )
         if not warm:
             continue
         seconds = {stage: timings.seconds.get(stage, 0.0) for stage in STAGES}
@@ -278,17 +329,24 @@ def _measure(synth: Synthesizer, texts: list[str], settings: BenchSettings,
     n = settings.iterations
     mean = lambda values: sum(values) / len(values)  # noqa: E731
     return BenchRow(
-        batch_size=len(texts), input_length=len(texts[0]), characters=sum(len(t) for t in texts),
-        latency=latency_stats(latencies), stage_seconds={k: v / n for k, v in stage_sums.items()},
-        tacotron2_mels_per_s=mean(mels_per_s), waveglow_samples_per_s=mean(samples_per_s),
-        throughput_samples_per_s=mean(throughputs), rtf=mean(throughputs) / synth.sample_rate,
-        audio_seconds=mean(audio_seconds), decoder_steps=mean(steps),
+        batch_size=len(texts),
+        input_length=len(texts[0]),
+        characters=sum(len(t) for t in texts),
+        latency=latency_stats(latencies),
+        stage_seconds={k: v / n for k, v in stage_sums.items()},
+        tacotron2_mels_per_s=mean(mels_per_s),
+        waveglow_samples_per_s=mean(samples_per_s),
+        throughput_samples_per_s=mean(throughputs),
+        rtf=mean(throughputs) / synth.sample_rate,
+        audio_seconds=mean(audio_seconds),
+        decoder_steps=mean(steps),
         waveglow_gflops=mean(samples_per_s) / synth.sample_rate * gflop_per_audio_second,
     )
 
 
-def _compare_fp32(settings: BenchSettings, texts: list[str], build: Callable[[str], Synthesizer]
-                  ) -> tuple[float, float]:
+def _compare_fp32(
+    settings: BenchSettings, texts: list[str], build: Callable[[str], Synthesizer]
+) -> tuple[float, float]:
     """SNR (dB) of ``settings.precision`` against float32 on the same noise: the vocoder (and
     denoiser) alone on the first :data:`_SNR_FRAMES` frames of one float32 mel, and the whole
     pipeline (prenet dropout off, so both decode the same way)."""
@@ -303,10 +361,15 @@ def _compare_fp32(settings: BenchSettings, texts: list[str], build: Callable[[st
     return snr_db(ref_audio, low_audio), snr_db(ref_utterance.waveform, low_utterance.waveform)
 
 
-def run_benchmark(settings: BenchSettings, *, tacotron2: os.PathLike | str | None = None,
-                  waveglow: os.PathLike | str | None = None, tacotron2_config: Tacotron2Config | None = None,
-                  waveglow_config: WaveGlowConfig | None = None,
-                  progress: Callable[[str], None] | None = None) -> BenchReport:
+def run_benchmark(
+    settings: BenchSettings,
+    *,
+    tacotron2: os.PathLike | str | None = None,
+    waveglow: os.PathLike | str | None = None,
+    tacotron2_config: Tacotron2Config | None = None,
+    waveglow_config: WaveGlowConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
     """Run the benchmark and return its report.
 
     Args:
@@ -336,8 +399,11 @@ def run_benchmark(settings: BenchSettings, *, tacotron2: os.PathLike | str | Non
     with _quiet_max_steps(settings.steps is not None):
         synth = build(settings.precision)
         report = BenchReport(
-            settings=settings, models=_describe(settings, synth, tacotron2, waveglow), device=str(synth.acoustic.device),
-            threads=torch.get_num_threads(), torch_version=torch.__version__,
+            settings=settings,
+            models=_describe(settings, synth, tacotron2, waveglow),
+            device=str(synth.acoustic.device),
+            threads=torch.get_num_threads(),
+            torch_version=torch.__version__,
             machine=describe_cpu(),
         )
         for case in cases:
@@ -349,7 +415,8 @@ def run_benchmark(settings: BenchSettings, *, tacotron2: os.PathLike | str | Non
                 report.matmul_peak_gflops[name] = matmul_peak_gflops(PRECISIONS[name], device=report.device)
         if settings.compare_fp32:
             report.snr_db_waveglow, report.snr_db_pipeline = _compare_fp32(
-                settings, inputs[cases[0]], lambda precision: build(precision, prenet_dropout=False))
+                settings, inputs[cases[0]], lambda precision: build(precision, prenet_dropout=False)
+            )
     return report
 
 
@@ -385,19 +452,25 @@ def format_table(report: BenchReport) -> str:
     ]
     for row in report.rows:
         lines.append("  ".join(f"{cell(row):>{width}}" for _, width, cell in _COLUMNS))
-    lines.append("latency = Tacotron 2 + WaveGlow + denoiser (text excluded, as the reference); RTF = seconds "
-                 "of audio per second of latency")
+    lines.append(
+        "latency = Tacotron 2 + WaveGlow + denoiser (text excluded, as the reference); RTF = seconds "
+        "of audio per second of latency"
+    )
     lines.append(f"machine: {report.machine}")
     lines.append(f"peak RSS: {report.peak_rss_mib:.0f} MiB")
     if report.matmul_peak_gflops:
         peaks = ", ".join(f"{name} {value:.0f} GFLOP/s" for name, value in report.matmul_peak_gflops.items())
         best = max(row.waveglow_gflops for row in report.rows)
-        lines.append(f"matrix-product ceiling measured in this run (2048², best of 3): {peaks}; WaveGlow "
-                     f"reached {best:.0f} GFLOP/s = {best / report.matmul_peak_gflops[s.precision]:.0%} of the "
-                     f"{s.precision} ceiling")
+        lines.append(
+            f"matrix-product ceiling measured in this run (2048², best of 3): {peaks}; WaveGlow "
+            f"reached {best:.0f} GFLOP/s = {best / report.matmul_peak_gflops[s.precision]:.0%} of the "
+            f"{s.precision} ceiling"
+        )
     if report.snr_db_waveglow is not None:
-        lines.append(f"SNR of {s.precision} vs fp32 (same noise): WaveGlow {report.snr_db_waveglow:.1f} dB, "
-                     f"whole pipeline {report.snr_db_pipeline:.1f} dB")
+        lines.append(
+            f"SNR of {s.precision} vs fp32 (same noise): WaveGlow {report.snr_db_waveglow:.1f} dB, "
+            f"whole pipeline {report.snr_db_pipeline:.1f} dB"
+        )
     return "\n".join(lines)
 
 

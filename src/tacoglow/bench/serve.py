@@ -14,6 +14,7 @@ are counted from the bytes:
 Latency percentiles are numpy's (linear interpolation); "first audio" is the time to the first
 byte of the answer's body.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -32,37 +33,67 @@ import numpy as np
 from tacoglow.errors import ConfigError
 from tacoglow.system import describe_cpu
 
-__all__ = ["LONG_TEXT", "SHORT_TEXTS", "Phase", "RequestResult", "ServeBenchSettings", "format_serve_table",
-           "run_serve_benchmark"]
+__all__ = [
+    "LONG_TEXT",
+    "SHORT_TEXTS",
+    "Phase",
+    "RequestResult",
+    "ServeBenchSettings",
+    "format_serve_table",
+    "run_serve_benchmark",
+]
 
 SHORT_TEXTS = (
-    "The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.", "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.", "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.", "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.", "A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose.", "A rod is used to catch pink salmon.",
-    "The source of the huge river is the clear spring.", "Kick the ball straight and follow through.",
-    "Help the woman get back to her feet.", "A pot of tea helps to pass the evening.",
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
 )
 """Short requests: the first Harvard sentences (IEEE 1969), a standard speech-test list."""
 
-LONG_TEXT = " ".join([
-    "The stale smell of old beer lingers.", "It takes heat to bring out the odor.",
-    "A cold dip restores health and zest.", "A salt pickle tastes fine with ham.",
-    "Tacos al pastor on the menu are a treat.", "The wide road shimmered in the hot sun.",
-    "The lazy cow lay in the cool grass.", "Lift the square stone over the fence.",
-    "The rope will bind the seven books at once.", "Hop over the fence and plunge in.",
-    "The friendly gang left the drug store.", "Mesh wire keeps chicks inside.",
-    "The frosty air passed through the coat.", "The crooked maze failed to fool the mouse.",
-    "Adding fast leads to wrong sums.", "The show was a flop from the very start.",
-    "A saw is a tool used for making boards.", "The wagon moved on well oiled wheels.",
-    "March the soldiers past the next hill.", "A cup of sugar makes sweet fudge.",
-    "Place a rosebush near the porch steps.", "Both lost their lives in the raging storm.",
-    "We talked of the side show in the circus.", "Use a pencil to write the first draft.",
-    "He ran half way to the hardware store.", "The clock struck to mark the third period.",
-    "A small creek cut across the field.",
-])
+LONG_TEXT = " ".join(
+    [
+        "The stale smell of old beer lingers.",
+        "It takes heat to bring out the odor.",
+        "A cold dip restores health and zest.",
+        "A salt pickle tastes fine with ham.",
+        "Tacos al pastor on the menu are a treat.",
+        "The wide road shimmered in the hot sun.",
+        "The lazy cow lay in the cool grass.",
+        "Lift the square stone over the fence.",
+        "The rope will bind the seven books at once.",
+        "Hop over the fence and plunge in.",
+        "The friendly gang left the drug store.",
+        "Mesh wire keeps chicks inside.",
+        "The frosty air passed through the coat.",
+        "The crooked maze failed to fool the mouse.",
+        "Adding fast leads to wrong sums.",
+        "The show was a flop from the very start.",
+        "A saw is a tool used for making boards.",
+        "The wagon moved on well oiled wheels.",
+        "March the soldiers past the next hill.",
+        "A cup of sugar makes sweet fudge.",
+        "Place a rosebush near the porch steps.",
+        "Both lost their lives in the raging storm.",
+        "We talked of the side show in the circus.",
+        "Use a pencil to write the first draft.",
+        "He ran half way to the hardware store.",
+        "The clock struck to mark the third period.",
+        "A small creek cut across the field.",
+    ]
+)
 """About 1,000 characters of Harvard sentences (the issue's long streamed text)."""
 
 
@@ -142,8 +173,7 @@ def _request(port: int, text: str, response_format: str, sample_rate: int, timeo
     start = time.monotonic()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        body = json.dumps({"model": "tacoglow", "input": text, "voice": "default",
-                           "response_format": response_format})
+        body = json.dumps({"model": "tacoglow", "input": text, "voice": "default", "response_format": response_format})
         connection.request("POST", "/v1/audio/speech", body, {"Content-Type": "application/json"})
         response = connection.getresponse()
         first = response.read1(65536)
@@ -160,9 +190,15 @@ def _request(port: int, text: str, response_format: str, sample_rate: int, timeo
         connection.close()
 
 
-def _drive(port: int, texts: Sequence[str], clients: int, sample_rate: int, timeout: float,
-           response_format: str = "pcm", on_done: Callable[[int], None] | None = None
-           ) -> tuple[list[RequestResult], float]:
+def _drive(
+    port: int,
+    texts: Sequence[str],
+    clients: int,
+    sample_rate: int,
+    timeout: float,
+    response_format: str = "pcm",
+    on_done: Callable[[int], None] | None = None,
+) -> tuple[list[RequestResult], float]:
     """Send ``texts`` from ``clients`` threads (each takes the next text when free)."""
     results: list[RequestResult | None] = [None] * len(texts)
     next_index = [0]
@@ -192,8 +228,9 @@ def _drive(port: int, texts: Sequence[str], clients: int, sample_rate: int, time
     return [r for r in results if r is not None], time.monotonic() - start
 
 
-def run_serve_benchmark(settings: ServeBenchSettings, progress: Callable[[str], None] = lambda _m: None
-                        ) -> tuple[list[Phase], str]:
+def run_serve_benchmark(
+    settings: ServeBenchSettings, progress: Callable[[str], None] = lambda _m: None
+) -> tuple[list[Phase], str]:
     """Start a server, run the phases; returns them and the machine's description.
 
     Raises:
@@ -203,25 +240,39 @@ def run_serve_benchmark(settings: ServeBenchSettings, progress: Callable[[str], 
         if getattr(settings, name) < 1:
             raise ConfigError(f"bench serve {name}: expected >= 1, found {getattr(settings, name)}")
     port = _free_port()
-    command = [sys.executable, "-m", "tacoglow", "-q", "serve", "--port", str(port), "--max-queue", "100000",
-               *settings.server_args]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "TACOGLOW_API_KEY": ""})
+    command = [
+        sys.executable,
+        "-m",
+        "tacoglow",
+        "-q",
+        "serve",
+        "--port",
+        str(port),
+        "--max-queue",
+        "100000",
+        *settings.server_args,
+    ]
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TACOGLOW_API_KEY": ""},
+    )
     try:
         sample_rate = _wait_ready(port, server, settings.startup_timeout_s)
         progress(f"server ready on port {port} (pid {server.pid})")
         phases = []
 
-        def phase(name: str, texts: Sequence[str], clients: int, response_format: str = "pcm",
-                  mark: int = 0) -> Phase:
+        def phase(name: str, texts: Sequence[str], clients: int, response_format: str = "pcm", mark: int = 0) -> Phase:
             progress(f"{name}: {len(texts)} request(s), {clients} client(s)")
             rss_mid: list[float | None] = []
             on_done = (lambda n: rss_mid.append(_rss_mib(server.pid)) if n == mark else None) if mark else None
             before = _rss_mib(server.pid)
-            results, wall = _drive(port, texts, clients, sample_rate, settings.request_timeout_s,
-                                   response_format, on_done)
-            result = Phase(name, clients, wall, results, before, _rss_mib(server.pid),
-                           rss_mid[0] if rss_mid else None)
+            results, wall = _drive(
+                port, texts, clients, sample_rate, settings.request_timeout_s, response_format, on_done
+            )
+            result = Phase(name, clients, wall, results, before, _rss_mib(server.pid), rss_mid[0] if rss_mid else None)
             phases.append(result)
             return result
 
@@ -267,15 +318,18 @@ def _mib(value: float | None) -> str:
 
 def format_serve_table(phases: Sequence[Phase], machine: str, clients: int) -> str:
     """The phases as a table, then the issue's three goals with the measured values."""
-    header = (f"{'phase':<16} {'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>6} {'audio s/s':>9} "
-              f"{'p50 s':>6} {'p95 s':>6} {'p99 s':>6} {'1st audio p50':>13} {'RSS MiB before/after':>20}")
+    header = (
+        f"{'phase':<16} {'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>6} {'audio s/s':>9} "
+        f"{'p50 s':>6} {'p95 s':>6} {'p99 s':>6} {'1st audio p50':>13} {'RSS MiB before/after':>20}"
+    )
     lines = [header]
     for p in phases:
         lines.append(
             f"{p.name:<16} {p.clients:>7} {len(p.results):>8} {p.errors:>6} {len(p.ok) / p.wall_s:>6.2f} "
             f"{p.audio_per_wall:>9.2f} {p.percentile('total_s', 50):>6.2f} {p.percentile('total_s', 95):>6.2f} "
             f"{p.percentile('total_s', 99):>6.2f} {p.percentile('first_byte_s', 50):>13.2f} "
-            f"{_mib(p.rss_before_mib) + ' / ' + _mib(p.rss_after_mib):>20}")
+            f"{_mib(p.rss_before_mib) + ' / ' + _mib(p.rss_after_mib):>20}"
+        )
     by_name = {p.name: p for p in phases}
     sequential, concurrent = by_name["sequential"], by_name["concurrent"]
     streamed, unstreamed, soak = by_name["long streamed"], by_name["long unstreamed"], by_name["soak"]
@@ -283,13 +337,16 @@ def format_serve_table(phases: Sequence[Phase], machine: str, clients: int) -> s
     first_share = streamed.percentile("first_byte_s", 50) / unstreamed.percentile("total_s", 50)
     lines.append("goals:")
     lines.append(f"  {clients} concurrent clients: {gain:.2f}x the audio/s of sequential requests (goal >= 1.5x)")
-    lines.append(f"  long text ({len(LONG_TEXT)} chars): first streamed audio after {first_share:.0%} of the "
-                 f"unstreamed answer's time (goal <= 20%)")
+    lines.append(
+        f"  long text ({len(LONG_TEXT)} chars): first streamed audio after {first_share:.0%} of the "
+        f"unstreamed answer's time (goal <= 20%)"
+    )
     if soak.rss_mid_mib and soak.rss_after_mib:
         growth = f"RSS {soak.rss_after_mib / soak.rss_mid_mib:.2f}x the RSS after the first 50 (goal <= 1.2x)"
     else:
         growth = "RSS not measured (no /proc)"
-    lines.append(f"  soak, {len(soak.results)} requests at {soak.clients} concurrent: {soak.errors} errors "
-                 f"(goal 0), {growth}")
+    lines.append(
+        f"  soak, {len(soak.results)} requests at {soak.clients} concurrent: {soak.errors} errors (goal 0), {growth}"
+    )
     lines.append(f"machine: {machine}")
     return "\n".join(lines)

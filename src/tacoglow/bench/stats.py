@@ -8,6 +8,7 @@
 Plus the signal-to-noise ratio used to compare low-precision audio against float32, and the
 process's peak resident memory.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,15 @@ import torch
 
 from tacoglow.errors import ConfigError
 
-__all__ = ["REFERENCE_PERCENTILES", "LatencyStats", "latency_stats", "matmul_peak_gflops", "peak_rss_mib",
-           "reference_percentile", "snr_db"]
+__all__ = [
+    "REFERENCE_PERCENTILES",
+    "LatencyStats",
+    "latency_stats",
+    "matmul_peak_gflops",
+    "peak_rss_mib",
+    "reference_percentile",
+    "snr_db",
+]
 
 REFERENCE_PERCENTILES = (0.5, 0.9, 0.95, 0.99, 1.0)
 """The confidence levels NVIDIA's benchmark prints."""
@@ -43,8 +51,9 @@ def reference_percentile(values: Sequence[float], fraction: float) -> float:
         raise ConfigError(f"percentile: expected a fraction in (0, 1], found {fraction}")
     count = math.floor(len(values) * fraction)
     if count == 0:
-        raise ConfigError(f"percentile {fraction:g}: needs at least {math.ceil(1 / fraction)} measurements, "
-                          f"found {len(values)}")
+        raise ConfigError(
+            f"percentile {fraction:g}: needs at least {math.ceil(1 / fraction)} measurements, found {len(values)}"
+        )
     return float(sorted(values)[count - 1])
 
 
@@ -108,8 +117,9 @@ def peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 3,
-                       device: torch.device | str = "cpu") -> float:
+def matmul_peak_gflops(
+    dtype: torch.dtype, size: int = 2048, repeats: int = 3, device: torch.device | str = "cpu"
+) -> float:
     """Arithmetic ceiling of this machine now: GFLOP/s of a (size × size) matrix product, best of
     ``repeats`` (after one warm-up product). Measure it in the same run as what it is compared with:
     on a shared machine it moves with the load."""

@@ -6,6 +6,7 @@ and ``run(args) -> int`` (imports the heavy parts, calls the API, reports). ``ma
 :class:`~tacoglow.errors.TacoglowError` into its one-line message on stderr and exit code 2,
 so a user never sees a traceback for bad input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Writers that are not atomic (logs) meet a full disk too: one line, as tacoglow.fileio gives.
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        print(f"tacoglow {args.command}: error: no space left on device: {exc.filename or 'while writing'}",
-              file=sys.stderr)
+        print(
+            f"tacoglow {args.command}: error: no space left on device: {exc.filename or 'while writing'}",
+            file=sys.stderr,
+        )
         return 2
 
 

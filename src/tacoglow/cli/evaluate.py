@@ -11,6 +11,7 @@ Sentences come from a text file (one per line), an NVIDIA filelist or an LJ Spee
 ``metadata.csv``. The table goes to stdout, progress and warnings to stderr; ``--json`` writes
 the full report atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,38 +27,79 @@ from tacoglow.errors import ConfigError, DataError
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Declare ``tacoglow evaluate`` and its options."""
     parser = subparsers.add_parser(
-        "evaluate", help="measure a voice: ASR word error rate, attention failures, MCD, RTF",
+        "evaluate",
+        help="measure a voice: ASR word error rate, attention failures, MCD, RTF",
         description="Synthesize a sentence list and report ASR word error rate (optionally beside espeak-ng's "
-                    "own audio), the share of attention failures, mel-cepstral distance to reference "
-                    "recordings and the real-time factor.")
-    parser.add_argument("--tacotron2", type=Path, metavar="FILE",
-                        help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice")
-    parser.add_argument("--waveglow", type=Path, metavar="FILE",
-                        help="WaveGlow checkpoint to go with --tacotron2 (without it: Griffin-Lim)")
+        "own audio), the share of attention failures, mel-cepstral distance to reference "
+        "recordings and the real-time factor.",
+    )
+    parser.add_argument(
+        "--tacotron2",
+        type=Path,
+        metavar="FILE",
+        help="Tacotron 2 checkpoint (NVIDIA's or tacoglow's); default: the bundled voice",
+    )
+    parser.add_argument(
+        "--waveglow",
+        type=Path,
+        metavar="FILE",
+        help="WaveGlow checkpoint to go with --tacotron2 (without it: Griffin-Lim)",
+    )
     add_voice_option(parser)
-    parser.add_argument("--vocoder", choices=("waveglow", "griffin-lim"),
-                        help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)")
-    parser.add_argument("--sentences", type=Path, required=True, metavar="FILE",
-                        help="text file (one sentence per line), NVIDIA filelist, or LJ Speech metadata.csv")
+    parser.add_argument(
+        "--vocoder",
+        choices=("waveglow", "griffin-lim"),
+        help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)",
+    )
+    parser.add_argument(
+        "--sentences",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="text file (one sentence per line), NVIDIA filelist, or LJ Speech metadata.csv",
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N sentences")
-    parser.add_argument("--asr", choices=("pocketsphinx", "whisper", "none"), default="pocketsphinx",
-                        help="offline ASR engine for the word error rate (default pocketsphinx; 'none' skips WER)")
-    parser.add_argument("--whisper-model", metavar="NAME|DIR",
-                        help="Whisper model for --asr whisper: a faster-whisper model name, fetched into its cache "
-                             "on first use (default tiny.en), or a local CTranslate2 model directory")
-    parser.add_argument("--teacher", choices=("espeak-ng",),
-                        help="also transcribe espeak-ng's audio of each sentence: the WER ceiling of a voice "
-                             "trained on espeak-ng speech")
-    parser.add_argument("--reference-audio", type=Path, metavar="DIR",
-                        help="folder of recordings, <id>.wav or numbered from 1 (001.wav): adds mel-cepstral distance")
+    parser.add_argument(
+        "--asr",
+        choices=("pocketsphinx", "whisper", "none"),
+        default="pocketsphinx",
+        help="offline ASR engine for the word error rate (default pocketsphinx; 'none' skips WER)",
+    )
+    parser.add_argument(
+        "--whisper-model",
+        metavar="NAME|DIR",
+        help="Whisper model for --asr whisper: a faster-whisper model name, fetched into its cache "
+        "on first use (default tiny.en), or a local CTranslate2 model directory",
+    )
+    parser.add_argument(
+        "--teacher",
+        choices=("espeak-ng",),
+        help="also transcribe espeak-ng's audio of each sentence: the WER ceiling of a voice "
+        "trained on espeak-ng speech",
+    )
+    parser.add_argument(
+        "--reference-audio",
+        type=Path,
+        metavar="DIR",
+        help="folder of recordings, <id>.wav or numbered from 1 (001.wav): adds mel-cepstral distance",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthesis randomness (default 0)")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
-                        help="synthesize every sentence with N seeds (--seed and the ones after it) and pool "
-                             "them: each seed is another rendition, so one seed's WER moves by several points "
-                             "(default 1)")
-    parser.add_argument("--phone-repeats", type=int, metavar="N",
-                        help="read every phone N times (speaking rate of a voice trained with repeated phones; "
-                             "default: the checkpoint's)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="synthesize every sentence with N seeds (--seed and the ones after it) and pool "
+        "them: each seed is another rendition, so one seed's WER moves by several points "
+        "(default 1)",
+    )
+    parser.add_argument(
+        "--phone-repeats",
+        type=int,
+        metavar="N",
+        help="read every phone N times (speaking rate of a voice trained with repeated phones; "
+        "default: the checkpoint's)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report as JSON")
     return parser
 
@@ -96,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         sentences = sentences[: args.limit]
     voice = (args.tacotron2, args.waveglow) if args.tacotron2 is not None else None
     report = evaluate(
-        voice, sentences,
+        voice,
+        sentences,
         asr=None if args.asr == "none" else args.asr,
         whisper_model=args.whisper_model,
         reference_audio_dir=args.reference_audio,

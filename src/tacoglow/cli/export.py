@@ -3,6 +3,7 @@
 ``--format onnx`` writes a folder of ONNX graphs and a ``voice.json`` for the torch-free
 ONNX Runtime engine (``tacoglow synthesize --onnx DIR``); see ``tacoglow.export.onnx``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,30 +14,54 @@ logger = logging.getLogger(__name__)
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "export", help="convert a checkpoint (NVIDIA layout <-> tacoglow layout) or export ONNX",
+        "export",
+        help="convert a checkpoint (NVIDIA layout <-> tacoglow layout) or export ONNX",
         description="Rewrite a Tacotron 2 or WaveGlow checkpoint in another layout. 'nvidia' files load with "
-                    "NVIDIA's inference.py and torch.hub code; 'tacoglow' files carry the config, symbols and "
-                    "mel contract, so they rebuild their model alone. 'onnx' writes a folder of ONNX graphs "
-                    "(Tacotron 2 encoder, decoder step, postnet; WaveGlow) and voice.json for "
-                    "'tacoglow synthesize --onnx DIR'.")
-    parser.add_argument("checkpoint", nargs="?",
-                        help="input checkpoint (any supported layout); with --format onnx, the Tacotron 2")
+        "NVIDIA's inference.py and torch.hub code; 'tacoglow' files carry the config, symbols and "
+        "mel contract, so they rebuild their model alone. 'onnx' writes a folder of ONNX graphs "
+        "(Tacotron 2 encoder, decoder step, postnet; WaveGlow) and voice.json for "
+        "'tacoglow synthesize --onnx DIR'.",
+    )
+    parser.add_argument(
+        "checkpoint", nargs="?", help="input checkpoint (any supported layout); with --format onnx, the Tacotron 2"
+    )
     parser.add_argument("-o", "--output", required=True, help="output file (--format onnx: folder)")
-    parser.add_argument("--format", choices=("tacoglow", "nvidia", "onnx"), default="tacoglow",
-                        help="layout to write (default: tacoglow)")
-    parser.add_argument("--tacotron2", metavar="FILE",
-                        help="--format onnx: Tacotron 2 checkpoint (default: the bundled voice)")
-    parser.add_argument("--waveglow", metavar="FILE",
-                        help="--format onnx: WaveGlow checkpoint (default: the bundled one; none: Griffin-Lim)")
-    parser.add_argument("--no-variants", action="store_true",
-                        help="--format onnx: only the fp32 graphs (no fp16 graphs, no int8 decoder step)")
-    parser.add_argument("--half", action="store_true",
-                        help="tacoglow layout only: store weights as float16 (half the size; loaded as float32)")
-    parser.add_argument("--remove-weight-norm", action="store_true",
-                        help="WaveGlow, tacoglow layout only: store fused weights (what inference runs)")
-    parser.add_argument("--phone-repeats", type=int, metavar="N",
-                        help="Tacotron 2, tacoglow layout: read every phone N times (the speaking rate the file "
-                             "synthesizes at; only for voices trained with repeated phones)")
+    parser.add_argument(
+        "--format",
+        choices=("tacoglow", "nvidia", "onnx"),
+        default="tacoglow",
+        help="layout to write (default: tacoglow)",
+    )
+    parser.add_argument(
+        "--tacotron2", metavar="FILE", help="--format onnx: Tacotron 2 checkpoint (default: the bundled voice)"
+    )
+    parser.add_argument(
+        "--waveglow",
+        metavar="FILE",
+        help="--format onnx: WaveGlow checkpoint (default: the bundled one; none: Griffin-Lim)",
+    )
+    parser.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="--format onnx: only the fp32 graphs (no fp16 graphs, no int8 decoder step)",
+    )
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        help="tacoglow layout only: store weights as float16 (half the size; loaded as float32)",
+    )
+    parser.add_argument(
+        "--remove-weight-norm",
+        action="store_true",
+        help="WaveGlow, tacoglow layout only: store fused weights (what inference runs)",
+    )
+    parser.add_argument(
+        "--phone-repeats",
+        type=int,
+        metavar="N",
+        help="Tacotron 2, tacoglow layout: read every phone N times (the speaking rate the file "
+        "synthesizes at; only for voices trained with repeated phones)",
+    )
     return parser
 
 
@@ -85,17 +110,28 @@ def run(args: argparse.Namespace) -> int:
         text_frontend = text_frontend.with_phone_repeats(args.phone_repeats)
     if args.format == "nvidia":
         if loaded.text_frontend is not None and loaded.text_frontend.arpabet:
-            logger.warning("%s reads CMUdict phones; NVIDIA's code feeds it letters unless the text is given "
-                           "as {ARPABET} groups", args.checkpoint)
+            logger.warning(
+                "%s reads CMUdict phones; NVIDIA's code feeds it letters unless the text is given as {ARPABET} groups",
+                args.checkpoint,
+            )
         if loaded.text_frontend is not None and loaded.text_frontend.phone_repeats > 1:
-            logger.warning("%s reads every phone %d times in a row; NVIDIA's code does not repeat them, so "
-                           "write each phone that many times in the {ARPABET} groups", args.checkpoint,
-                           loaded.text_frontend.phone_repeats)
+            logger.warning(
+                "%s reads every phone %d times in a row; NVIDIA's code does not repeat them, so "
+                "write each phone that many times in the {ARPABET} groups",
+                args.checkpoint,
+                loaded.text_frontend.phone_repeats,
+            )
         export_nvidia(args.output, model)
     else:
         if args.remove_weight_norm:
             model.remove_weight_norm()
-        save_checkpoint(args.output, model, mel_config=loaded.mel_config, symbols=loaded.symbols,
-                        text_frontend=text_frontend, weights_dtype=torch.float16 if args.half else None)
+        save_checkpoint(
+            args.output,
+            model,
+            mel_config=loaded.mel_config,
+            symbols=loaded.symbols,
+            text_frontend=text_frontend,
+            weights_dtype=torch.float16 if args.half else None,
+        )
     logger.info("wrote %s (%s, %s layout)", args.output, loaded.kind, args.format)
     return 0

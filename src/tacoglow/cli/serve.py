@@ -4,6 +4,7 @@ Loads the voice once per worker process, then serves ``POST /v1/audio/speech`` a
 ``/``. SIGTERM (or Ctrl-C) stops accepting connections, finishes the requests in flight and
 exits 0 (uvicorn's graceful shutdown, then the app's lifespan drains its queue).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,41 +28,70 @@ _CONFIG_ENV = "TACOGLOW_SERVE_CONFIG"  # settings handed to --workers processes
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Declare ``tacoglow serve`` and its options."""
     parser = subparsers.add_parser(
-        "serve", help="HTTP speech server (OpenAI's /v1/audio/speech), with a web page",
+        "serve",
+        help="HTTP speech server (OpenAI's /v1/audio/speech), with a web page",
         description="Serve speech over HTTP: OpenAI-compatible POST /v1/audio/speech (streamed audio or SSE), "
-                    "/v1/models, /health, /ready, /metrics and a web page at /. Needs the 'serve' extra.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+        "/v1/models, /health, /ready, /metrics and a web page at /. Needs the 'serve' extra.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes, each with its own copy of the models (default 1)")
-    parser.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint; default: the bundled voice")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes, each with its own copy of the models (default 1)"
+    )
+    parser.add_argument(
+        "--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint; default: the bundled voice"
+    )
     parser.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint; default: the bundled one")
     add_voice_option(parser)
-    parser.add_argument("--vocoder", choices=("waveglow", "griffin-lim"),
-                        help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)")
+    parser.add_argument(
+        "--vocoder",
+        choices=("waveglow", "griffin-lim"),
+        help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)",
+    )
     parser.add_argument("--sigma", type=float, default=0.6, help="WaveGlow noise scale (default 0.6)")
     parser.add_argument("--denoise", type=float, default=0.01, help="WaveGlow denoiser strength (default 0.01)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     parser.add_argument("--threads", type=int, help="CPU threads for torch, per worker")
     parser.add_argument("--seed", type=int, help="seed of every random draw (default: random)")
-    parser.add_argument("--prenet-dropout", action=argparse.BooleanOptionalAction, default=True,
-                        help="Tacotron 2's always-on prenet dropout, as trained (default on). Its masks depend on "
-                             "which requests share a batch: with --seed and --no-prenet-dropout the same request "
-                             "always gives the same audio")
-    parser.add_argument("--no-normalize", action="store_false", dest="normalize",
-                        help="read text exactly as NVIDIA's frontend (english_cleaners only, no normalizer)")
+    parser.add_argument(
+        "--prenet-dropout",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Tacotron 2's always-on prenet dropout, as trained (default on). Its masks depend on "
+        "which requests share a batch: with --seed and --no-prenet-dropout the same request "
+        "always gives the same audio",
+    )
+    parser.add_argument(
+        "--no-normalize",
+        action="store_false",
+        dest="normalize",
+        help="read text exactly as NVIDIA's frontend (english_cleaners only, no normalizer)",
+    )
     parser.add_argument("--max-batch-size", type=int, default=8, help="text pieces synthesized together (default 8)")
-    parser.add_argument("--max-wait-ms", type=float, default=10.0,
-                        help="longest wait for a batch to fill, in ms (default 10)")
-    parser.add_argument("--max-queue", type=int, default=256,
-                        help="text pieces waiting beyond which requests get 503 (default 256)")
-    parser.add_argument("--max-input-chars", type=int, default=4096,
-                        help="longest input accepted, in characters (default 4096, as OpenAI's)")
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=10.0, help="longest wait for a batch to fill, in ms (default 10)"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=256, help="text pieces waiting beyond which requests get 503 (default 256)"
+    )
+    parser.add_argument(
+        "--max-input-chars",
+        type=int,
+        default=4096,
+        help="longest input accepted, in characters (default 4096, as OpenAI's)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="per-request time limit in seconds (default 300)")
     parser.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (or set {API_KEY_ENV})")
-    parser.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
-                        help="allow browser calls from this origin (repeatable; default: CORS off)")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        metavar="ORIGIN",
+        help="allow browser calls from this origin (repeatable; default: CORS off)",
+    )
     return parser
 
 
@@ -82,14 +112,25 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "synthesizer": {
             "tacotron2": str(args.tacotron2) if args.tacotron2 else None,
             "waveglow": str(args.waveglow) if args.waveglow else None,
-            "vocoder": args.vocoder, "sigma": args.sigma, "denoise": args.denoise, "device": args.device,
-            "precision": args.precision, "threads": args.threads, "seed": args.seed,
-            "prenet_dropout": args.prenet_dropout, "normalize": args.normalize,
+            "vocoder": args.vocoder,
+            "sigma": args.sigma,
+            "denoise": args.denoise,
+            "device": args.device,
+            "precision": args.precision,
+            "threads": args.threads,
+            "seed": args.seed,
+            "prenet_dropout": args.prenet_dropout,
+            "normalize": args.normalize,
         },
         "server": {
-            "voices": _voice_names(args), "max_input_chars": args.max_input_chars,
-            "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
-            "request_timeout_s": args.timeout, "api_key": api_key, "cors_origins": args.cors_origins or [],
+            "voices": _voice_names(args),
+            "max_input_chars": args.max_input_chars,
+            "max_batch_size": args.max_batch_size,
+            "max_wait_ms": args.max_wait_ms,
+            "max_queue": args.max_queue,
+            "request_timeout_s": args.timeout,
+            "api_key": api_key,
+            "cors_origins": args.cors_origins or [],
         },
     }
 
@@ -113,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
         import fastapi  # noqa: F401  (checked here for a clear message)
         import uvicorn
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"tacoglow serve needs the 'serve' extra ({exc.name} is missing): "
-                          f"pip install 'tacoglow[serve]'") from None
+        raise ConfigError(
+            f"tacoglow serve needs the 'serve' extra ({exc.name} is missing): pip install 'tacoglow[serve]'"
+        ) from None
     names = _voice_names(args)  # before the voice's files fill in --tacotron2/--waveglow
     resolve_model_sources(args)  # downloads once here, not in every worker
     config = _settings(args)
@@ -129,6 +171,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         _build_app(config)  # check the settings and checkpoints once before starting the workers
         os.environ[_CONFIG_ENV] = json.dumps(config)
-        uvicorn.run("tacoglow.cli.serve:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=log_level)
+        uvicorn.run(
+            "tacoglow.cli.serve:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=log_level,
+        )
     return 0

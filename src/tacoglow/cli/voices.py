@@ -6,6 +6,7 @@ machine has it; ``tacoglow voices download NAME`` fetches a voice ahead of time 
 :func:`add_voice_option` when declaring their options and :func:`resolve_model_sources` at the
 start of their ``run``: explicit ``--tacotron2``/``--waveglow`` win over the voice's files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,12 @@ from typing import Any
 
 def add_voice_option(parser: argparse.ArgumentParser) -> None:
     """Declare ``--voice NAME`` on a command that also has ``--tacotron2``/``--waveglow``."""
-    parser.add_argument("--voice", metavar="NAME",
-                        help="a voice of the catalogue (tacoglow voices), e.g. nvidia-ljspeech for NVIDIA's "
-                             "published models, downloaded on first use; --tacotron2/--waveglow override its files")
+    parser.add_argument(
+        "--voice",
+        metavar="NAME",
+        help="a voice of the catalogue (tacoglow voices), e.g. nvidia-ljspeech for NVIDIA's "
+        "published models, downloaded on first use; --tacotron2/--waveglow override its files",
+    )
 
 
 def resolve_model_sources(args: argparse.Namespace) -> None:
@@ -34,8 +38,9 @@ def resolve_model_sources(args: argparse.Namespace) -> None:
     from tacoglow.voice_catalog import resolve_voice
 
     need_waveglow = args.waveglow is None and getattr(args, "vocoder", None) != "griffin-lim"
-    tacotron2, waveglow = resolve_voice(args.voice, tacotron2=args.tacotron2 is None, waveglow=need_waveglow,
-                                        progress=not getattr(args, "quiet", False))
+    tacotron2, waveglow = resolve_voice(
+        args.voice, tacotron2=args.tacotron2 is None, waveglow=need_waveglow, progress=not getattr(args, "quiet", False)
+    )
     if args.tacotron2 is None:
         args.tacotron2 = tacotron2
     if args.waveglow is None:
@@ -45,10 +50,12 @@ def resolve_model_sources(args: argparse.Namespace) -> None:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Declare ``tacoglow voices`` (list) and ``tacoglow voices download NAME``."""
     parser = subparsers.add_parser(
-        "voices", help="list the voices (and which are downloaded), or download one",
+        "voices",
+        help="list the voices (and which are downloaded), or download one",
         description="List the voice catalogue and which voices this machine already has, or download a voice "
-                    "ahead of time. Downloads go to $TACOGLOW_CACHE (default: the user cache folder); a file "
-                    "copied by hand to <cache>/<voice>/<file name> is used without any network.")
+        "ahead of time. Downloads go to $TACOGLOW_CACHE (default: the user cache folder); a file "
+        "copied by hand to <cache>/<voice>/<file name> is used without any network.",
+    )
     actions = parser.add_subparsers(dest="voices_action", metavar="ACTION")
     actions.add_parser("list", help="list the voices (the default)")
     download = actions.add_parser("download", help="download a voice now")
@@ -58,8 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
-                     for row in rows)
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@
 >>> report = check_dataset(utterances, MelConfig())  # doctest: +SKIP
 >>> mels_txt = preprocess(filter_utterances(utterances, report), "ljs_mels", MelConfig())  # doctest: +SKIP
 """
+
 from tacoglow.data.check import PROBLEMS, DataReport, check_dataset, filter_utterances
 from tacoglow.data.collate import TextMelBatch, TextMelCollate
 from tacoglow.data.corpus import (

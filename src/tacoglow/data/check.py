@@ -18,6 +18,7 @@ too_long       longer than ``max_duration_s``
 
 :func:`filter_utterances` then applies the policy: drop the bad items, or stop with the counts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -95,7 +96,9 @@ class DataReport:
     def summary(self) -> str:
         """A text table: one row per problem found, with its count and first examples."""
         n_bad = len(self.bad_ids)
-        head = f"dataset check: {self.n_utterances} utterances, {self.n_utterances - n_bad} usable, {n_bad} with problems"
+        head = (
+            f"dataset check: {self.n_utterances} utterances, {self.n_utterances - n_bad} usable, {n_bad} with problems"
+        )
         counts = self.counts
         if not counts:
             return head + "\nno problems found"

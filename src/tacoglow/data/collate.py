@@ -5,6 +5,7 @@ longest first (the encoder packs sequences and needs that order), text is padded
 mels with zeros up to the longest mel rounded up to a multiple of ``n_frames_per_step``, and the
 gate target is 1 from the last real frame onwards.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -17,6 +17,7 @@ already exist for the same text, so an interrupted run resumes. ``make_synthetic
 the same layout with tones and noise bursts instead of speech, for tests on machines without
 espeak-ng.
 """
+
 from __future__ import annotations
 
 import io
@@ -150,9 +151,7 @@ def read_sentences(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
         for n, line in numbered:
             fields = line.split("|")
             if len(fields) != 3:
-                raise DataError(
-                    f"{path}:{n}: expected 'id|raw text|normalized text', found {len(fields)} fields"
-                )
+                raise DataError(f"{path}:{n}: expected 'id|raw text|normalized text', found {len(fields)} fields")
             sources.append((fields[0].strip(), fields[1].strip() or fields[2].strip()))
     else:
         sources = [(f"utt-{n:05d}", line.strip()) for n, line in numbered]
@@ -272,12 +271,17 @@ def render_espeak(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> tu
     if exe is None:
         raise DataError(MISSING_ESPEAK)
     # Text on stdin, never on the command line: a sentence starting with "-" is no option.
-    proc = subprocess.run([exe, "-v", voice, "-s", str(rate_wpm), "--stdout", "--stdin"],
-                          input=text.encode("utf-8"), capture_output=True, check=False)
+    proc = subprocess.run(
+        [exe, "-v", voice, "-s", str(rate_wpm), "--stdout", "--stdin"],
+        input=text.encode("utf-8"),
+        capture_output=True,
+        check=False,
+    )
     if proc.returncode != 0 or not proc.stdout:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DataError(f"espeak-ng -v {voice}: failed (exit {proc.returncode}: "
-                        f"{message[-1] if message else 'no audio'})")
+        raise DataError(
+            f"espeak-ng -v {voice}: failed (exit {proc.returncode}: {message[-1] if message else 'no audio'})"
+        )
     audio, sample_rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     return audio, int(sample_rate)
 
@@ -429,8 +433,13 @@ def _build(
     )
     log.info(
         "corpus %s: %d utterances (%.1f min of audio; %d rendered, %d reused) from %d sentences, %d dropped",
-        out, summary.n_utterances, total_seconds / 60, summary.n_rendered, summary.n_reused,
-        summary.n_sentences, dropped,
+        out,
+        summary.n_utterances,
+        total_seconds / 60,
+        summary.n_rendered,
+        summary.n_reused,
+        summary.n_sentences,
+        dropped,
     )
     return summary
 
@@ -490,10 +499,18 @@ def make_corpus(
         "espeak_ng": _espeak_version(exe),
     }
     return _build(
-        out_dir, sentences, _espeak_renderer(voice, rate_wpm), settings,
-        max_sentences=max_sentences, max_chars=max_chars, min_chars=min_chars,
-        split_at_punctuation=split_at_punctuation, seed=seed, sample_rate=sample_rate,
-        jobs=jobs, progress=progress,
+        out_dir,
+        sentences,
+        _espeak_renderer(voice, rate_wpm),
+        settings,
+        max_sentences=max_sentences,
+        max_chars=max_chars,
+        min_chars=min_chars,
+        split_at_punctuation=split_at_punctuation,
+        seed=seed,
+        sample_rate=sample_rate,
+        jobs=jobs,
+        progress=progress,
     )
 
 
@@ -522,8 +539,16 @@ def make_synthetic_corpus(
         raise DataError(f"char_ms: expected a positive duration, found {char_ms}")
     settings: dict[str, object] = {"renderer": "synthetic", "char_ms": char_ms, "sample_rate": sample_rate}
     return _build(
-        out_dir, sentences, _synthetic_renderer(sample_rate, char_ms), settings,
-        max_sentences=max_sentences, max_chars=max_chars, min_chars=min_chars,
-        split_at_punctuation=split_at_punctuation, seed=seed, sample_rate=sample_rate,
-        jobs=jobs, progress=progress,
+        out_dir,
+        sentences,
+        _synthetic_renderer(sample_rate, char_ms),
+        settings,
+        max_sentences=max_sentences,
+        max_chars=max_chars,
+        min_chars=min_chars,
+        split_at_punctuation=split_at_punctuation,
+        seed=seed,
+        sample_rate=sample_rate,
+        jobs=jobs,
+        progress=progress,
     )

@@ -12,6 +12,7 @@ Both give a list of :class:`DatasetItem`. :class:`TextMelDataset` turns them int
 training items (text ids, mel), :class:`AudioMelDataset` into WaveGlow items (mel, audio segment),
 following NVIDIA's recipe (ARCHITECTURE_FACTS §2.3, §6.3).
 """
+
 from __future__ import annotations
 
 import os
@@ -111,9 +112,7 @@ def read_metadata(path: str | os.PathLike[str]) -> list[DatasetItem]:
     for lineno, line in _read_lines(path):
         fields = line.split("|")
         if len(fields) not in (2, 3):
-            raise DataError(
-                f"{path}:{lineno}: expected 'id|raw text|normalized text', found {len(fields)} fields"
-            )
+            raise DataError(f"{path}:{lineno}: expected 'id|raw text|normalized text', found {len(fields)} fields")
         utt_id = fields[0].strip()
         if not utt_id:
             raise DataError(f"{path}:{lineno}: expected an utterance id before the first '|', found none")

@@ -1,4 +1,5 @@
 """Small file and job helpers shared by corpus generation and preprocessing."""
+
 from __future__ import annotations
 
 import os
@@ -27,25 +28,34 @@ def safe_join(folder: str | os.PathLike[str], name: str, suffix: str = "") -> Pa
     >>> safe_join("out/mels", "LJ001-0001", ".pt")
     PosixPath('out/mels/LJ001-0001.pt')
     """
-    bad = (not name or name in (".", "..") or "\0" in name or "/" in name or os.sep in name
-           or (os.altsep is not None and os.altsep in name) or os.path.isabs(name))
+    bad = (
+        not name
+        or name in (".", "..")
+        or "\0" in name
+        or "/" in name
+        or os.sep in name
+        or (os.altsep is not None and os.altsep in name)
+        or os.path.isabs(name)
+    )
     if bad:
-        raise DataError(f"utterance id {name!r}: refused: an id must be a plain file name "
-                        f"(no '/', not '.' or '..'), so that its file stays inside {os.fspath(folder)}")
+        raise DataError(
+            f"utterance id {name!r}: refused: an id must be a plain file name "
+            f"(no '/', not '.' or '..'), so that its file stays inside {os.fspath(folder)}"
+        )
     return Path(folder) / f"{name}{suffix}"
 
 
-def run_parallel(work: Callable[[Item], None], items: Sequence[Item], *, jobs: int, desc: str,
-                 progress: bool) -> None:
+def run_parallel(work: Callable[[Item], None], items: Sequence[Item], *, jobs: int, desc: str, progress: bool) -> None:
     """Run ``work`` on every item with ``jobs`` threads and a progress bar on stderr.
 
     The first exception cancels what has not started and is raised again.
     """
     if not items:
         return
-    with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(
-        total=len(items), desc=desc, unit="utt", disable=not progress
-    ) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+        tqdm(total=len(items), desc=desc, unit="utt", disable=not progress) as bar,
+    ):
         futures = [pool.submit(work, item) for item in items]
         try:
             for future in as_completed(futures):

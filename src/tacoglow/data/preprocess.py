@@ -12,6 +12,7 @@ evaluation use, so on-disk and on-the-fly mels are the same. Every file is writt
 and rewrites nothing that has not changed. A folder whose ``mel_config.json`` records another
 contract is refused: mels of two contracts must never be mixed in one training set.
 """
+
 from __future__ import annotations
 
 import io
@@ -67,15 +68,12 @@ def _claim_folder(out: Path, mel_config: MelConfig) -> None:
         except (OSError, ValueError) as err:
             raise DataError(f"{path}: cannot read the recorded mel contract ({err})") from None
         diff = [
-            f"{key} {recorded.get(key)!r} != {value!r}"
-            for key, value in wanted.items()
-            if recorded.get(key) != value
+            f"{key} {recorded.get(key)!r} != {value!r}" for key, value in wanted.items() if recorded.get(key) != value
         ]
         diff += [f"{key} {recorded[key]!r} (unknown)" for key in recorded if key not in wanted]
         if diff:
             raise DataError(
-                f"{path}: the mels here were made with another mel contract ({', '.join(diff)}); "
-                "use another folder"
+                f"{path}: the mels here were made with another mel contract ({', '.join(diff)}); use another folder"
             )
         return
     write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"), error=DataError)
@@ -153,5 +151,11 @@ def preprocess(
     rows = "".join(f"{MEL_DIR}/{utt.id}.pt|{' '.join(utt.text.split())}\n" for utt in utterances)
     if not filelist.exists() or filelist.read_text(encoding="utf-8") != rows:
         write_bytes(filelist, rows.encode("utf-8"), error=DataError)
-    log.info("preprocess %s: %d mels (%d computed, %d already there)", out, len(utterances), len(todo), len(utterances) - len(todo))
+    log.info(
+        "preprocess %s: %d mels (%d computed, %d already there)",
+        out,
+        len(utterances),
+        len(todo),
+        len(utterances) - len(todo),
+    )
     return filelist

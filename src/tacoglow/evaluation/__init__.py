@@ -9,6 +9,7 @@ The ASR engines are optional extras (``pip install 'tacoglow[asr]'`` for PocketS
 ``'tacoglow[whisper]'`` for faster-whisper); the metrics in :mod:`tacoglow.evaluation.metrics`
 need none of them (WER needs ``jiwer``).
 """
+
 from tacoglow.evaluation.asr import ASR_ENGINES, ASREngine, PocketSphinxEngine, WhisperEngine, load_asr
 from tacoglow.evaluation.evaluate import (
     TEACHERS,

@@ -14,6 +14,7 @@ Two engines, picked by name with :func:`load_asr`:
 Both decode deterministically (no sampling) and take audio at any sample rate: it is resampled
 to the 16 kHz they were trained on.
 """
+
 from __future__ import annotations
 
 import abc
@@ -61,8 +62,9 @@ class ASREngine(abc.ABC):
             AudioError: audio that is not 1-D, empty or non-finite.
         """
         if audio.dim() != 1 or audio.numel() == 0:
-            raise AudioError(f"{self.name} input: expected mono audio (T_audio,) with T_audio > 0, "
-                             f"found shape {tuple(audio.shape)}")
+            raise AudioError(
+                f"{self.name} input: expected mono audio (T_audio,) with T_audio > 0, found shape {tuple(audio.shape)}"
+            )
         if not bool(torch.isfinite(audio).all()):
             raise AudioError(f"{self.name} input: expected finite samples, found NaN or infinity")
         audio = audio.detach().to("cpu", torch.float32)
@@ -81,8 +83,9 @@ def _import_engine(module: str, engine: str, extra: str, package: str) -> Module
     except ModuleNotFoundError as exc:
         if exc.name is not None and exc.name.split(".")[0] != module.split(".")[0]:
             raise  # the engine is installed but one of its own dependencies is broken
-        raise ConfigError(f"ASR engine {engine!r} is not installed: pip install 'tacoglow[{extra}]' "
-                          f"(or pip install {package})") from None
+        raise ConfigError(
+            f"ASR engine {engine!r} is not installed: pip install 'tacoglow[{extra}]' (or pip install {package})"
+        ) from None
 
 
 class PocketSphinxEngine(ASREngine):
@@ -125,8 +128,14 @@ class WhisperEngine(ASREngine):
     >>> engine = WhisperEngine("tiny.en")  # doctest: +SKIP
     """
 
-    def __init__(self, model: str | os.PathLike[str] = DEFAULT_WHISPER_MODEL, *, beam_size: int = 5,
-                 cpu_threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_WHISPER_MODEL,
+        *,
+        beam_size: int = 5,
+        cpu_threads: int | None = None,
+        device: str = "cpu",
+    ) -> None:
         faster_whisper = _import_engine("faster_whisper", "whisper", "whisper", "faster-whisper")
         if beam_size < 1:
             raise ConfigError(f"WhisperEngine beam_size: expected an integer >= 1, found {beam_size}")
@@ -135,12 +144,15 @@ class WhisperEngine(ASREngine):
         if is_folder:
             missing = [f for f in _WHISPER_FILES if not (folder / f).is_file()]
             if missing:
-                raise ConfigError(f"{folder}: expected a CTranslate2 Whisper model directory, "
-                                  f"found no {' or '.join(missing)}")
+                raise ConfigError(
+                    f"{folder}: expected a CTranslate2 Whisper model directory, found no {' or '.join(missing)}"
+                )
             self.name = f"whisper:{folder.name}" if folder.name != "model" else f"whisper:{folder.parent.name}"
         elif isinstance(model, os.PathLike) or os.sep in str(model):
-            raise ConfigError(f"Whisper model {str(model)!r}: expected a model name such as {DEFAULT_WHISPER_MODEL!r} "
-                              f"or an existing CTranslate2 model directory, found no such directory")
+            raise ConfigError(
+                f"Whisper model {str(model)!r}: expected a model name such as {DEFAULT_WHISPER_MODEL!r} "
+                f"or an existing CTranslate2 model directory, found no such directory"
+            )
         else:
             self.name = f"whisper:{model}"
         self.model = str(model)
@@ -149,19 +161,28 @@ class WhisperEngine(ASREngine):
         # int8 on CPU: CTranslate2's fast path, float16 on GPUs.
         compute_type = "int8" if device == "cpu" else "float16"
         try:
-            self._model = faster_whisper.WhisperModel(str(model), device=device, compute_type=compute_type,
-                                                      cpu_threads=threads, local_files_only=is_folder)
+            self._model = faster_whisper.WhisperModel(
+                str(model), device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=is_folder
+            )
         except (OSError, ValueError, RuntimeError) as error:  # unknown name, offline, unreadable model
-            raise ConfigError(f"Whisper model {str(model)!r}: could not be loaded ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else 'no detail'}); without internet, "
-                              f"pass a local CTranslate2 Whisper model directory") from None
+            raise ConfigError(
+                f"Whisper model {str(model)!r}: could not be loaded ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else 'no detail'}); without internet, "
+                f"pass a local CTranslate2 Whisper model directory"
+            ) from None
 
     def _transcribe_16k(self, audio: np.ndarray) -> str:
         # temperature 0 only: faster-whisper otherwise falls back to sampling on hard inputs,
         # and the same audio could give different transcripts from run to run.
-        segments, _ = self._model.transcribe(audio, language="en", beam_size=self._beam_size, temperature=0.0,
-                                             condition_on_previous_text=False, vad_filter=False,
-                                             without_timestamps=True)
+        segments, _ = self._model.transcribe(
+            audio,
+            language="en",
+            beam_size=self._beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+        )
         return " ".join(segment.text.strip() for segment in segments)
 
 
@@ -178,8 +199,9 @@ def load_asr(name: str, *, whisper_model: str | os.PathLike[str] | None = None) 
     """
     if name == "pocketsphinx":
         if whisper_model is not None:
-            raise ConfigError("whisper_model: only the 'whisper' ASR engine takes a model directory, "
-                              "found it with 'pocketsphinx'")
+            raise ConfigError(
+                "whisper_model: only the 'whisper' ASR engine takes a model directory, found it with 'pocketsphinx'"
+            )
         return PocketSphinxEngine()
     if name == "whisper":
         return WhisperEngine(DEFAULT_WHISPER_MODEL if whisper_model is None else whisper_model)

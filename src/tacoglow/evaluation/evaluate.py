@@ -15,6 +15,7 @@ and measured:
 
 The :class:`EvaluationReport` prints as a table and saves as JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -211,8 +212,16 @@ class EvaluationReport:
         rows = []
         for u in self.utterances:
             rtf = real_time_factor(u.audio_seconds, u.compute_seconds) if u.compute_seconds > 0 else None
-            row = [str(u.index), u.id] + [str(u.seed)] * (s.seeds > 1) + [f"{u.audio_seconds:.2f}", _number(rtf),
-                   "yes" if u.stop_gate_fired else "NO", "yes" if u.attention_reached_end else "NO"]
+            row = (
+                [str(u.index), u.id]
+                + [str(u.seed)] * (s.seeds > 1)
+                + [
+                    f"{u.audio_seconds:.2f}",
+                    _number(rtf),
+                    "yes" if u.stop_gate_fired else "NO",
+                    "yes" if u.attention_reached_end else "NO",
+                ]
+            )
             row += [_percent(u.wer)] * with_asr + [_percent(u.teacher_wer)] * with_teacher
             row += [_number(u.mcd_db)] * with_mcd
             if with_asr:
@@ -229,11 +238,12 @@ class EvaluationReport:
         seed_range = f"{s.seed}–{s.seed + s.seeds - 1}" if s.seeds > 1 else ""
         if s.seeds > 1:
             seed = f"× {s.seeds} seeds ({seed_range})"
-        out.append(f"voice: {s.voice} (vocoder {s.vocoder}), {s.n_utterances} utterances, {seed}, "
-                   f"{s.retries} retries")
-        out.append(f"attention failures: {s.attention_failures}/{len(self.utterances)} "
-                   f"({_percent(s.attention_failure_share)}; stop gate never fired: {s.stop_not_fired}, "
-                   f"attention did not reach the end: {s.attention_not_at_end})")
+        out.append(f"voice: {s.voice} (vocoder {s.vocoder}), {s.n_utterances} utterances, {seed}, {s.retries} retries")
+        out.append(
+            f"attention failures: {s.attention_failures}/{len(self.utterances)} "
+            f"({_percent(s.attention_failure_share)}; stop gate never fired: {s.stop_not_fired}, "
+            f"attention did not reach the end: {s.attention_not_at_end})"
+        )
         if with_asr:
             per_seed = ""
             if s.seeds > 1 and s.wer_per_seed is not None:
@@ -243,10 +253,14 @@ class EvaluationReport:
             out.append(f"teacher WER ({s.teacher} audio, {s.asr}): {_percent(s.teacher_wer)}")
         if with_mcd:
             measured = sum(u.mcd_db is not None for u in self.utterances)
-            out.append(f"MCD: {_number(s.mcd_db)} dB (mean over {measured} utterances with sound, "
-                       f"references in {s.reference_audio_dir})")
-        out.append(f"RTF: {s.rtf:.2f} ({s.audio_seconds:.1f} s of audio in {s.compute_seconds:.1f} s of compute; "
-                   f"> 1 is faster than real time)")
+            out.append(
+                f"MCD: {_number(s.mcd_db)} dB (mean over {measured} utterances with sound, "
+                f"references in {s.reference_audio_dir})"
+            )
+        out.append(
+            f"RTF: {s.rtf:.2f} ({s.audio_seconds:.1f} s of audio in {s.compute_seconds:.1f} s of compute; "
+            f"> 1 is faster than real time)"
+        )
         return "\n".join(out)
 
 
@@ -288,32 +302,41 @@ def _reference_files(folder: str | os.PathLike, items: list[tuple[str, str]]) ->
         if not path.is_file():
             path = numbered.get(index)
         if path is None:
-            raise AudioError(f"{folder}: expected a reference recording {sentence_id}.wav or {index:03d}.wav "
-                             f"for sentence {index}, found neither")
+            raise AudioError(
+                f"{folder}: expected a reference recording {sentence_id}.wav or {index:03d}.wav "
+                f"for sentence {index}, found neither"
+            )
         found.append(path)
     return found
 
 
-def _synthesizer(voice: Synthesizer | CheckpointPair | None, vocoder: str | None,
-                 seed: int | None, phone_repeats: int | None) -> tuple[Synthesizer, str]:
+def _synthesizer(
+    voice: Synthesizer | CheckpointPair | None, vocoder: str | None, seed: int | None, phone_repeats: int | None
+) -> tuple[Synthesizer, str]:
     """The Synthesizer to evaluate and its name in the report."""
     if isinstance(voice, Synthesizer):
         if vocoder is not None or seed is not None or phone_repeats is not None:
-            raise ConfigError("evaluate: vocoder, seed and phone_repeats are settings of the Synthesizer given; "
-                              "set them when building it")
+            raise ConfigError(
+                "evaluate: vocoder, seed and phone_repeats are settings of the Synthesizer given; "
+                "set them when building it"
+            )
         return voice, "given Synthesizer"
     seed = 0 if seed is None else seed
     # retries=0: a retried piece would hide the very attention failures being counted.
     if voice is None:
-        return Synthesizer.from_checkpoints(vocoder=vocoder, seed=seed, phone_repeats=phone_repeats,
-                                            retries=0), "bundled"
+        return Synthesizer.from_checkpoints(
+            vocoder=vocoder, seed=seed, phone_repeats=phone_repeats, retries=0
+        ), "bundled"
     if isinstance(voice, tuple) and len(voice) == 2:
         tacotron2, waveglow = voice
         label = Path(tacotron2).name + (f" + {Path(waveglow).name}" if waveglow is not None else "")
-        return Synthesizer.from_checkpoints(tacotron2, waveglow, vocoder=vocoder, seed=seed,
-                                            phone_repeats=phone_repeats, retries=0), label
-    raise ConfigError(f"evaluate voice: expected a Synthesizer, a (tacotron2, waveglow) checkpoint pair or None, "
-                      f"found {type(voice).__name__}")
+        return Synthesizer.from_checkpoints(
+            tacotron2, waveglow, vocoder=vocoder, seed=seed, phone_repeats=phone_repeats, retries=0
+        ), label
+    raise ConfigError(
+        f"evaluate voice: expected a Synthesizer, a (tacotron2, waveglow) checkpoint pair or None, "
+        f"found {type(voice).__name__}"
+    )
 
 
 def evaluate(
@@ -402,17 +425,26 @@ def evaluate(
             reference = load_wav(references[index - 1]) if references is not None else None
             for k in range(seeds):
                 seed_k = None if base_seed is None else base_seed + k
-                rows.append(_measure(synthesizer, index, sentence_id, text, seed_k, engine, teacher_transcript,
-                                     reference))
+                rows.append(
+                    _measure(synthesizer, index, sentence_id, text, seed_k, engine, teacher_transcript, reference)
+                )
                 bar.update()
     reference_dir = os.fspath(reference_audio_dir) if reference_audio_dir is not None else None
-    return EvaluationReport(_summarize(rows, synthesizer, label or default_label, engine, teacher, reference_dir,
-                                       seeds), rows)
+    return EvaluationReport(
+        _summarize(rows, synthesizer, label or default_label, engine, teacher, reference_dir, seeds), rows
+    )
 
 
-def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, seed: int | None,
-             engine: ASREngine | None, teacher_transcript: str | None,
-             reference: tuple[Tensor, int] | None) -> UtteranceRow:
+def _measure(
+    synthesizer: Synthesizer,
+    index: int,
+    sentence_id: str,
+    text: str,
+    seed: int | None,
+    engine: ASREngine | None,
+    teacher_transcript: str | None,
+    reference: tuple[Tensor, int] | None,
+) -> UtteranceRow:
     """Synthesize one sentence with ``seed`` (None: the Synthesizer's own, unseeded) and measure it
     against the teacher's transcript and the reference recording (audio, sample rate) when given."""
     start = time.perf_counter()
@@ -421,11 +453,18 @@ def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, 
     # Measured as it is heard from a WAV file: clipped to full scale.
     waveform = utterance.waveform.clamp(-1.0, 1.0)
     row = UtteranceRow(
-        index=index, id=sentence_id, text=text, audio_seconds=utterance.duration_s,
-        compute_seconds=compute_seconds, mel_frames=utterance.mel_length,
-        stop_gate_fired=utterance.stop_gate_fired, attention_reached_end=utterance.attention_reached_end,
+        index=index,
+        id=sentence_id,
+        text=text,
+        audio_seconds=utterance.duration_s,
+        compute_seconds=compute_seconds,
+        mel_frames=utterance.mel_length,
+        stop_gate_fired=utterance.stop_gate_fired,
+        attention_reached_end=utterance.attention_reached_end,
         attention_coverage=min(s.attention_coverage for s in utterance.segments),
-        attempts=max(s.attempts for s in utterance.segments), seed=seed)
+        attempts=max(s.attempts for s in utterance.segments),
+        seed=seed,
+    )
     if engine is not None:
         # No audio (the stop gate fired at the first step) is heard as no words.
         row.transcript = engine.transcribe(waveform, utterance.sample_rate) if waveform.numel() else ""
@@ -443,8 +482,15 @@ def _measure(synthesizer: Synthesizer, index: int, sentence_id: str, text: str, 
     return row
 
 
-def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, engine: ASREngine | None,
-               teacher: str | None, reference_audio_dir: str | None, seeds: int) -> EvaluationSummary:
+def _summarize(
+    rows: list[UtteranceRow],
+    synthesizer: Synthesizer,
+    label: str,
+    engine: ASREngine | None,
+    teacher: str | None,
+    reference_audio_dir: str | None,
+    seeds: int,
+) -> EvaluationSummary:
     """Corpus figures over all rows; ``rows`` holds each sentence's ``seeds`` renditions in seed order."""
     per_seed = len(rows) // seeds
 
@@ -472,8 +518,9 @@ def _summarize(rows: list[UtteranceRow], synthesizer: Synthesizer, label: str, e
         seed=synthesizer.seed,
         retries=synthesizer.acoustic.retries,
         attention_failures=failures,
-        attention_failure_share=attention_failure_share([r.stop_gate_fired for r in rows],
-                                                        [r.attention_reached_end for r in rows]),
+        attention_failure_share=attention_failure_share(
+            [r.stop_gate_fired for r in rows], [r.attention_reached_end for r in rows]
+        ),
         stop_not_fired=sum(not r.stop_gate_fired for r in rows),
         attention_not_at_end=sum(not r.attention_reached_end for r in rows),
         wer=corpus_wer(rows, "word_errors") if engine is not None else None,

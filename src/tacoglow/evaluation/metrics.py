@@ -15,6 +15,7 @@ dynamic time warping (:func:`mel_cepstral_distance` states the exact definition)
 **RTF.** Here the real-time factor is seconds of audio produced per second of compute (the
 reference's "samples/s ÷ 22050"): above 1 the synthesizer is faster than real time.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,6 +54,7 @@ _DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 
 def _spell_digits(match: re.Match[str]) -> str:
     return " " + " ".join(_DIGIT_NAMES[int(d)] for d in match.group(0) if d != ",") + " "
+
 
 # Mel-cepstrum analysis for MCD. The frame grid and filterbank are tacoglow's mel contract
 # (22.05 kHz, 1024-point FFT, hop 256, 80 bands up to 8 kHz), so MCD looks at what the models see.
@@ -102,8 +104,7 @@ def _jiwer() -> ModuleType:
     try:
         import jiwer
     except ModuleNotFoundError:
-        raise ConfigError("word error rate needs jiwer: pip install jiwer "
-                          "(or pip install 'tacoglow[asr]')") from None
+        raise ConfigError("word error rate needs jiwer: pip install jiwer (or pip install 'tacoglow[asr]')") from None
     return jiwer
 
 
@@ -147,8 +148,9 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     0.5
     """
     if len(references) != len(hypotheses):
-        raise ConfigError(f"word_error_rate: expected as many hypotheses as references ({len(references)}), "
-                          f"found {len(hypotheses)}")
+        raise ConfigError(
+            f"word_error_rate: expected as many hypotheses as references ({len(references)}), found {len(hypotheses)}"
+        )
     counts = [word_errors(r, h) for r, h in zip(references, hypotheses)]
     total = sum(c.reference_words for c in counts)
     if total == 0:
@@ -165,8 +167,9 @@ def _as_numpy(audio: Tensor | np.ndarray, name: str) -> np.ndarray:
         audio = audio.detach().to("cpu", torch.float32).numpy()
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1 or samples.size == 0:
-        raise AudioError(f"{name}: expected mono audio of shape (T_audio,) with T_audio > 0, "
-                         f"found shape {tuple(samples.shape)}")
+        raise AudioError(
+            f"{name}: expected mono audio of shape (T_audio,) with T_audio > 0, found shape {tuple(samples.shape)}"
+        )
     if not np.isfinite(samples).all():
         raise AudioError(f"{name}: expected finite samples, found NaN or infinity")
     return samples
@@ -196,20 +199,28 @@ def mel_cepstra(audio: Tensor | np.ndarray, sample_rate: int, name: str = "audio
         samples = librosa.resample(samples, orig_sr=int(sample_rate), target_sr=MCD_SAMPLE_RATE, res_type="soxr_hq")
     if float(np.abs(samples).max()) == 0.0:
         raise AudioError(f"{name}: expected speech for mel-cepstral distance, found digital silence")
-    samples, _ = librosa.effects.trim(samples, top_db=MCD_TRIM_TOP_DB, frame_length=MCD_N_FFT,
-                                      hop_length=MCD_HOP_LENGTH)
-    power = librosa.feature.melspectrogram(y=samples, sr=MCD_SAMPLE_RATE, n_fft=MCD_N_FFT,
-                                           hop_length=MCD_HOP_LENGTH, n_mels=MCD_N_MELS, fmax=MCD_FMAX,
-                                           power=2.0)  # (N, T_frames)
-    log_amplitude = 0.5 * np.log(np.maximum(power.astype(np.float64), _MEL_AMPLITUDE_FLOOR ** 2))
+    samples, _ = librosa.effects.trim(
+        samples, top_db=MCD_TRIM_TOP_DB, frame_length=MCD_N_FFT, hop_length=MCD_HOP_LENGTH
+    )
+    power = librosa.feature.melspectrogram(
+        y=samples,
+        sr=MCD_SAMPLE_RATE,
+        n_fft=MCD_N_FFT,
+        hop_length=MCD_HOP_LENGTH,
+        n_mels=MCD_N_MELS,
+        fmax=MCD_FMAX,
+        power=2.0,
+    )  # (N, T_frames)
+    log_amplitude = 0.5 * np.log(np.maximum(power.astype(np.float64), _MEL_AMPLITUDE_FLOOR**2))
     # librosa's MFCC with the orthonormal DCT-II; sqrt(2/N) turns those coefficients (k >= 1)
     # into the cosine-series cepstrum that Kubichek's constant assumes.
     ortho = librosa.feature.mfcc(S=log_amplitude, n_mfcc=MCD_N_CEPSTRA + 1, dct_type=2, norm="ortho")
     return ortho[1:] * math.sqrt(2.0 / MCD_N_MELS)
 
 
-def mel_cepstral_distance(synthesized: Tensor | np.ndarray, synthesized_rate: int,
-                          reference: Tensor | np.ndarray, reference_rate: int) -> float:
+def mel_cepstral_distance(
+    synthesized: Tensor | np.ndarray, synthesized_rate: int, reference: Tensor | np.ndarray, reference_rate: int
+) -> float:
     """Mel-cepstral distance in dB between two utterances of the same text, after DTW.
 
     Definition: with c, c' the mel cepstra c1..c24 of :func:`mel_cepstra` and (i, j) the pairs
@@ -255,8 +266,10 @@ def attention_failure_share(stop_fired: Sequence[bool], attention_covered: Seque
     0.5
     """
     if len(stop_fired) != len(attention_covered) or not stop_fired:
-        raise ConfigError(f"attention_failure_share: expected two non-empty flag lists of one length, "
-                          f"found {len(stop_fired)} and {len(attention_covered)}")
+        raise ConfigError(
+            f"attention_failure_share: expected two non-empty flag lists of one length, "
+            f"found {len(stop_fired)} and {len(attention_covered)}"
+        )
     failures = sum(1 for fired, covered in zip(stop_fired, attention_covered) if not (fired and covered))
     return failures / len(stop_fired)
 
@@ -271,6 +284,8 @@ def real_time_factor(audio_seconds: float, compute_seconds: float) -> float:
     4.0
     """
     if audio_seconds < 0 or compute_seconds <= 0:
-        raise ConfigError(f"real_time_factor: expected audio_seconds >= 0 and compute_seconds > 0, "
-                          f"found {audio_seconds} and {compute_seconds}")
+        raise ConfigError(
+            f"real_time_factor: expected audio_seconds >= 0 and compute_seconds > 0, "
+            f"found {audio_seconds} and {compute_seconds}"
+        )
     return audio_seconds / compute_seconds

@@ -17,6 +17,7 @@ and with the same thread count:
 Each figure is the median of ``iterations`` runs after one warm-up. Timings on a shared machine
 move with its load: compare figures of one run, not of different runs.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -69,9 +70,15 @@ def _median_time(run: Callable[[], Any], iterations: int) -> float:
     return statistics.median(times)
 
 
-def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, threads: int | None = None,
-                   waveglow_frames: int = 88, wn_channels: int = 256,
-                   progress: Callable[[str], None] = lambda _m: None) -> OnnxBenchReport:
+def run_onnx_bench(
+    steps: int = 600,
+    iterations: int = 3,
+    seed: int = 1234,
+    threads: int | None = None,
+    waveglow_frames: int = 88,
+    wn_channels: int = 256,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> OnnxBenchReport:
     """Time both engines stage by stage (see the module docstring); returns the report."""
     from tacoglow.runtime import OnnxSynthesizer
 
@@ -87,11 +94,17 @@ def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, thre
     text_t, lengths_t = torch.tensor([ids]), torch.tensor([len(ids)])
     with tempfile.TemporaryDirectory(prefix="tacoglow-onnx-bench-") as folder:
         progress(f"exporting full-size models to {folder}")
-        export_onnx(folder, LoadedModel(tacotron2, "tacotron2", mel_config, None, "tacoglow", {}, frontend),
-                    LoadedModel(waveglow, "waveglow", mel_config, None, "tacoglow", {}))
-        engines = {p: OnnxSynthesizer(folder, precision=p, prenet_dropout=False, early_stopping=False,
-                                      threads=threads, seed=seed)
-                   for p in ("fp32", "fp16", "int8")}
+        export_onnx(
+            folder,
+            LoadedModel(tacotron2, "tacotron2", mel_config, None, "tacoglow", {}, frontend),
+            LoadedModel(waveglow, "waveglow", mel_config, None, "tacoglow", {}),
+        )
+        engines = {
+            p: OnnxSynthesizer(
+                folder, precision=p, prenet_dropout=False, early_stopping=False, threads=threads, seed=seed
+            )
+            for p in ("fp32", "fp16", "int8")
+        }
         memory, processed, text_mask, _ = engines["fp32"].encode([ids])
 
         # --- Tacotron 2, PyTorch: reference arithmetic and the PyTorch engine share encoder and postnet.
@@ -99,15 +112,23 @@ def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, thre
         cfg = tacotron2.config
         with torch.no_grad():
             torch_memory = tacotron2._encode(text_t, lengths_t, mask_text_padding=True)
-            torch_mel = decode_free_running(prepared._step, prepared.prenet, torch_memory, cfg,
-                                            torch.Generator().manual_seed(seed))[0]
+            torch_mel = decode_free_running(
+                prepared._step, prepared.prenet, torch_memory, cfg, torch.Generator().manual_seed(seed)
+            )[0]
             progress("timing the PyTorch engine")
             encoder_s = _median_time(lambda: tacotron2._encode(text_t, lengths_t, True), iterations)
             postnet_s = _median_time(lambda: tacotron2.postnet(torch_mel), iterations)
             for name, step in (("reference (eager)", tacotron2.decoder.step), ("PyTorch engine", prepared._step)):
                 generator = torch.Generator().manual_seed(seed)
-                decoder_s = _median_time(lambda step=step, generator=generator: decode_free_running(
-                    step, tacotron2.decoder.prenet, torch_memory, cfg, generator), iterations) / steps
+                decoder_s = (
+                    _median_time(
+                        lambda step=step, generator=generator: decode_free_running(
+                            step, tacotron2.decoder.prenet, torch_memory, cfg, generator
+                        ),
+                        iterations,
+                    )
+                    / steps
+                )
                 report.seconds[name] = {"encoder": encoder_s, "decoder": decoder_s, "postnet": postnet_s}
 
         # --- Tacotron 2, ONNX Runtime.
@@ -119,14 +140,18 @@ def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, thre
             mels[precision] = engine.postnet.run(None, {"mel": mel})[0]
             report.seconds[f"ONNX Runtime {precision}"] = {
                 "encoder": _median_time(lambda engine=engine: engine.encode([ids]), iterations),
-                "decoder": _median_time(lambda engine=engine, rng=rng: engine.decode(memory, processed, text_mask, rng),
-                                        iterations) / steps,
-                "postnet": _median_time(lambda engine=engine, mel=mel: engine.postnet.run(None, {"mel": mel}),
-                                        iterations),
+                "decoder": _median_time(
+                    lambda engine=engine, rng=rng: engine.decode(memory, processed, text_mask, rng), iterations
+                )
+                / steps,
+                "postnet": _median_time(
+                    lambda engine=engine, mel=mel: engine.postnet.run(None, {"mel": mel}), iterations
+                ),
             }
         for precision in ("fp16", "int8"):
-            report.snr_db[precision] = snr_db(torch.from_numpy(mels["fp32"]).flatten(),
-                                              torch.from_numpy(mels[precision]).flatten())
+            report.snr_db[precision] = snr_db(
+                torch.from_numpy(mels["fp32"]).flatten(), torch.from_numpy(mels[precision]).flatten()
+            )
 
         # --- WaveGlow on a short mel: the ONNX graph against prepare_waveglow, same noise scale.
         progress("timing WaveGlow")
@@ -134,13 +159,15 @@ def run_onnx_bench(steps: int = 600, iterations: int = 3, seed: int = 1234, thre
         fast = prepare_waveglow(waveglow.remove_weight_norm(), torch.float32, "cpu")
         report.waveglow_audio_s = waveglow_frames * 256 / mel_config.sampling_rate
         n_group = waveglow.config.n_group
-        z = np.random.default_rng(seed).standard_normal((1, n_group, waveglow_frames * 256 // n_group),
-                                                        dtype=np.float32) * np.float32(0.6)
+        z = np.random.default_rng(seed).standard_normal(
+            (1, n_group, waveglow_frames * 256 // n_group), dtype=np.float32
+        ) * np.float32(0.6)
         with torch.no_grad():
             wg_times = {
                 "PyTorch engine": _median_time(lambda: fast.infer(wg_mel, sigma=0.6), iterations),
                 "ONNX Runtime fp32": _median_time(
-                    lambda: engines["fp32"].waveglow.run(None, {"mel": wg_mel.numpy(), "z": z}), iterations),
+                    lambda: engines["fp32"].waveglow.run(None, {"mel": wg_mel.numpy(), "z": z}), iterations
+                ),
             }
         gflop = waveglow_gflop_per_second(waveglow.config) * report.waveglow_audio_s
         for name, seconds in wg_times.items():
@@ -154,22 +181,36 @@ def format_onnx_table(report: OnnxBenchReport) -> str:
     """The report as a text table, ratios against the reference-equivalent and PyTorch-engine rows."""
     ref = report.seconds["reference (eager)"]["decoder"]
     torch_engine = report.seconds["PyTorch engine"]
-    lines = [(f"Tacotron 2 batch 1, {report.steps} decoder steps, full size, random weights; {report.threads} "
-              f"threads (medians; a shared machine: compare rows of one run)"),
-             (f"{'engine':<20} {'encoder ms':>10} {'ms/step':>8} {'x ref':>6} {'postnet ms':>10} "
-              f"{'WaveGlow s':>10} {'vs PyTorch engine (enc/dec/post/WG)':>36}")]
+    lines = [
+        (
+            f"Tacotron 2 batch 1, {report.steps} decoder steps, full size, random weights; {report.threads} "
+            f"threads (medians; a shared machine: compare rows of one run)"
+        ),
+        (
+            f"{'engine':<20} {'encoder ms':>10} {'ms/step':>8} {'x ref':>6} {'postnet ms':>10} "
+            f"{'WaveGlow s':>10} {'vs PyTorch engine (enc/dec/post/WG)':>36}"
+        ),
+    ]
     for name, stages in report.seconds.items():
-        ratio = "/".join(f"{stages[s] / torch_engine[s]:.2f}" if s in stages and s in torch_engine else "-"
-                         for s in ("encoder", "decoder", "postnet", "waveglow"))
+        ratio = "/".join(
+            f"{stages[s] / torch_engine[s]:.2f}" if s in stages and s in torch_engine else "-"
+            for s in ("encoder", "decoder", "postnet", "waveglow")
+        )
         waveglow = f"{stages['waveglow']:.3f}" if "waveglow" in stages else "-"
-        lines.append(f"{name:<20} {stages['encoder'] * 1e3:>10.1f} {stages['decoder'] * 1e3:>8.2f} "
-                     f"{ref / stages['decoder']:>6.2f} {stages['postnet'] * 1e3:>10.1f} {waveglow:>10} {ratio:>36}")
-    lines.append("x ref = decoder speed relative to the reference arithmetic (eager, as NVIDIA's test_infer.py); "
-                 "ratios > 1 are slower than the PyTorch engine")
+        lines.append(
+            f"{name:<20} {stages['encoder'] * 1e3:>10.1f} {stages['decoder'] * 1e3:>8.2f} "
+            f"{ref / stages['decoder']:>6.2f} {stages['postnet'] * 1e3:>10.1f} {waveglow:>10} {ratio:>36}"
+        )
+    lines.append(
+        "x ref = decoder speed relative to the reference arithmetic (eager, as NVIDIA's test_infer.py); "
+        "ratios > 1 are slower than the PyTorch engine"
+    )
     for name, gflops in report.waveglow_gflops.items():
-        lines.append(f"WaveGlow {name}: {gflops:.1f} GFLOP/s = {100 * gflops / report.matmul_peak_gflops:.0f} % of "
-                     f"this run's fp32 matmul peak ({report.matmul_peak_gflops:.1f} GFLOP/s), "
-                     f"{report.waveglow_audio_s:.2f} s of audio")
+        lines.append(
+            f"WaveGlow {name}: {gflops:.1f} GFLOP/s = {100 * gflops / report.matmul_peak_gflops:.0f} % of "
+            f"this run's fp32 matmul peak ({report.matmul_peak_gflops:.1f} GFLOP/s), "
+            f"{report.waveglow_audio_s:.2f} s of audio"
+        )
     for precision, snr in report.snr_db.items():
         lines.append(f"mel SNR of the {precision} graphs against fp32: {snr:.1f} dB (prenet dropout off)")
     return "\n".join(lines)

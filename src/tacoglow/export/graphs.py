@@ -11,6 +11,7 @@ with the inputs an exported graph needs made explicit:
 
 Shapes: B batch, T text length, T_mel frames, L = T_mel * 256 / n_group.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,15 @@ __all__ = [
     "WaveGlowGraph",
 ]
 
-DECODER_STATE_NAMES = ("attention_hidden", "attention_cell", "decoder_hidden", "decoder_cell",
-                       "attention_weights", "attention_weights_cum", "attention_context")
+DECODER_STATE_NAMES = (
+    "attention_hidden",
+    "attention_cell",
+    "decoder_hidden",
+    "decoder_cell",
+    "attention_weights",
+    "attention_weights_cum",
+    "attention_context",
+)
 """Recurrent state of the decoder step, in ``DecoderState``'s order (inputs; outputs get ``new_``)."""
 
 
@@ -88,25 +96,56 @@ class DecoderStepGraph(nn.Module):
         cell = torch.sigmoid(forgetgate) * cell + torch.sigmoid(ingate) * torch.tanh(cellgate)
         return torch.sigmoid(outgate) * torch.tanh(cell), cell
 
-    def forward(self, frame: Tensor, prenet_mask_1: Tensor, prenet_mask_2: Tensor,
-                attention_hidden: Tensor, attention_cell: Tensor, decoder_hidden: Tensor, decoder_cell: Tensor,
-                attention_weights: Tensor, attention_weights_cum: Tensor, attention_context: Tensor,
-                memory: Tensor, processed_memory: Tensor, text_mask: Tensor) -> tuple[Tensor, ...]:
+    def forward(
+        self,
+        frame: Tensor,
+        prenet_mask_1: Tensor,
+        prenet_mask_2: Tensor,
+        attention_hidden: Tensor,
+        attention_cell: Tensor,
+        decoder_hidden: Tensor,
+        decoder_cell: Tensor,
+        attention_weights: Tensor,
+        attention_weights_cum: Tensor,
+        attention_context: Tensor,
+        memory: Tensor,
+        processed_memory: Tensor,
+        text_mask: Tensor,
+    ) -> tuple[Tensor, ...]:
         layers = self.prenet.layers
         x = F.relu(layers[0](frame)) * prenet_mask_1  # what _prenet_dropout computes: x * noise
         x = F.relu(layers[1](x)) * prenet_mask_2
         attention_hidden, attention_cell = self._lstm_cell(
-            torch.cat((x, attention_context, attention_hidden), 1), attention_cell,
-            self.attention_rnn, self.attention_rnn_bias)
-        context, weights = self.attention(attention_hidden, EncoderMemory(memory, processed_memory, text_mask),
-                                          attention_weights, attention_weights_cum)
+            torch.cat((x, attention_context, attention_hidden), 1),
+            attention_cell,
+            self.attention_rnn,
+            self.attention_rnn_bias,
+        )
+        context, weights = self.attention(
+            attention_hidden,
+            EncoderMemory(memory, processed_memory, text_mask),
+            attention_weights,
+            attention_weights_cum,
+        )
         decoder_hidden, decoder_cell = self._lstm_cell(
-            torch.cat((attention_hidden, context, decoder_hidden), 1), decoder_cell,
-            self.decoder_rnn, self.decoder_rnn_bias)
+            torch.cat((attention_hidden, context, decoder_hidden), 1),
+            decoder_cell,
+            self.decoder_rnn,
+            self.decoder_rnn_bias,
+        )
         output = torch.matmul(torch.cat((decoder_hidden, context), 1), self.projection) + self.projection_bias
         frames, gate = output[:, :-1], output[:, -1:]
-        return (frames, gate, attention_hidden, attention_cell, decoder_hidden, decoder_cell,
-                weights, attention_weights_cum + weights, context)
+        return (
+            frames,
+            gate,
+            attention_hidden,
+            attention_cell,
+            decoder_hidden,
+            decoder_cell,
+            weights,
+            attention_weights_cum + weights,
+            context,
+        )
 
 
 class PostnetGraph(nn.Module):
@@ -162,13 +201,20 @@ class WaveGlowGraph(nn.Module):
             audio = F.conv1d(torch.cat([audio_0, audio_1], 1), self.inverses[k])
             if is_early(config, k):
                 start -= config.n_early_size
-                audio = torch.cat([z[:, start:start + config.n_early_size], audio], 1)
+                audio = torch.cat([z[:, start : start + config.n_early_size], audio], 1)
         return audio.transpose(1, 2).reshape(audio.size(0), -1)
 
 
 def state_zeros(model: Tacotron2, batch: int, text_len: int) -> list[Tensor]:
     """Initial decoder state tensors in ``DECODER_STATE_NAMES`` order (for tracing)."""
     cfg = model.config
-    sizes = (cfg.attention_rnn_dim, cfg.attention_rnn_dim, cfg.decoder_rnn_dim, cfg.decoder_rnn_dim,
-             text_len, text_len, cfg.encoder_embedding_dim)
+    sizes = (
+        cfg.attention_rnn_dim,
+        cfg.attention_rnn_dim,
+        cfg.decoder_rnn_dim,
+        cfg.decoder_rnn_dim,
+        text_len,
+        text_len,
+        cfg.encoder_embedding_dim,
+    )
     return [torch.zeros(batch, size) for size in sizes]

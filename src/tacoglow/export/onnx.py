@@ -16,6 +16,7 @@ Every graph is checked with ``onnx.checker`` and run once with ONNX Runtime on t
 traced with; its outputs must match PyTorch's (fp32: relative L2 error below 1e-4, as the test
 suite's golden tolerance; fp16 / int8: only finite outputs, their accuracy is the bench's).
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,14 @@ def _require_onnx() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def _export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str],
-            outputs: list[str], dynamic: dict[str, dict[int, str]]) -> None:
+def _export(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> None:
     """Trace ``module`` (TorchScript exporter: the traced graphs are plain ops, no control flow).
 
     ``module`` must be in eval mode: the exporter restores the mode it finds afterwards,
@@ -73,8 +80,17 @@ def _export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path,
     """
     assert not module.training
     with torch.no_grad():
-        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )
 
 
 def _session(path: Path) -> Any:
@@ -98,8 +114,10 @@ def _check(path: Path, feeds: dict[str, np.ndarray], expected: list[torch.Tensor
         want_np = want.detach().numpy()
         error = float(np.linalg.norm(got - want_np) / max(np.linalg.norm(want_np), 1e-30))
         if error > _EXPORT_RTOL:
-            raise CheckpointError(f"{path.name}: output {index} differs from PyTorch by {error:.1e} "
-                                  f"(relative L2; at most {_EXPORT_RTOL:.0e} expected)")
+            raise CheckpointError(
+                f"{path.name}: output {index} differs from PyTorch by {error:.1e} "
+                f"(relative L2; at most {_EXPORT_RTOL:.0e} expected)"
+            )
 
 
 def _fp16(source: Path, target: Path) -> None:
@@ -140,8 +158,9 @@ def _int8(source: Path, target: Path) -> None:
     level = root.level
     root.setLevel(max(level, logging.WARNING))
     try:
-        quantize_dynamic(str(source), str(target), op_types_to_quantize=["MatMul", "Gemm", "LSTM"],
-                         weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(source), str(target), op_types_to_quantize=["MatMul", "Gemm", "LSTM"], weight_type=QuantType.QInt8
+        )
     finally:
         root.setLevel(level)
 
@@ -164,27 +183,50 @@ def _export_tacotron2(model: Tacotron2, folder: Path, variants: bool) -> dict[st
     encoder_out = ["memory", "processed_memory"]
     with torch.no_grad():
         memory, processed = encoder(text, text_lengths)
-    _export(encoder, (text, text_lengths), folder / "encoder.onnx", encoder_in, encoder_out,
-            {"text": {0: "batch", 1: "text_len"}, "text_lengths": {0: "batch"},
-             "memory": {0: "batch", 1: "text_len"}, "processed_memory": {0: "batch", 1: "text_len"}})
+    _export(
+        encoder,
+        (text, text_lengths),
+        folder / "encoder.onnx",
+        encoder_in,
+        encoder_out,
+        {
+            "text": {0: "batch", 1: "text_len"},
+            "text_lengths": {0: "batch"},
+            "memory": {0: "batch", 1: "text_len"},
+            "processed_memory": {0: "batch", 1: "text_len"},
+        },
+    )
     _check(folder / "encoder.onnx", _feeds(encoder_in, (text, text_lengths)), [memory, processed])
 
     step = DecoderStepGraph(model).eval()
     frame_dim = cfg.n_mel_channels * cfg.n_frames_per_step
     p = cfg.prenet_dropout
     generator = torch.Generator().manual_seed(0)
-    masks = [torch.empty(2, cfg.prenet_dim).bernoulli_(1.0 - p, generator=generator) / (1.0 - p)
-             for _ in range(2)]
+    masks = [torch.empty(2, cfg.prenet_dim).bernoulli_(1.0 - p, generator=generator) / (1.0 - p) for _ in range(2)]
     text_mask = torch.arange(7)[None, :] >= text_lengths[:, None]
     state = state_zeros(model, 2, 7)
     state[-1] = torch.randn(2, cfg.encoder_embedding_dim, generator=generator) * 0.1  # non-zero context
     step_args = (torch.randn(2, frame_dim, generator=generator), *masks, *state, memory, processed, text_mask)
-    step_in = ["frame", "prenet_mask_1", "prenet_mask_2", *DECODER_STATE_NAMES, "memory", "processed_memory",
-               "text_mask"]
+    step_in = [
+        "frame",
+        "prenet_mask_1",
+        "prenet_mask_2",
+        *DECODER_STATE_NAMES,
+        "memory",
+        "processed_memory",
+        "text_mask",
+    ]
     step_out = ["frames", "gate", *(f"new_{name}" for name in DECODER_STATE_NAMES)]
     dynamic = {name: {0: "batch"} for name in step_in + step_out}
-    for name in ("attention_weights", "attention_weights_cum", "new_attention_weights",
-                 "new_attention_weights_cum", "memory", "processed_memory", "text_mask"):
+    for name in (
+        "attention_weights",
+        "attention_weights_cum",
+        "new_attention_weights",
+        "new_attention_weights_cum",
+        "memory",
+        "processed_memory",
+        "text_mask",
+    ):
         dynamic[name] = {0: "batch", 1: "text_len"}
     with torch.no_grad():
         step_expected = list(step(*step_args))
@@ -196,12 +238,21 @@ def _export_tacotron2(model: Tacotron2, folder: Path, variants: bool) -> dict[st
     mel = torch.randn(2, cfg.n_mel_channels, 9, generator=generator)
     with torch.no_grad():
         post_expected = [postnet(mel)]
-    _export(postnet, (mel,), folder / "postnet.onnx", ["mel"], ["mel_postnet"],
-            {"mel": {0: "batch", 2: "frames"}, "mel_postnet": {0: "batch", 2: "frames"}})
+    _export(
+        postnet,
+        (mel,),
+        folder / "postnet.onnx",
+        ["mel"],
+        ["mel_postnet"],
+        {"mel": {0: "batch", 2: "frames"}, "mel_postnet": {0: "batch", 2: "frames"}},
+    )
     _check(folder / "postnet.onnx", {"mel": mel.numpy()}, post_expected)
 
-    feeds = {"encoder": _feeds(encoder_in, (text, text_lengths)), "decoder_step": step_feeds,
-             "postnet": {"mel": mel.numpy()}}
+    feeds = {
+        "encoder": _feeds(encoder_in, (text, text_lengths)),
+        "decoder_step": step_feeds,
+        "postnet": {"mel": mel.numpy()},
+    }
     for name in ("encoder", "decoder_step", "postnet"):
         files[name] = {"fp32": f"{name}.onnx"}
         if variants:
@@ -225,8 +276,14 @@ def _export_waveglow(model: WaveGlow, folder: Path, variants: bool) -> dict[str,
     z = torch.randn(1, cfg.n_group, 5 * 256 // cfg.n_group, generator=generator) * 0.6
     with torch.no_grad():
         expected = [graph(mel, z)]
-    _export(graph, (mel, z), folder / "waveglow.onnx", ["mel", "z"], ["audio"],
-            {"mel": {0: "batch", 2: "frames"}, "z": {0: "batch", 2: "groups"}, "audio": {0: "batch", 1: "samples"}})
+    _export(
+        graph,
+        (mel, z),
+        folder / "waveglow.onnx",
+        ["mel", "z"],
+        ["audio"],
+        {"mel": {0: "batch", 2: "frames"}, "z": {0: "batch", 2: "groups"}, "audio": {0: "batch", 1: "samples"}},
+    )
     feeds = {"mel": mel.numpy(), "z": z.numpy()}
     _check(folder / "waveglow.onnx", feeds, expected)
     files = {"fp32": "waveglow.onnx"}
@@ -237,9 +294,13 @@ def _export_waveglow(model: WaveGlow, folder: Path, variants: bool) -> dict[str,
     return files
 
 
-def export_onnx(output: str | os.PathLike[str], tacotron2: str | os.PathLike[str] | LoadedModel,
-                waveglow: str | os.PathLike[str] | LoadedModel | None = None, *,
-                variants: bool = True) -> Path:
+def export_onnx(
+    output: str | os.PathLike[str],
+    tacotron2: str | os.PathLike[str] | LoadedModel,
+    waveglow: str | os.PathLike[str] | LoadedModel | None = None,
+    *,
+    variants: bool = True,
+) -> Path:
     """Export a Tacotron 2 (and optionally a WaveGlow) to an ONNX folder for :mod:`tacoglow.runtime`.
 
     Args:
@@ -282,9 +343,14 @@ def export_onnx(output: str | os.PathLike[str], tacotron2: str | os.PathLike[str
         generator = torch.Generator().manual_seed(0)  # the PyTorch engine's denoiser seed
         arrays["denoiser_bias"] = Denoiser(wg_model, generator=generator).bias_spec[0, :, 0].numpy()
         wg_cfg = wg_model.config
-        vocoder = {"name": "waveglow", "n_group": wg_cfg.n_group, "n_early_every": wg_cfg.n_early_every,
-                   "n_early_size": wg_cfg.n_early_size, "n_flows": wg_cfg.n_flows,
-                   "denoiser": {"filter_length": 1024, "hop_length": 256, "win_length": 1024}}
+        vocoder = {
+            "name": "waveglow",
+            "n_group": wg_cfg.n_group,
+            "n_early_every": wg_cfg.n_early_every,
+            "n_early_size": wg_cfg.n_early_size,
+            "n_flows": wg_cfg.n_flows,
+            "denoiser": {"filter_length": 1024, "hop_length": 256, "win_length": 1024},
+        }
     np.savez(folder / "arrays.npz", **arrays)
     cfg = model.config
     voice = {
@@ -293,10 +359,14 @@ def export_onnx(output: str | os.PathLike[str], tacotron2: str | os.PathLike[str
         "text_frontend": (frontend.to_dict() if frontend is not None else None),
         "symbols": list(t2.symbols or DEFAULT_SYMBOLS),
         "tacotron2": {
-            "n_mel_channels": cfg.n_mel_channels, "n_frames_per_step": cfg.n_frames_per_step,
-            "gate_threshold": cfg.gate_threshold, "max_decoder_steps": cfg.max_decoder_steps,
-            "prenet_dim": cfg.prenet_dim, "prenet_dropout": cfg.prenet_dropout,
-            "attention_rnn_dim": cfg.attention_rnn_dim, "decoder_rnn_dim": cfg.decoder_rnn_dim,
+            "n_mel_channels": cfg.n_mel_channels,
+            "n_frames_per_step": cfg.n_frames_per_step,
+            "gate_threshold": cfg.gate_threshold,
+            "max_decoder_steps": cfg.max_decoder_steps,
+            "prenet_dim": cfg.prenet_dim,
+            "prenet_dropout": cfg.prenet_dropout,
+            "attention_rnn_dim": cfg.attention_rnn_dim,
+            "decoder_rnn_dim": cfg.decoder_rnn_dim,
             "encoder_embedding_dim": cfg.encoder_embedding_dim,
         },
         "vocoder": vocoder,

@@ -9,6 +9,7 @@
 Models reach their fast inference form through one explicit call, :func:`prepare_for_inference`
 (:mod:`~tacoglow.inference.prepare`); the stages' ``load`` methods make it for you.
 """
+
 from tacoglow.inference.acoustic import AcousticModel, Decoded, attention_health, max_chars_for_steps
 from tacoglow.inference.batching import MelItem, infer_batch, pad_tokens, plan_batches
 from tacoglow.inference.bundled import bundled_voice_paths

@@ -6,6 +6,7 @@ and an unhealthy one is decoded again with another prenet-dropout seed, up to ``
 The prenet-dropout masks of a batch come from a generator seeded by (call seed, attempt, the
 batch's texts), so a call is repeatable and two calls share no random state.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,15 +66,19 @@ def attention_health(alignment: Tensor) -> tuple[bool, float]:
     steps, n_tokens = alignment.shape
     if steps == 0 or n_tokens == 0:
         return False, 0.0
-    final = alignment[-min(FINAL_STEPS, steps):].float()
+    final = alignment[-min(FINAL_STEPS, steps) :].float()
     furthest = int(final.argmax(dim=1).max())
     coverage = float((alignment.float().sum(dim=0) >= COVERED_WEIGHT).float().mean())
     return furthest >= n_tokens - 1 - END_SLACK_TOKENS, coverage
 
 
-def load_tacotron2_for_inference(source: ModelSource, mel_config: MelConfig | None, overrides: dict[str, object],
-                                 device: torch.device, dtype: torch.dtype
-                                 ) -> tuple[PreparedTacotron2, MelConfig, list[str], TextFrontend]:
+def load_tacotron2_for_inference(
+    source: ModelSource,
+    mel_config: MelConfig | None,
+    overrides: dict[str, object],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[PreparedTacotron2, MelConfig, list[str], TextFrontend]:
     """A Tacotron 2 ready for inference: loaded, its config overridden, prepared on ``device`` in ``dtype``.
 
     Args:
@@ -109,8 +114,10 @@ def load_tacotron2_for_inference(source: ModelSource, mel_config: MelConfig | No
     contract = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
     symbols = list(symbols or DEFAULT_SYMBOLS)
     if contract.n_mel_channels != model.config.n_mel_channels:
-        raise ConfigError(f"Tacotron 2 predicts {model.config.n_mel_channels} mel channels, its mel "
-                          f"contract says n_mel_channels={contract.n_mel_channels}")
+        raise ConfigError(
+            f"Tacotron 2 predicts {model.config.n_mel_channels} mel channels, its mel "
+            f"contract says n_mel_channels={contract.n_mel_channels}"
+        )
     return prepare_tacotron2(model, dtype, device), contract, symbols, frontend or TextFrontend()
 
 
@@ -154,9 +161,16 @@ class AcousticModel:
         ConfigError: a setting out of range, or a model that is not a Tacotron 2.
     """
 
-    def __init__(self, model: Tacotron2 | PreparedTacotron2, mel_config: MelConfig | None = None, *,
-                 symbols: Sequence[str] | None = None, text_frontend: TextFrontend | None = None,
-                 batch_size: int = 8, retries: int = 2) -> None:
+    def __init__(
+        self,
+        model: Tacotron2 | PreparedTacotron2,
+        mel_config: MelConfig | None = None,
+        *,
+        symbols: Sequence[str] | None = None,
+        text_frontend: TextFrontend | None = None,
+        batch_size: int = 8,
+        retries: int = 2,
+    ) -> None:
         if not isinstance(model, (Tacotron2, PreparedTacotron2)):
             raise ConfigError(f"tacotron2: expected a Tacotron2 model or checkpoint, found {type(model).__name__}")
         check_number("batch_size", batch_size, 1, integer=True)
@@ -171,10 +185,20 @@ class AcousticModel:
         self.device, self.dtype = parameter.device, parameter.dtype
 
     @classmethod
-    def load(cls, source: ModelSource | None = None, *, mel_config: MelConfig | None = None,
-             device: str | torch.device = "cpu", precision: str = "fp32", max_decoder_steps: int | None = None,
-             gate_threshold: float | None = None, early_stopping: bool = True, prenet_dropout: bool = True,
-             batch_size: int = 8, retries: int = 2) -> AcousticModel:
+    def load(
+        cls,
+        source: ModelSource | None = None,
+        *,
+        mel_config: MelConfig | None = None,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        max_decoder_steps: int | None = None,
+        gate_threshold: float | None = None,
+        early_stopping: bool = True,
+        prenet_dropout: bool = True,
+        batch_size: int = 8,
+        retries: int = 2,
+    ) -> AcousticModel:
         """Load a Tacotron 2 for inference and wrap it.
 
         Args:
@@ -206,17 +230,21 @@ class AcousticModel:
         check_number("retries", retries, 0, integer=True)
         if max_decoder_steps is not None:
             check_number("max_decoder_steps", max_decoder_steps, 1, integer=True)
-        if gate_threshold is not None and not (isinstance(gate_threshold, (int, float))
-                                               and not isinstance(gate_threshold, bool)
-                                               and 0.0 <= gate_threshold <= 1.0):
+        if gate_threshold is not None and not (
+            isinstance(gate_threshold, (int, float))
+            and not isinstance(gate_threshold, bool)
+            and 0.0 <= gate_threshold <= 1.0
+        ):
             raise ConfigError(f"gate_threshold: expected a number in [0, 1], found {gate_threshold!r}")
         resolved = resolve_device(device)
         dtype = resolve_precision(precision, resolved)
         if source is None:
             source = bundled_voice_paths()[0]
             if source is None:
-                raise ConfigError("no bundled voice in this installation: pass a Tacotron 2 checkpoint "
-                                  "(--tacotron2 FILE, and --waveglow FILE for WaveGlow audio)")
+                raise ConfigError(
+                    "no bundled voice in this installation: pass a Tacotron 2 checkpoint "
+                    "(--tacotron2 FILE, and --waveglow FILE for WaveGlow audio)"
+                )
         overrides: dict[str, object] = {"early_stopping": early_stopping}
         if max_decoder_steps is not None:
             overrides["max_decoder_steps"] = max_decoder_steps
@@ -225,22 +253,25 @@ class AcousticModel:
         if not prenet_dropout:
             overrides["prenet_dropout"] = 0.0
         model, mel, symbols, frontend = load_tacotron2_for_inference(
-            source, mel_config, overrides, resolved, dtype if resolved.type == "cuda" else torch.float32)
+            source, mel_config, overrides, resolved, dtype if resolved.type == "cuda" else torch.float32
+        )
         return cls(model, mel, symbols=symbols, text_frontend=frontend, batch_size=batch_size, retries=retries)
 
     @property
     def max_piece_length(self) -> int:
         """Symbols of cleaned text per piece when splitting long text (see :func:`max_chars_for_steps`)."""
-        return max_chars_for_steps(self.model.config.max_decoder_steps, self.mel_config.sampling_rate,
-                                   self.mel_config.hop_length)
+        return max_chars_for_steps(
+            self.model.config.max_decoder_steps, self.mel_config.sampling_rate, self.mel_config.hop_length
+        )
 
     @property
     def deterministic(self) -> bool:
         """Whether every attempt gives the same mel (prenet dropout off)."""
         return self.model.config.prenet_dropout == 0.0
 
-    def decode(self, pieces: Sequence[tuple[str, Sequence[int]]], seed: int,
-               timings: StageTimes | None = None) -> Iterator[tuple[int, Decoded]]:
+    def decode(
+        self, pieces: Sequence[tuple[str, Sequence[int]]], seed: int, timings: StageTimes | None = None
+    ) -> Iterator[tuple[int, Decoded]]:
         """Decode ``pieces`` and yield each one as soon as its result is final.
 
         A piece is final when it is healthy or has used its last attempt; the first attempt
@@ -266,29 +297,38 @@ class AcousticModel:
                 with timings.stage("text", self.device):
                     text, text_lengths = pad_tokens([pieces[i][1] for i in indices], self.device)
                 generator = torch.Generator(self.device).manual_seed(
-                    derive_seed(seed, "tacotron2", attempt, [pieces[i][0] for i in indices]))
+                    derive_seed(seed, "tacotron2", attempt, [pieces[i][0] for i in indices])
+                )
                 with timings.stage("tacotron2", self.device):
-                    items = infer_batch(self.model, text, text_lengths, generator,
-                                        keep_all_frames=not self.model.config.early_stopping)
+                    items = infer_batch(
+                        self.model, text, text_lengths, generator, keep_all_frames=not self.model.config.early_stopping
+                    )
                 timings.count("mel_frames", sum(item.decoded_frames for item in items))
                 for index, item in zip(indices, items):
                     reached_end, coverage = attention_health(item.emitted_alignment)
                     previous = results[index]
-                    if previous is None or (item.stopped + reached_end
-                                            > previous.item.stopped + previous.reached_end):
+                    if previous is None or (item.stopped + reached_end > previous.item.stopped + previous.reached_end):
                         result = Decoded(item, attempt + 1, reached_end, coverage)
                     else:
                         result = dataclasses.replace(previous, attempts=attempt + 1)
                     results[index] = result
                     if result.healthy or last:
                         if not result.healthy:
-                            problem = ("the stop gate never fired" if not result.item.stopped
-                                       else "attention did not reach the end")
-                            logger.warning("%s (after %d attempt(s)) for %r", problem, result.attempts,
-                                           pieces[index][0][:60])
+                            problem = (
+                                "the stop gate never fired"
+                                if not result.item.stopped
+                                else "attention did not reach the end"
+                            )
+                            logger.warning(
+                                "%s (after %d attempt(s)) for %r", problem, result.attempts, pieces[index][0][:60]
+                            )
                         yield index, result
             pending = [i for i in pending if not results[i].healthy]  # type: ignore[union-attr]
             if not pending or last:
                 return
-            logger.info("retrying %d unhealthy piece(s) with another prenet-dropout seed (attempt %d of %d)",
-                        len(pending), attempt + 2, self.retries + 1)
+            logger.info(
+                "retrying %d unhealthy piece(s) with another prenet-dropout seed (attempt %d of %d)",
+                len(pending),
+                attempt + 2,
+                self.retries + 1,
+            )

@@ -18,6 +18,7 @@ pre-postnet frames (``Tacotron2Inference.mel``). What remains is float rounding:
 over B rows may round differently from a single row (≈1e-6 relative), so batched and
 one-at-a-time outputs are close, not bit-identical.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -77,7 +78,7 @@ def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size: expected an integer >= 1, found {batch_size!r}")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def pad_tokens(sequences: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
@@ -85,12 +86,17 @@ def pad_tokens(sequences: Sequence[Sequence[int]], device: torch.device | str = 
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
     text = torch.full((len(sequences), int(lengths.max())), PAD_ID, dtype=torch.int64)
     for row, ids in enumerate(sequences):
-        text[row, :len(ids)] = torch.as_tensor(ids, dtype=torch.int64)
+        text[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.int64)
     return text.to(device), lengths.to(device)
 
 
-def infer_batch(model: Tacotron2 | PreparedTacotron2, text: Tensor, text_lengths: Tensor,
-                generator: torch.Generator | None = None, keep_all_frames: bool = False) -> list[MelItem]:
+def infer_batch(
+    model: Tacotron2 | PreparedTacotron2,
+    text: Tensor,
+    text_lengths: Tensor,
+    generator: torch.Generator | None = None,
+    keep_all_frames: bool = False,
+) -> list[MelItem]:
     """Run ``model.infer`` on a padded batch; each item as if it had been decoded alone.
 
     Args:
@@ -118,20 +124,22 @@ def infer_batch(model: Tacotron2 | PreparedTacotron2, text: Tensor, text_lengths
         # Alone, the item would have ended with the step that fired its gate.
         emitted = min(mel_length + nfps, total) if fired and not keep_all_frames else total
         if emitted < total:
-            decoder_mel = out.mel[row:row + 1, :, :emitted]  # (1, n_mels, emitted)
+            decoder_mel = out.mel[row : row + 1, :, :emitted]  # (1, n_mels, emitted)
             with torch.no_grad():
                 mel = (decoder_mel + model.postnet(decoder_mel))[0]
         else:
             mel = out.mel_postnet[row]
         steps = -(-mel_length // nfps)
         n_text = int(text_lengths[row])
-        items.append(MelItem(
-            mel=mel[:, :mel_length],
-            mel_length=int(mel_length),
-            alignment=out.alignments[row, :steps, :n_text],
-            gate=out.gate[row, :steps],
-            emitted_alignment=out.alignments[row, :-(-emitted // nfps), :n_text],
-            stopped=bool(fired),
-            decoded_frames=total,
-        ))
+        items.append(
+            MelItem(
+                mel=mel[:, :mel_length],
+                mel_length=int(mel_length),
+                alignment=out.alignments[row, :steps, :n_text],
+                gate=out.gate[row, :steps],
+                emitted_alignment=out.alignments[row, : -(-emitted // nfps), :n_text],
+                stopped=bool(fired),
+                decoded_frames=total,
+            )
+        )
     return items

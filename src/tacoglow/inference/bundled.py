@@ -1,4 +1,5 @@
 """The voice shipped inside this installation (package data under ``tacoglow/voices/``)."""
+
 from __future__ import annotations
 
 from importlib import resources

@@ -16,6 +16,7 @@ This changes summation order only: outputs differ from ``Tacotron2.infer`` in th
 postnet) is the reference model's own code. The prepared module keeps no state between calls, so
 one instance may serve many threads at once.
 """
+
 from __future__ import annotations
 
 import copy
@@ -112,12 +113,16 @@ class PreparedTacotron2(nn.Module):
             self.register_buffer(name, tensor, persistent=False)
         self.location_kernel = conv.size(2)
 
-    def _step(self, prenet_out: Tensor, state: DecoderState, memory: EncoderMemory
-              ) -> tuple[Tensor, Tensor, DecoderState]:
+    def _step(
+        self, prenet_out: Tensor, state: DecoderState, memory: EncoderMemory
+    ) -> tuple[Tensor, Tensor, DecoderState]:
         """``Tacotron2``'s decoder step (eval mode) on the fused weights; a ``DecoderStep``."""
         attention_hidden, attention_cell = _lstm_cell(
-            torch.cat((prenet_out, state.attention_context, state.attention_hidden), 1), state.attention_cell,
-            self.attention_rnn, self.attention_rnn_bias)
+            torch.cat((prenet_out, state.attention_context, state.attention_hidden), 1),
+            state.attention_cell,
+            self.attention_rnn,
+            self.attention_rnn_bias,
+        )
         batch, text_len, dim = memory.processed.shape
         processed_query = self.attention.query_layer(attention_hidden).unsqueeze(1)  # (B, 1, attention_dim)
         pad = (self.location_kernel - 1) // 2
@@ -132,17 +137,32 @@ class PreparedTacotron2(nn.Module):
         weights = F.softmax(energies, dim=1)  # (B, T_text)
         context = torch.bmm(weights.unsqueeze(1), memory.encoded).squeeze(1)  # (B, encoder_embedding_dim)
         decoder_hidden, decoder_cell = _lstm_cell(
-            torch.cat((attention_hidden, context, state.decoder_hidden), 1), state.decoder_cell,
-            self.decoder_rnn, self.decoder_rnn_bias)
+            torch.cat((attention_hidden, context, state.decoder_hidden), 1),
+            state.decoder_cell,
+            self.decoder_rnn,
+            self.decoder_rnn_bias,
+        )
         output = torch.addmm(self.projection_bias, torch.cat((decoder_hidden, context), 1), self.projection)
         frames, gate = output.split((output.size(1) - 1, 1), dim=1)
-        new_state = DecoderState(attention_hidden, attention_cell, decoder_hidden, decoder_cell,
-                                 weights, state.attention_weights_cum + weights, context)
+        new_state = DecoderState(
+            attention_hidden,
+            attention_cell,
+            decoder_hidden,
+            decoder_cell,
+            weights,
+            state.attention_weights_cum + weights,
+            context,
+        )
         return frames, gate, new_state
 
     @torch.no_grad()
-    def infer(self, text: Tensor, text_lengths: Tensor, generator: torch.Generator | None = None,
-              mask_text_padding: bool = False) -> Tacotron2Inference:
+    def infer(
+        self,
+        text: Tensor,
+        text_lengths: Tensor,
+        generator: torch.Generator | None = None,
+        mask_text_padding: bool = False,
+    ) -> Tacotron2Inference:
         """As ``Tacotron2.infer`` (same arguments, same result up to float rounding)."""
         lengths_cpu = check_text(text, text_lengths)
         embedded = self.embedding(text).transpose(1, 2)  # (B, T_text, d) -> (B, d, T_text)
@@ -150,8 +170,9 @@ class PreparedTacotron2(nn.Module):
         return decode_free_running(self._step, self.prenet, self.postnet, memory, self.config, generator)
 
 
-def prepare_tacotron2(model: Tacotron2, dtype: torch.dtype | None = None,
-                      device: torch.device | str | None = None) -> PreparedTacotron2:
+def prepare_tacotron2(
+    model: Tacotron2, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> PreparedTacotron2:
     """A fast, inference-only copy of ``model`` in ``dtype`` on ``device``; ``model`` is left unchanged.
 
     The copy is put in eval mode without gradients, cast, and then its decoder weights are fused

@@ -23,6 +23,7 @@ matrix-product peak of a core in float32 and bfloat16):
   without autograd: ~20 % faster than ``F.linear`` in float32, and the bf16 matrix peak); a torch
   build without them, other devices and other dtypes use ``F.linear``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,8 +54,9 @@ from tacoglow.models.waveglow_config import WaveGlowConfig
 __all__ = ["prepare_waveglow", "PreparedWaveGlow"]
 
 
-def prepare_waveglow(model: WaveGlow, dtype: torch.dtype | None = None,
-                     device: torch.device | str | None = None) -> PreparedWaveGlow:
+def prepare_waveglow(
+    model: WaveGlow, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> PreparedWaveGlow:
     """Compose ``model``'s inference weights once for ``dtype`` on ``device``; ``model`` is not modified.
 
     Args:
@@ -78,8 +80,7 @@ def prepare_waveglow(model: WaveGlow, dtype: torch.dtype | None = None,
     if not isinstance(model, WaveGlow):
         raise ConfigError(f"prepare_waveglow: expected a WaveGlow, found {type(model).__name__}")
     weight = model.upsample.weight
-    return PreparedWaveGlow(model, dtype or weight.dtype, torch.device(device) if device is not None
-                            else weight.device)
+    return PreparedWaveGlow(model, dtype or weight.dtype, torch.device(device) if device is not None else weight.device)
 
 
 class PreparedWaveGlow(nn.Module):
@@ -106,8 +107,10 @@ class PreparedWaveGlow(nn.Module):
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> PreparedWaveGlow:
         # nn.Module's .to(), .half(), .cuda() … would leave the composed weights behind: refuse, loudly.
-        raise ConfigError(f"a prepared WaveGlow ({self.dtype}, {self.device}) cannot be moved or cast: "
-                          "call prepare_waveglow on the source model again")
+        raise ConfigError(
+            f"a prepared WaveGlow ({self.dtype}, {self.device}) cannot be moved or cast: "
+            "call prepare_waveglow on the source model again"
+        )
 
     @torch.no_grad()
     def infer(self, mel: Tensor, sigma: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
@@ -151,7 +154,7 @@ class PreparedWaveGlow(nn.Module):
             if is_early(config, k):
                 # The channels forward() emitted before this flow are prepended.
                 start -= config.n_early_size
-                audio = torch.cat([z[..., start:start + config.n_early_size], audio], 2)
+                audio = torch.cat([z[..., start : start + config.n_early_size], audio], 2)
         # (B, L, G) → (B, L·G): sample index = G·l + channel.
         return audio.reshape(B, -1)
 
@@ -209,8 +212,12 @@ def _fuse_wn(wn: _WN, dtype: torch.dtype, device: torch.device) -> _FusedWN:
     end_w, end_b = _weight(wn.end)[:, :, 0], _bias(wn.end)  # (2·n_in, C), (2·n_in,)
     start_w, start_b = _weight(wn.start)[:, :, 0], _bias(wn.start)  # (C, n_in), (C,)
     n_end = end_w.size(0)
-    start = _pack(torch.cat([start_w, start_w.new_zeros(n_end, start_w.size(1))]),
-                  torch.cat([start_b, end_b.new_zeros(n_end)]), dtype, device)
+    start = _pack(
+        torch.cat([start_w, start_w.new_zeros(n_end, start_w.size(1))]),
+        torch.cat([start_b, end_b.new_zeros(n_end)]),
+        dtype,
+        device,
+    )
     in_layers, res_skip_layers = [], []
     layers = zip(wn.in_layers, wn.cond_layers, wn.res_skip_layers, strict=True)
     for i, (in_layer, cond_layer, res_skip) in enumerate(layers):
@@ -258,8 +265,9 @@ def _run_wn(wn: _FusedWN, audio: Tensor, work: Tensor) -> Tensor:
         first = tap_end - n_taps * width
         assert first >= 0, "work buffer too narrow for the taps"
         for k in range(n_taps):
-            _shift_copy(work[..., first + k * width:first + (k + 1) * width], source,
-                        (k - (n_taps - 1) // 2) * dilation)
+            _shift_copy(
+                work[..., first + k * width : first + (k + 1) * width], source, (k - (n_taps - 1) // 2) * dilation
+            )
         # The gate tanh(a)·σ(b) as 2·(σ(2a) − ½)·σ(b), the 2s folded into the weights: one
         # sigmoid over both halves, fused into the GEMM.
         in_act = _gemm(work[..., first:], wn.in_layers[i], sigmoid=True)  # (B, L, 2C)
@@ -300,8 +308,7 @@ def _gemm(x: Tensor, gemm: _Gemm, add: Tensor | None = None, sigmoid: bool = Fal
     if gemm.packed:
         if add is not None:
             return torch.ops.mkldnn._linear_pointwise.binary(x, add, gemm.weight, gemm.bias, "add")
-        return torch.ops.mkldnn._linear_pointwise(x, gemm.weight, gemm.bias, "sigmoid" if sigmoid else "none",
-                                                  [], "")
+        return torch.ops.mkldnn._linear_pointwise(x, gemm.weight, gemm.bias, "sigmoid" if sigmoid else "none", [], "")
     y = F.linear(x, gemm.weight, gemm.bias)
     if add is not None:
         y.add_(add)
@@ -319,8 +326,8 @@ def _shift_copy(dst: Tensor, src: Tensor, shift: int) -> None:
     elif abs(shift) >= L:
         dst.zero_()
     elif shift > 0:
-        dst[:, :L - shift].copy_(src[:, shift:])
-        dst[:, L - shift:].zero_()
+        dst[:, : L - shift].copy_(src[:, shift:])
+        dst[:, L - shift :].zero_()
     else:
-        dst[:, -shift:].copy_(src[:, :L + shift])
+        dst[:, -shift:].copy_(src[:, : L + shift])
         dst[:, :-shift].zero_()

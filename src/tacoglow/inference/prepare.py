@@ -12,6 +12,7 @@ module may serve many threads. The model it was made from is left unchanged.
 >>> type(fast).__name__
 'PreparedTacotron2'
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,9 @@ from tacoglow.models.waveglow import WaveGlow
 __all__ = ["prepare_for_inference"]
 
 
-def prepare_for_inference(model: nn.Module, dtype: torch.dtype | None = None,
-                          device: torch.device | str | None = None) -> PreparedTacotron2 | PreparedWaveGlow:
+def prepare_for_inference(
+    model: nn.Module, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> PreparedTacotron2 | PreparedWaveGlow:
     """The inference form of a Tacotron 2 or a WaveGlow, in ``dtype`` on ``device``.
 
     Args:

@@ -1,4 +1,5 @@
 """Checks shared by the inference stages: numbers, devices, precisions, and derived seeds."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,12 @@ def check_number(name: str, value: object, minimum: float, integer: bool = False
         ConfigError: naming ``name``, the expectation and the value found.
     """
     kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int,) if integer else (int, float)) \
-            or not math.isfinite(value) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int,) if integer else (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+    ):
         raise ConfigError(f"{name}: expected {kind} >= {minimum:g}, found {value!r}")
 
 
@@ -55,8 +60,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision not in PRECISIONS:
         raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, found {precision!r}")
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("precision fp16: needs a CUDA device (CPU half-precision kernels are slow or "
-                          "missing); use --precision bf16 on CPU")
+        raise ConfigError(
+            "precision fp16: needs a CUDA device (CPU half-precision kernels are slow or "
+            "missing); use --precision bf16 on CPU"
+        )
     if precision == "bf16" and device.type == "cpu":
         warn_if_bf16_is_emulated()
     return PRECISIONS[precision]

@@ -19,6 +19,7 @@ its rows at once). Without a seed one is drawn from torch's global RNG on each c
 Threads: a Synthesizer keeps no per-call state (every random draw comes from a generator made
 for the call), so one instance may serve several threads at once.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,15 @@ __all__ = [
     "default_vocoder",
 ]
 
-MEL_CONTRACT_FIELDS = ("sampling_rate", "hop_length", "n_mel_channels", "mel_fmin", "mel_fmax",
-                       "filter_length", "win_length")
+MEL_CONTRACT_FIELDS = (
+    "sampling_rate",
+    "hop_length",
+    "n_mel_channels",
+    "mel_fmin",
+    "mel_fmax",
+    "filter_length",
+    "win_length",
+)
 """MelConfig settings a Tacotron 2 and its vocoder must share."""
 SILENCE_LOG_MEL = math.log(1e-5)
 """Log-mel of silence (the clamp floor of the mel features), used for pauses between pieces."""
@@ -65,11 +73,15 @@ def check_mel_pair(tacotron2: MelConfig, vocoder: MelConfig) -> None:
     Raises:
         ConfigError: naming every differing setting of :data:`MEL_CONTRACT_FIELDS` with both values.
     """
-    differences = [f"{name} (Tacotron 2: {getattr(tacotron2, name)}, vocoder: {getattr(vocoder, name)})"
-                   for name in MEL_CONTRACT_FIELDS if getattr(tacotron2, name) != getattr(vocoder, name)]
+    differences = [
+        f"{name} (Tacotron 2: {getattr(tacotron2, name)}, vocoder: {getattr(vocoder, name)})"
+        for name in MEL_CONTRACT_FIELDS
+        if getattr(tacotron2, name) != getattr(vocoder, name)
+    ]
     if differences:
-        raise ConfigError("Tacotron 2 and vocoder do not share a mel contract, they differ in "
-                          + "; ".join(differences))
+        raise ConfigError(
+            "Tacotron 2 and vocoder do not share a mel contract, they differ in " + "; ".join(differences)
+        )
 
 
 @dataclass(frozen=True)
@@ -157,15 +169,21 @@ class Utterance:
             AudioError: empty audio (the stop gate fired at the first step), or an unwritable path.
         """
         if self.waveform.numel() == 0:
-            raise AudioError(f"{os.fspath(path)}: no audio to write for {self.text[:40]!r}: the stop gate "
-                             f"fired at the first decoder step")
+            raise AudioError(
+                f"{os.fspath(path)}: no audio to write for {self.text[:40]!r}: the stop gate "
+                f"fired at the first decoder step"
+            )
         save_wav(path, self.waveform, self.sample_rate, subtype="FLOAT" if float32 else "PCM_16")
 
 
-
-
-def default_vocoder(acoustic: AcousticModel, *, device: str | torch.device | None = None, precision: str = "fp32",
-                    sigma: float = 0.6, denoise: float = 0.01) -> Vocoder:
+def default_vocoder(
+    acoustic: AcousticModel,
+    *,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    sigma: float = 0.6,
+    denoise: float = 0.01,
+) -> Vocoder:
     """The bundled WaveGlow if this installation has one, else Griffin-Lim for ``acoustic``'s mels.
 
     ``device`` defaults to the acoustic model's; the other settings apply to WaveGlow.
@@ -213,8 +231,14 @@ class Synthesizer:
         >>> utterance.save("hello.wav")                                                  # doctest: +SKIP
     """
 
-    def __init__(self, acoustic: AcousticModel | None = None, vocoder: Vocoder | None = None, *,
-                 text: TextStage | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        acoustic: AcousticModel | None = None,
+        vocoder: Vocoder | None = None,
+        *,
+        text: TextStage | None = None,
+        seed: int | None = None,
+    ) -> None:
         if seed is not None:
             check_number("seed", seed, 0, integer=True)
         self.acoustic = acoustic if acoustic is not None else AcousticModel.load()
@@ -310,27 +334,40 @@ class Synthesizer:
             from tacoglow.voice_catalog import resolve_voice
 
             voice_tacotron2, voice_waveglow = resolve_voice(
-                voice, tacotron2=tacotron2 is None, waveglow=waveglow is None and vocoder != "griffin-lim")
+                voice, tacotron2=tacotron2 is None, waveglow=waveglow is None and vocoder != "griffin-lim"
+            )
             tacotron2 = voice_tacotron2 if tacotron2 is None else tacotron2
             waveglow = voice_waveglow if waveglow is None else waveglow
         if waveglow is None and vocoder != "griffin-lim":
             waveglow = bundled_voice_paths()[1]
             if waveglow is None and vocoder == "waveglow":
-                raise ConfigError("vocoder 'waveglow': no WaveGlow given and none bundled: pass a WaveGlow "
-                                  "checkpoint (--waveglow FILE) or use Griffin-Lim (--vocoder griffin-lim)")
+                raise ConfigError(
+                    "vocoder 'waveglow': no WaveGlow given and none bundled: pass a WaveGlow "
+                    "checkpoint (--waveglow FILE) or use Griffin-Lim (--vocoder griffin-lim)"
+                )
         acoustic = AcousticModel.load(
-            tacotron2, mel_config=mel_config, device=device, precision=precision,
-            max_decoder_steps=max_decoder_steps, gate_threshold=gate_threshold, early_stopping=early_stopping,
-            prenet_dropout=prenet_dropout, batch_size=batch_size, retries=retries)
+            tacotron2,
+            mel_config=mel_config,
+            device=device,
+            precision=precision,
+            max_decoder_steps=max_decoder_steps,
+            gate_threshold=gate_threshold,
+            early_stopping=early_stopping,
+            prenet_dropout=prenet_dropout,
+            batch_size=batch_size,
+            retries=retries,
+        )
         frontend = acoustic.text_frontend.with_normalizer(normalize)
         if phone_repeats is not None:
             frontend = frontend.with_phone_repeats(phone_repeats)
-        text = TextStage(frontend, symbols=acoustic.symbols, split_long_text=split_long_text,
-                         max_text_chars=max_text_chars)
+        text = TextStage(
+            frontend, symbols=acoustic.symbols, split_long_text=split_long_text, max_text_chars=max_text_chars
+        )
         chosen: Vocoder
         if waveglow is not None:
-            chosen = WaveGlowVocoder.load(waveglow, mel_config=mel_config, device=device, precision=precision,
-                                          sigma=sigma, denoise=denoise)
+            chosen = WaveGlowVocoder.load(
+                waveglow, mel_config=mel_config, device=device, precision=precision, sigma=sigma, denoise=denoise
+            )
         else:
             chosen = GriffinLimVocoder(acoustic.mel_config, device=acoustic.device)
         return cls(acoustic, chosen, text=text, seed=seed)
@@ -374,9 +411,16 @@ class Synthesizer:
         for piece, decoded, audio in parts:
             item = decoded.item
             segment = Segment(
-                text=piece.piece.text, mel=item.mel.float().cpu(), alignment=item.alignment.float().cpu(),
-                gate=item.gate.float().cpu(), stop_gate_fired=item.stopped, attention_reached_end=decoded.reached_end,
-                attention_coverage=decoded.coverage, attempts=decoded.attempts, pause_after_s=piece.piece.pause_after_s)
+                text=piece.piece.text,
+                mel=item.mel.float().cpu(),
+                alignment=item.alignment.float().cpu(),
+                gate=item.gate.float().cpu(),
+                stop_gate_fired=item.stopped,
+                attention_reached_end=decoded.reached_end,
+                attention_coverage=decoded.coverage,
+                attempts=decoded.attempts,
+                pause_after_s=piece.piece.pause_after_s,
+            )
             segments.append(segment)
             waves.append(audio.float().cpu())
             mels.append(segment.mel)
@@ -391,13 +435,26 @@ class Synthesizer:
                 alignments.append(torch.zeros(pause_steps, 0))
         mel = torch.cat(mels, dim=1)
         return Utterance(
-            text=text, waveform=torch.cat(waves), sample_rate=sr, mel=mel, mel_length=mel.size(1),
-            alignment=torch.block_diag(*alignments), gate=torch.cat(gates), segments=tuple(segments))
+            text=text,
+            waveform=torch.cat(waves),
+            sample_rate=sr,
+            mel=mel,
+            mel_length=mel.size(1),
+            alignment=torch.block_diag(*alignments),
+            gate=torch.cat(gates),
+            segments=tuple(segments),
+        )
 
     # -------------------------------------------------------------------------------- entry
 
-    def synthesize(self, texts: str | Sequence[str], *, seed: int | None = None, timings: StageTimes | None = None,
-                   progress: Callable[[int], None] | None = None) -> list[Utterance]:
+    def synthesize(
+        self,
+        texts: str | Sequence[str],
+        *,
+        seed: int | None = None,
+        timings: StageTimes | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Utterance]:
         """Speech for each text, in input order.
 
         Args:

@@ -5,6 +5,7 @@ something speakable in it), split into pieces that fit the acoustic model's deco
 (:func:`tacoglow.text.split.split_text`, measured in symbols so numbers and abbreviations count
 as spoken), and each piece turned into symbol ids with the voice's text frontend.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,8 +55,14 @@ class TextStage:
         ConfigError: ``max_text_chars`` not an integer >= 1.
     """
 
-    def __init__(self, frontend: TextFrontend | None = None, *, symbols: Sequence[str] | None = None,
-                 split_long_text: bool = True, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> None:
+    def __init__(
+        self,
+        frontend: TextFrontend | None = None,
+        *,
+        symbols: Sequence[str] | None = None,
+        split_long_text: bool = True,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    ) -> None:
         check_number("max_text_chars", max_text_chars, 1, integer=True)
         self.frontend = frontend if frontend is not None else TextFrontend()
         self.split_long_text = split_long_text
@@ -102,15 +109,19 @@ class TextStage:
             if not text.strip():
                 raise TextError(f"{where}: empty (expected something to say)")
             if len(text) > self.max_text_chars:
-                raise TextError(f"{where}: {len(text):,} characters, more than the {self.max_text_chars:,} "
-                                f"allowed in one text (max_text_chars); split it into several texts")
+                raise TextError(
+                    f"{where}: {len(text):,} characters, more than the {self.max_text_chars:,} "
+                    f"allowed in one text (max_text_chars); split it into several texts"
+                )
         # What is said: normalized (when the frontend does), dropped characters warned about once.
         texts = [self.frontend.prepare(text) for text in texts]
         for index, text in enumerate(texts):
             if not self._has_speakable(text):
                 where = "text" if len(texts) == 1 else f"text {index + 1}"
-                raise TextError(f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
-                                f"{{ARPAbet}} phones after cleaning)")
+                raise TextError(
+                    f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
+                    f"{{ARPAbet}} phones after cleaning)"
+                )
         pieces: list[PreparedPiece] = []
         for index, text in enumerate(texts):
             if self.split_long_text:

@@ -1,4 +1,5 @@
 """Per-stage wall-clock times of one synthesis call (for ``tacoglow bench`` and callers)."""
+
 from __future__ import annotations
 
 import time

@@ -8,6 +8,7 @@ Two ship with tacoglow: :class:`WaveGlowVocoder` (NVIDIA's WaveGlow, with its de
 so a row's audio does not depend on what it was batched with, and both draw their randomness
 only from the generator passed in, never from shared state.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,14 @@ class Vocoder(Protocol):
         """Output sample rate in Hz."""
         ...
 
-    def __call__(self, mel: Tensor, lengths: Tensor, generator: torch.Generator | None = None, *,
-                 timings: StageTimes | None = None) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self,
+        mel: Tensor,
+        lengths: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        timings: StageTimes | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """Audio for a batch of natural-log mels.
 
         Args:
@@ -69,12 +76,15 @@ class Vocoder(Protocol):
 
 def _check_batch(mel: Tensor, lengths: Tensor, mel_config: MelConfig) -> list[int]:
     if mel.dim() != 3 or mel.size(1) != mel_config.n_mel_channels:
-        raise AudioError(f"vocoder input: expected a log-mel of shape (B, {mel_config.n_mel_channels}, T_mel), "
-                         f"found {tuple(mel.shape)}")
+        raise AudioError(
+            f"vocoder input: expected a log-mel of shape (B, {mel_config.n_mel_channels}, T_mel), "
+            f"found {tuple(mel.shape)}"
+        )
     frames = [int(n) for n in lengths.tolist()] if lengths.dim() == 1 else []
     if len(frames) != mel.size(0) or any(not 0 <= n <= mel.size(2) for n in frames):
-        raise AudioError(f"vocoder lengths: expected {mel.size(0)} frame counts in [0, {mel.size(2)}], "
-                         f"found {lengths.tolist()}")
+        raise AudioError(
+            f"vocoder lengths: expected {mel.size(0)} frame counts in [0, {mel.size(2)}], found {lengths.tolist()}"
+        )
     return frames
 
 
@@ -82,12 +92,13 @@ def _stack(rows: list[Tensor], frames: list[int], hop: int, device: torch.device
     """Rows of audio → (B, max length) zero-padded, and their lengths."""
     audio = torch.zeros(len(rows), max(frames, default=0) * hop, device=device)
     for row, samples in enumerate(rows):
-        audio[row, :samples.numel()] = samples
+        audio[row, : samples.numel()] = samples
     return audio, torch.tensor(frames, dtype=torch.int64) * hop
 
 
-def load_waveglow_for_inference(source: WaveGlowSource, mel_config: MelConfig | None, device: torch.device,
-                                dtype: torch.dtype) -> tuple[PreparedWaveGlow, MelConfig]:
+def load_waveglow_for_inference(
+    source: WaveGlowSource, mel_config: MelConfig | None, device: torch.device, dtype: torch.dtype
+) -> tuple[PreparedWaveGlow, MelConfig]:
     """A WaveGlow ready for inference: loaded and prepared (weight norm fused) on ``device`` in ``dtype``.
 
     Args:
@@ -112,11 +123,15 @@ def load_waveglow_for_inference(source: WaveGlowSource, mel_config: MelConfig | 
         raise ConfigError(f"waveglow: expected a WaveGlow model or checkpoint, found {type(model).__name__}")
     contract = mel or MelConfig(n_mel_channels=model.config.n_mel_channels)
     if contract.hop_length != HOP_LENGTH:
-        raise ConfigError(f"WaveGlow upsamples by {HOP_LENGTH} samples per frame, its mel contract says "
-                          f"hop_length={contract.hop_length}")
+        raise ConfigError(
+            f"WaveGlow upsamples by {HOP_LENGTH} samples per frame, its mel contract says "
+            f"hop_length={contract.hop_length}"
+        )
     if contract.n_mel_channels != model.config.n_mel_channels:
-        raise ConfigError(f"WaveGlow takes {model.config.n_mel_channels} mel channels, its mel "
-                          f"contract says n_mel_channels={contract.n_mel_channels}")
+        raise ConfigError(
+            f"WaveGlow takes {model.config.n_mel_channels} mel channels, its mel "
+            f"contract says n_mel_channels={contract.n_mel_channels}"
+        )
     # Composed once for this dtype and device (weight norm fused in float32 first, as NVIDIA's).
     return prepare_waveglow(model, dtype, device), contract
 
@@ -139,8 +154,14 @@ class WaveGlowVocoder:
 
     name = "waveglow"
 
-    def __init__(self, model: WaveGlow | PreparedWaveGlow, mel_config: MelConfig | None = None, *, sigma: float = 0.6,
-                 denoise: float = 0.01) -> None:
+    def __init__(
+        self,
+        model: WaveGlow | PreparedWaveGlow,
+        mel_config: MelConfig | None = None,
+        *,
+        sigma: float = 0.6,
+        denoise: float = 0.01,
+    ) -> None:
         check_number("sigma", sigma, 0.0)
         check_number("denoise strength", denoise, 0.0)
         self.model = model
@@ -159,8 +180,16 @@ class WaveGlowVocoder:
             self.denoiser = Denoiser(model, generator=generator).to(self.device)
 
     @classmethod
-    def load(cls, source: WaveGlowSource, *, mel_config: MelConfig | None = None, device: str | torch.device = "cpu",
-             precision: str = "fp32", sigma: float = 0.6, denoise: float = 0.01) -> WaveGlowVocoder:
+    def load(
+        cls,
+        source: WaveGlowSource,
+        *,
+        mel_config: MelConfig | None = None,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        sigma: float = 0.6,
+        denoise: float = 0.01,
+    ) -> WaveGlowVocoder:
         """Load a WaveGlow for inference (see :func:`load_waveglow_for_inference`) and wrap it.
 
         ``precision``: "fp32", "bf16" (GPU, or a CPU with AVX512-BF16 or AMX; on other CPUs it is
@@ -176,8 +205,14 @@ class WaveGlowVocoder:
     def sample_rate(self) -> int:
         return self.mel_config.sampling_rate
 
-    def __call__(self, mel: Tensor, lengths: Tensor, generator: torch.Generator | None = None, *,
-                 timings: StageTimes | None = None) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self,
+        mel: Tensor,
+        lengths: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        timings: StageTimes | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """See :meth:`Vocoder.__call__`."""
         frames = _check_batch(mel, lengths, self.mel_config)
         timings = timings if timings is not None else StageTimes()
@@ -187,11 +222,11 @@ class WaveGlowVocoder:
             if n_frames == 0:
                 rows.append(torch.zeros(0, device=self.device))
                 continue
-            one = mel[row:row + 1, :, :n_frames].to(self.device)  # (1, n_mels, T_mel)
+            one = mel[row : row + 1, :, :n_frames].to(self.device)  # (1, n_mels, T_mel)
             with torch.inference_mode(), timings.stage("waveglow", self.device):
                 audio = self.model.infer(one, sigma=self.sigma, generator=generator).float()
             timings.count("audio_samples", audio.size(1))
-            audio = audio[0, :n_frames * hop]
+            audio = audio[0, : n_frames * hop]
             # The STFT inside needs more than half a window of audio.
             if self.denoiser is not None and audio.numel() > self.denoiser.stft.filter_length // 2:
                 with torch.inference_mode(), timings.stage("denoiser", self.device):
@@ -214,8 +249,14 @@ class GriffinLimVocoder:
 
     name = "griffin-lim"
 
-    def __init__(self, mel_config: MelConfig | None = None, *, device: str | torch.device = "cpu",
-                 n_iters: int = 60, power: float = 1.2) -> None:
+    def __init__(
+        self,
+        mel_config: MelConfig | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        n_iters: int = 60,
+        power: float = 1.2,
+    ) -> None:
         self.mel_config = mel_config or MelConfig()
         self.device = resolve_device(device)
         self.module = GriffinLim(self.mel_config, n_iters=n_iters, power=power).to(self.device)
@@ -224,8 +265,14 @@ class GriffinLimVocoder:
     def sample_rate(self) -> int:
         return self.mel_config.sampling_rate
 
-    def __call__(self, mel: Tensor, lengths: Tensor, generator: torch.Generator | None = None, *,
-                 timings: StageTimes | None = None) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self,
+        mel: Tensor,
+        lengths: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        timings: StageTimes | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """See :meth:`Vocoder.__call__`."""
         frames = _check_batch(mel, lengths, self.mel_config)
         timings = timings if timings is not None else StageTimes()
@@ -234,7 +281,7 @@ class GriffinLimVocoder:
             if n_frames == 0:
                 rows.append(torch.zeros(0, device=self.device))
                 continue
-            one = mel[row:row + 1, :, :n_frames].to(self.device)  # (1, n_mels, T_mel)
+            one = mel[row : row + 1, :, :n_frames].to(self.device)  # (1, n_mels, T_mel)
             with torch.inference_mode(), timings.stage("waveglow", self.device):
                 audio = self.module(one.float(), generator=generator)
             timings.count("audio_samples", audio.size(1))

@@ -1,4 +1,5 @@
 """tacoglow.models: Tacotron 2 (text → mel), WaveGlow (mel → audio) and the WaveGlow denoiser."""
+
 from tacoglow.models.denoiser import Denoiser
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config, Tacotron2Inference
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig

@@ -5,6 +5,7 @@ characteristic of that model. Its STFT magnitude (first frame only) is scaled by
 subtracted from every frame of the audio to clean; the magnitude is clamped at 0 and the audio
 rebuilt with its own phase (ARCHITECTURE_FACTS.md §5.10, checkpoint_layout.md §1.3).
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -28,6 +29,7 @@ class WaveGlowLike(Protocol):
     upsample: nn.ConvTranspose1d  # its weight gives the dtype and device of the bias run
 
     def infer(self, mel: Tensor, sigma: float = 1.0, generator: torch.Generator | None = None) -> Tensor: ...
+
 
 BIAS_MEL_FRAMES = 88
 """Frames of the bias mel (22,528 samples); fixed by the reference, and the bias depends on it."""
@@ -66,9 +68,16 @@ class Denoiser(nn.Module):
 
     bias_spec: Tensor
 
-    def __init__(self, waveglow: WaveGlowLike, filter_length: int = 1024, n_overlap: int = 4,
-                 win_length: int = 1024, mode: str = "zeros", *,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        waveglow: WaveGlowLike,
+        filter_length: int = 1024,
+        n_overlap: int = 4,
+        win_length: int = 1024,
+        mode: str = "zeros",
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(n_overlap, bool) or not isinstance(n_overlap, int) or n_overlap < 1:
             raise ConfigError(f"Denoiser n_overlap: expected a positive integer, found {n_overlap!r}")

@@ -5,6 +5,7 @@ checkpoint format (state-dict keys such as ``decoder.gate_layer.linear_layer.wei
 weight init (Xavier-uniform with a gain chosen for the following non-linearity) is the reference's.
 Biases keep PyTorch's default init.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -71,12 +72,16 @@ class ConvNorm(nn.Module):
                 raise ConfigError(f"ConvNorm: 'same' padding needs an odd kernel_size, found {kernel_size}")
             padding = dilation * (kernel_size - 1) // 2
         self.conv = nn.Conv1d(
-            in_channels, out_channels, kernel_size=kernel_size, stride=stride,
-            padding=padding, dilation=dilation, bias=bias,
+            in_channels,
+            out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            bias=bias,
         )
         nn.init.xavier_uniform_(self.conv.weight, gain=nn.init.calculate_gain(w_init_gain))
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the convolution: ``(B, in_channels, T) -> (B, out_channels, T')``."""
         return self.conv(x)
-

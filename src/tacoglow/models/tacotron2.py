@@ -10,6 +10,7 @@ Shapes: B (batch), T_text (padded text length), T_mel (mel frames), n_mels, T_st
 n_frames_per_step (decoder steps). A step predicts ``n_frames_per_step`` frames, one stop-gate
 logit and one attention row: gate and alignments are per step, mels per frame.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,13 +76,16 @@ def _prenet_dropout(x: Tensor, p: float, generator: torch.Generator | None) -> T
 def check_text(text: Tensor, text_lengths: Tensor) -> Tensor:
     """Check text (B, T_text) and text_lengths (B,) in [1, T_text] (else ``DataError``) -> lengths, int64 CPU."""
     if text.dim() != 2 or text_lengths.shape != text.shape[:1]:
-        raise DataError(f"Tacotron2: expected text (B, T_text) and text_lengths (B,), found "
-                        f"{tuple(text.shape)} and {tuple(text_lengths.shape)}")
+        raise DataError(
+            f"Tacotron2: expected text (B, T_text) and text_lengths (B,), found "
+            f"{tuple(text.shape)} and {tuple(text_lengths.shape)}"
+        )
     lengths_cpu = text_lengths.to("cpu", torch.int64)  # pack_padded_sequence wants CPU lengths
     shortest, longest = int(lengths_cpu.min()), int(lengths_cpu.max())
     if shortest < 1 or longest > text.size(1):
-        raise DataError(f"Tacotron2: text_lengths must lie in [1, {text.size(1)}] (T_text), "
-                        f"found min {shortest}, max {longest}")
+        raise DataError(
+            f"Tacotron2: text_lengths must lie in [1, {text.size(1)}] (T_text), found min {shortest}, max {longest}"
+        )
     return lengths_cpu
 
 
@@ -93,8 +97,9 @@ class _Encoder(nn.Module):
         dim, kernel = config.encoder_embedding_dim, config.encoder_kernel_size
         self.convolutions = nn.ModuleList(
             nn.Sequential(
-                ConvNorm(dim, dim, kernel_size=kernel, stride=1, padding=(kernel - 1) // 2, dilation=1,
-                         w_init_gain="relu"),
+                ConvNorm(
+                    dim, dim, kernel_size=kernel, stride=1, padding=(kernel - 1) // 2, dilation=1, w_init_gain="relu"
+                ),
                 nn.BatchNorm1d(dim),
             )
             for _ in range(config.encoder_n_convolutions)
@@ -144,8 +149,9 @@ class _LocationLayer(nn.Module):
 
     def __init__(self, n_filters: int, kernel_size: int, attention_dim: int) -> None:
         super().__init__()
-        self.location_conv = ConvNorm(2, n_filters, kernel_size=kernel_size, padding=(kernel_size - 1) // 2,
-                                      bias=False, stride=1, dilation=1)
+        self.location_conv = ConvNorm(
+            2, n_filters, kernel_size=kernel_size, padding=(kernel_size - 1) // 2, bias=False, stride=1, dilation=1
+        )
         self.location_dense = LinearNorm(n_filters, attention_dim, bias=False, w_init_gain="tanh")
 
     def forward(self, weights_cat: Tensor) -> Tensor:
@@ -170,8 +176,9 @@ class _Attention(nn.Module):
         self.query_layer = LinearNorm(config.attention_rnn_dim, dim, bias=False, w_init_gain="tanh")
         self.memory_layer = LinearNorm(config.encoder_embedding_dim, dim, bias=False, w_init_gain="tanh")
         self.v = LinearNorm(dim, 1, bias=False)
-        self.location_layer = _LocationLayer(config.attention_location_n_filters,
-                                             config.attention_location_kernel_size, dim)
+        self.location_layer = _LocationLayer(
+            config.attention_location_n_filters, config.attention_location_kernel_size, dim
+        )
 
     def memory(self, encoded: Tensor, text_lengths_cpu: Tensor) -> EncoderMemory:
         """encoded (B, T_text, d), text_lengths_cpu (B,) -> ``EncoderMemory``."""
@@ -181,8 +188,9 @@ class _Attention(nn.Module):
             mask = positions[None, :] >= text_lengths_cpu.to(encoded.device)[:, None]  # (B, T_text)
         return EncoderMemory(encoded, self.memory_layer(encoded).contiguous(), mask)
 
-    def forward(self, query: Tensor, memory: EncoderMemory, weights_prev: Tensor, weights_cum: Tensor
-                ) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, memory: EncoderMemory, weights_prev: Tensor, weights_cum: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """One step: query (B, attention_rnn_dim), the previous step's weights and their running
         sum (B, T_text) each -> context (B, encoder_embedding_dim), weights (B, T_text)."""
         processed_query = self.query_layer(query.unsqueeze(1))  # (B, 1, attention_dim)
@@ -220,8 +228,9 @@ DecoderStep = Callable[[Tensor, DecoderState, EncoderMemory], tuple[Tensor, Tens
 """(prenet output (B, prenet_dim), state, memory) -> (frames (B, n_mels * nfps), gate logit (B, 1), new state)."""
 
 
-def _stack(frames: list[Tensor], gates: list[Tensor], weights: list[Tensor], n_mels: int
-           ) -> tuple[Tensor, Tensor, Tensor]:
+def _stack(
+    frames: list[Tensor], gates: list[Tensor], weights: list[Tensor], n_mels: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-step lists -> mel (B, n_mels, T_mel), gate (B, T_steps), alignments (B, T_steps, T_text)."""
     mel = torch.stack(frames).transpose(0, 1).contiguous()  # (T_steps, B, n_mels*nfps) -> (B, T_steps, n_mels*nfps)
     mel = mel.view(mel.size(0), -1, n_mels)  # -> (B, T_mel, n_mels)
@@ -231,8 +240,14 @@ def _stack(frames: list[Tensor], gates: list[Tensor], weights: list[Tensor], n_m
     return mel, gate, alignments
 
 
-def decode_free_running(step: DecoderStep, prenet: _Prenet, postnet: nn.Module, memory: EncoderMemory,
-                        config: Tacotron2Config, generator: torch.Generator | None) -> Tacotron2Inference:
+def decode_free_running(
+    step: DecoderStep,
+    prenet: _Prenet,
+    postnet: nn.Module,
+    memory: EncoderMemory,
+    config: Tacotron2Config,
+    generator: torch.Generator | None,
+) -> Tacotron2Inference:
     """Autoregressive decoding with ``step``, each step fed the previous pre-postnet frames, then the postnet.
 
     Stop rule (the reference's): an item continues while sigmoid(gate) <= gate_threshold; once
@@ -257,11 +272,17 @@ def decode_free_running(step: DecoderStep, prenet: _Prenet, postnet: nn.Module, 
     stopped = ~running.squeeze(1)
     unfinished = int(batch - stopped.sum())
     if len(frames) == config.max_decoder_steps and unfinished:
-        logger.warning("Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d items; "
-                       "raise max_decoder_steps or check the input", config.max_decoder_steps, unfinished, batch)
+        logger.warning(
+            "Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d items; "
+            "raise max_decoder_steps or check the input",
+            config.max_decoder_steps,
+            unfinished,
+            batch,
+        )
     mel, gate_logits, alignments_out = _stack(frames, gates, alignments, config.n_mel_channels)
-    return Tacotron2Inference(mel + postnet(mel), mel_lengths * config.n_frames_per_step, alignments_out,
-                              gate_logits, stopped, mel)
+    return Tacotron2Inference(
+        mel + postnet(mel), mel_lengths * config.n_frames_per_step, alignments_out, gate_logits, stopped, mel
+    )
 
 
 class _Decoder(nn.Module):
@@ -284,8 +305,9 @@ class _Decoder(nn.Module):
         self.linear_projection = LinearNorm(config.decoder_rnn_dim + memory_dim, frame_dim)
         self.gate_layer = LinearNorm(config.decoder_rnn_dim + memory_dim, 1, bias=True, w_init_gain="sigmoid")
 
-    def step(self, prenet_out: Tensor, state: DecoderState, memory: EncoderMemory
-             ) -> tuple[Tensor, Tensor, DecoderState]:
+    def step(
+        self, prenet_out: Tensor, state: DecoderState, memory: EncoderMemory
+    ) -> tuple[Tensor, Tensor, DecoderState]:
         """One decoder step (a ``DecoderStep``): the reference's ``Decoder.decode``.
 
         Returns:
@@ -294,22 +316,33 @@ class _Decoder(nn.Module):
         """
         cfg = self.config
         attention_hidden, attention_cell = self.attention_rnn(
-            torch.cat((prenet_out, state.attention_context), -1), (state.attention_hidden, state.attention_cell))
+            torch.cat((prenet_out, state.attention_context), -1), (state.attention_hidden, state.attention_cell)
+        )
         # Dropout hits the hidden state that is carried on, not just this step's output.
         attention_hidden = F.dropout(attention_hidden, cfg.p_attention_dropout, self.training)
-        context, weights = self.attention_layer(attention_hidden, memory, state.attention_weights,
-                                                state.attention_weights_cum)
+        context, weights = self.attention_layer(
+            attention_hidden, memory, state.attention_weights, state.attention_weights_cum
+        )
         decoder_hidden, decoder_cell = self.decoder_rnn(
-            torch.cat((attention_hidden, context), -1), (state.decoder_hidden, state.decoder_cell))
+            torch.cat((attention_hidden, context), -1), (state.decoder_hidden, state.decoder_cell)
+        )
         decoder_hidden = F.dropout(decoder_hidden, cfg.p_decoder_dropout, self.training)
         hidden_context = torch.cat((decoder_hidden, context), dim=1)
         frames, gate = self.linear_projection(hidden_context), self.gate_layer(hidden_context)
-        new_state = DecoderState(attention_hidden, attention_cell, decoder_hidden, decoder_cell,
-                                 weights, state.attention_weights_cum + weights, context)
+        new_state = DecoderState(
+            attention_hidden,
+            attention_cell,
+            decoder_hidden,
+            decoder_cell,
+            weights,
+            state.attention_weights_cum + weights,
+            context,
+        )
         return frames, gate, new_state
 
-    def forward(self, memory: EncoderMemory, mels: Tensor, scheduled_sampling: float = 0.0
-                ) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, memory: EncoderMemory, mels: Tensor, scheduled_sampling: float = 0.0
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher forcing: step t sees ground-truth group t-1 (the go frame at t = 0).
 
         Decoder-input policy, scheduled sampling (Bengio et al. 2015): with p = ``scheduled_sampling``
@@ -358,8 +391,9 @@ class _Postnet(nn.Module):
         gains = ["tanh"] * (config.postnet_n_convolutions - 1) + ["linear"]
         self.convolutions = nn.ModuleList(
             nn.Sequential(
-                ConvNorm(c_in, c_out, kernel_size=kernel, stride=1, padding=(kernel - 1) // 2, dilation=1,
-                         w_init_gain=gain),
+                ConvNorm(
+                    c_in, c_out, kernel_size=kernel, stride=1, padding=(kernel - 1) // 2, dilation=1, w_init_gain=gain
+                ),
                 nn.BatchNorm1d(c_out),
             )
             for c_in, c_out, gain in zip(sizes[:-1], sizes[1:], gains)
@@ -420,8 +454,9 @@ class Tacotron2(nn.Module):
         encoded = self.encoder(embedded, lengths_cpu, mask_text_padding)
         return self.decoder.attention_layer.memory(encoded, lengths_cpu)
 
-    def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor, mel_lengths: Tensor
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(
+        self, text: Tensor, text_lengths: Tensor, mels: Tensor, mel_lengths: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Teacher-forced pass for training.
 
         In training mode ``config.scheduled_sampling`` feeds some steps the model's own output
@@ -439,8 +474,10 @@ class Tacotron2(nn.Module):
         """
         nfps = self.config.n_frames_per_step
         if mels.dim() != 3 or mels.size(1) != self.config.n_mel_channels or mels.size(2) % nfps:
-            raise DataError(f"Tacotron2: expected mels (B, {self.config.n_mel_channels}, T_mel) with T_mel a "
-                            f"multiple of n_frames_per_step={nfps}, found {tuple(mels.shape)}")
+            raise DataError(
+                f"Tacotron2: expected mels (B, {self.config.n_mel_channels}, T_mel) with T_mel a "
+                f"multiple of n_frames_per_step={nfps}, found {tuple(mels.shape)}"
+            )
         memory = self._encode(text, text_lengths)
         scheduled_sampling = self.config.scheduled_sampling if self.training else 0.0
         mel, gate, alignments = self.decoder(memory, mels, scheduled_sampling)
@@ -455,8 +492,13 @@ class Tacotron2(nn.Module):
         return mel, mel_postnet, gate, alignments
 
     @torch.no_grad()
-    def infer(self, text: Tensor, text_lengths: Tensor, generator: torch.Generator | None = None,
-              mask_text_padding: bool = False) -> Tacotron2Inference:
+    def infer(
+        self,
+        text: Tensor,
+        text_lengths: Tensor,
+        generator: torch.Generator | None = None,
+        mask_text_padding: bool = False,
+    ) -> Tacotron2Inference:
         """Synthesize mels autoregressively (no gradients).
 
         Args:
@@ -472,5 +514,4 @@ class Tacotron2(nn.Module):
             ``early_stopping``) or ``max_decoder_steps`` (then a warning names unfinished items).
         """
         memory = self._encode(text, text_lengths, mask_text_padding)
-        return decode_free_running(self.decoder.step, self.decoder.prenet, self.postnet, memory, self.config,
-                                   generator)
+        return decode_free_running(self.decoder.step, self.decoder.prenet, self.postnet, memory, self.config, generator)

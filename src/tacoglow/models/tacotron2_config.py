@@ -3,6 +3,7 @@
 Two dict forms are read: tacoglow's (``dataclasses.asdict``, :meth:`Tacotron2Config.from_dict`)
 and NVIDIA's constructor keywords (:meth:`Tacotron2Config.from_nvidia`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,11 +17,27 @@ __all__ = ["Tacotron2Config"]
 
 # NVIDIA's constructor keywords, in the order its config dicts list them.
 _NVIDIA_KEYS = (
-    "mask_padding", "n_mel_channels", "n_symbols", "symbols_embedding_dim", "encoder_kernel_size",
-    "encoder_n_convolutions", "encoder_embedding_dim", "attention_rnn_dim", "attention_dim",
-    "attention_location_n_filters", "attention_location_kernel_size", "n_frames_per_step",
-    "decoder_rnn_dim", "prenet_dim", "max_decoder_steps", "gate_threshold", "p_attention_dropout",
-    "p_decoder_dropout", "postnet_embedding_dim", "postnet_kernel_size", "postnet_n_convolutions",
+    "mask_padding",
+    "n_mel_channels",
+    "n_symbols",
+    "symbols_embedding_dim",
+    "encoder_kernel_size",
+    "encoder_n_convolutions",
+    "encoder_embedding_dim",
+    "attention_rnn_dim",
+    "attention_dim",
+    "attention_location_n_filters",
+    "attention_location_kernel_size",
+    "n_frames_per_step",
+    "decoder_rnn_dim",
+    "prenet_dim",
+    "max_decoder_steps",
+    "gate_threshold",
+    "p_attention_dropout",
+    "p_decoder_dropout",
+    "postnet_embedding_dim",
+    "postnet_kernel_size",
+    "postnet_n_convolutions",
     "decoder_no_early_stopping",
 )
 
@@ -109,24 +126,32 @@ class Tacotron2Config:
                 raise ConfigError(f"Tacotron2Config.{f.name}: expected a positive int, found {value}")
         for name in ("encoder_kernel_size", "attention_location_kernel_size", "postnet_kernel_size"):
             if getattr(self, name) % 2 != 1:
-                raise ConfigError(f"Tacotron2Config.{name}: expected an odd kernel size "
-                                  f"(same-length padding), found {getattr(self, name)}")
+                raise ConfigError(
+                    f"Tacotron2Config.{name}: expected an odd kernel size "
+                    f"(same-length padding), found {getattr(self, name)}"
+                )
         if self.symbols_embedding_dim != self.encoder_embedding_dim:
-            raise ConfigError(f"Tacotron2Config: symbols_embedding_dim ({self.symbols_embedding_dim}) must "
-                              f"equal encoder_embedding_dim ({self.encoder_embedding_dim})")
+            raise ConfigError(
+                f"Tacotron2Config: symbols_embedding_dim ({self.symbols_embedding_dim}) must "
+                f"equal encoder_embedding_dim ({self.encoder_embedding_dim})"
+            )
         if self.encoder_embedding_dim % 2 != 0:
-            raise ConfigError(f"Tacotron2Config.encoder_embedding_dim: expected an even width (BiLSTM "
-                              f"halves), found {self.encoder_embedding_dim}")
+            raise ConfigError(
+                f"Tacotron2Config.encoder_embedding_dim: expected an even width (BiLSTM "
+                f"halves), found {self.encoder_embedding_dim}"
+            )
         if self.postnet_n_convolutions < 2:
-            raise ConfigError(f"Tacotron2Config.postnet_n_convolutions: expected at least 2, "
-                              f"found {self.postnet_n_convolutions}")
+            raise ConfigError(
+                f"Tacotron2Config.postnet_n_convolutions: expected at least 2, found {self.postnet_n_convolutions}"
+            )
         for name in ("gate_threshold", "p_attention_dropout", "p_decoder_dropout", "scheduled_sampling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"Tacotron2Config.{name}: expected a value in [0, 1], found {getattr(self, name)}")
         # 1 would drop every unit, scaling by 1 / (1 - p) = inf: the decoder would never see its frames.
         if not 0.0 <= self.prenet_dropout < 1.0:
-            raise ConfigError(f"Tacotron2Config.prenet_dropout: expected a value in [0, 1), "
-                              f"found {self.prenet_dropout}")
+            raise ConfigError(
+                f"Tacotron2Config.prenet_dropout: expected a value in [0, 1), found {self.prenet_dropout}"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Tacotron2Config:
@@ -144,8 +169,10 @@ class Tacotron2Config:
             if name in values:
                 value = values.pop(name)
                 if type(value) is not type(neutral) or value != neutral:
-                    raise ConfigError(f"Tacotron2Config.{name} was removed (an experiment that did not help); "
-                                      f"only {neutral!r} loads, found {value!r}")
+                    raise ConfigError(
+                        f"Tacotron2Config.{name} was removed (an experiment that did not help); "
+                        f"only {neutral!r} loads, found {value!r}"
+                    )
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ConfigError(f"Tacotron2Config: unknown keys {unknown}")
@@ -166,8 +193,9 @@ class Tacotron2Config:
         if "decoder_no_early_stopping" in d:
             no_early = d["decoder_no_early_stopping"]
             if not isinstance(no_early, bool):
-                raise ConfigError(f"Tacotron 2 NVIDIA config: decoder_no_early_stopping must be a bool, "
-                                  f"found {no_early!r}")
+                raise ConfigError(
+                    f"Tacotron 2 NVIDIA config: decoder_no_early_stopping must be a bool, found {no_early!r}"
+                )
             kwargs["early_stopping"] = not no_early
         return cls(**kwargs)
 

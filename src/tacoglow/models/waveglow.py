@@ -14,6 +14,7 @@ training runs too are written as GEMMs with the same dot products: a flow's cond
 (:meth:`_WN.forward`) and the mel upsampler (:func:`_upsample`). This file is that math only; for
 fast inference, prepare a model once with :func:`tacoglow.inference.fast_waveglow.prepare_waveglow`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,18 @@ from torch import Tensor, nn
 from tacoglow.errors import AudioError, ConfigError
 from tacoglow.models.waveglow_config import WaveGlowConfig
 
-__all__ = ["WaveGlowConfig", "WaveGlow", "WeightNormConv1d", "UPSAMPLE_KERNEL", "HOP_LENGTH",
-           "condition", "sample_noise", "check_latent", "inverse_affine", "is_early"]
+__all__ = [
+    "WaveGlowConfig",
+    "WaveGlow",
+    "WeightNormConv1d",
+    "UPSAMPLE_KERNEL",
+    "HOP_LENGTH",
+    "condition",
+    "sample_noise",
+    "check_latent",
+    "inverse_affine",
+    "is_early",
+]
 
 UPSAMPLE_KERNEL = 1024
 """Kernel of the transposed conv that upsamples the mel (fixed in the reference)."""
@@ -47,8 +58,7 @@ class WeightNormConv1d(nn.Module):
         dilation (int): dilation; padding is dilation · (kernel_size − 1) / 2. Default 1.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
-                 dilation: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.dilation = kernel_size, dilation
@@ -77,8 +87,14 @@ class WeightNormConv1d(nn.Module):
         dtype = torch.promote_types(self.weight_v.dtype, torch.float32)
         with torch.no_grad():
             weight = torch._weight_norm(self.weight_v.to(dtype), self.weight_g.to(dtype), 0)
-        conv = nn.Conv1d(self.in_channels, self.out_channels, self.kernel_size, dilation=self.dilation,
-                         padding=self.padding, device="meta")
+        conv = nn.Conv1d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            dilation=self.dilation,
+            padding=self.padding,
+            device="meta",
+        )
         # Re-register in the order torch's remove_weight_norm leaves them: bias first, then weight.
         del conv.weight, conv.bias
         conv.bias = self.bias
@@ -86,8 +102,10 @@ class WeightNormConv1d(nn.Module):
         return conv
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"dilation={self.dilation}, padding={self.padding}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"dilation={self.dilation}, padding={self.padding}"
+        )
 
 
 class _WN(nn.Module):
@@ -99,11 +117,12 @@ class _WN(nn.Module):
     (zero-initialised, not weight-normed) maps the summed skips to 2·n_in channels.
     """
 
-    def __init__(self, n_in_channels: int, n_cond_channels: int, n_layers: int, n_channels: int,
-                 kernel_size: int) -> None:
+    def __init__(
+        self, n_in_channels: int, n_cond_channels: int, n_layers: int, n_channels: int, kernel_size: int
+    ) -> None:
         super().__init__()
         self.n_layers, self.n_channels, self.kernel_size = n_layers, n_channels, kernel_size
-        self.dilations = tuple(2 ** i for i in range(n_layers))
+        self.dilations = tuple(2**i for i in range(n_layers))
         # Registration order fixes the state_dict order: in_layers, res_skip_layers, cond_layers,
         # start, end; construction order (start, end, then per layer in/cond/res_skip) fixes the
         # RNG draws of a seeded init.
@@ -136,7 +155,7 @@ class _WN(nn.Module):
         audio = self.start(audio)
         output: Tensor | None = None
         for i, (in_layer, res_skip_layer) in enumerate(zip(self.in_layers, self.res_skip_layers)):
-            in_act = in_layer(audio) + cond[:, i * 2 * C:(i + 1) * 2 * C]
+            in_act = in_layer(audio) + cond[:, i * 2 * C : (i + 1) * 2 * C]
             acts = torch.tanh(in_act[:, :C]) * torch.sigmoid(in_act[:, C:])
             res_skip = res_skip_layer(acts)
             if i < self.n_layers - 1:
@@ -169,8 +188,9 @@ class _Invertible1x1Conv(nn.Module):
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, 1, bias=False)
         # float32 CPU draw like the reference's FloatTensor(c, c).normal_(); follows a default device.
-        weight = torch.linalg.qr(torch.randn(channels, channels, dtype=torch.float32,
-                                             device=self.conv.weight.device))[0]
+        weight = torch.linalg.qr(torch.randn(channels, channels, dtype=torch.float32, device=self.conv.weight.device))[
+            0
+        ]
         if weight.device.type != "meta" and torch.det(weight) < 0:
             weight[:, 0] = -1 * weight[:, 0]  # det +1: a rotation, so logdet starts at 0
         with torch.no_grad():
@@ -214,8 +234,9 @@ class WaveGlow(nn.Module):
         super().__init__()
         config = WaveGlowConfig() if config is None else config
         self.config = config
-        self.upsample = nn.ConvTranspose1d(config.n_mel_channels, config.n_mel_channels,
-                                           UPSAMPLE_KERNEL, stride=HOP_LENGTH)
+        self.upsample = nn.ConvTranspose1d(
+            config.n_mel_channels, config.n_mel_channels, UPSAMPLE_KERNEL, stride=HOP_LENGTH
+        )
         self.WN = nn.ModuleList()  # noqa: N815 - NVIDIA's key prefix "WN."
         self.convinv = nn.ModuleList()
         n_channels = config.n_group
@@ -223,8 +244,15 @@ class WaveGlow(nn.Module):
             if is_early(config, k):
                 n_channels -= config.n_early_size
             self.convinv.append(_Invertible1x1Conv(n_channels))
-            self.WN.append(_WN(n_channels // 2, config.n_mel_channels * config.n_group,
-                               config.n_layers, config.n_channels, config.kernel_size))
+            self.WN.append(
+                _WN(
+                    n_channels // 2,
+                    config.n_mel_channels * config.n_group,
+                    config.n_layers,
+                    config.n_channels,
+                    config.kernel_size,
+                )
+            )
         assert n_channels == config.n_remaining_channels
 
     @property
@@ -255,16 +283,18 @@ class WaveGlow(nn.Module):
             raise AudioError(f"WaveGlow audio: expected (B={mel.size(0)}, T_audio), found {tuple(audio.shape)}")
         if spect.size(2) < audio.size(1) // G:
             n_upsampled = (mel.size(2) - 1) * HOP_LENGTH + UPSAMPLE_KERNEL
-            raise AudioError(f"WaveGlow: mel of {mel.size(2)} frames upsamples to {n_upsampled} samples, "
-                             f"expected >= the audio's {audio.size(1)}")
+            raise AudioError(
+                f"WaveGlow: mel of {mel.size(2)} frames upsamples to {n_upsampled} samples, "
+                f"expected >= the audio's {audio.size(1)}"
+            )
         audio = audio.unfold(1, G, G).permute(0, 2, 1)  # (B, T_audio) → (B, L, G) → (B, G, L)
         early: list[Tensor] = []
         log_s_list: list[Tensor] = []
         log_det_W_list: list[Tensor] = []
         for k in range(self.config.n_flows):
             if is_early(self.config, k):
-                early.append(audio[:, :self.config.n_early_size])
-                audio = audio[:, self.config.n_early_size:]
+                early.append(audio[:, : self.config.n_early_size])
+                audio = audio[:, self.config.n_early_size :]
             audio, log_det_W = self.convinv[k](audio)
             log_det_W_list.append(log_det_W)
             n_half = audio.size(1) // 2
@@ -327,7 +357,7 @@ class WaveGlow(nn.Module):
             if is_early(config, k):
                 # The channels forward() emitted before this flow are prepended.
                 start -= config.n_early_size
-                audio = torch.cat([z[:, start:start + config.n_early_size], audio], 1)
+                audio = torch.cat([z[:, start : start + config.n_early_size], audio], 1)
         # (B, G, L) → (B, L, G) → (B, L·G): sample index = G·l + channel.
         return audio.transpose(1, 2).reshape(audio.size(0), -1)
 
@@ -343,6 +373,7 @@ class WaveGlow(nn.Module):
 
 
 # --- steps shared with the prepared inference module (tacoglow.inference.fast_waveglow) ------------
+
 
 def is_early(config: WaveGlowConfig, k: int) -> bool:
     """Whether flow k emits ``n_early_size`` channels before it runs (forward direction)."""
@@ -389,13 +420,14 @@ def _upsample(mel: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     out = mel.new_zeros(B, n_mels, T_mel + n_blocks - 1, HOP_LENGTH, dtype=acc_dtype)
     for j in range(n_blocks):
         # Block j of frame t lands in output hop t + j: (B, T_mel, out, HOP) → (B, out, T_mel, HOP)
-        out[:, :, j:j + T_mel] += blocks[:, :, :, j].transpose(1, 2)
+        out[:, :, j : j + T_mel] += blocks[:, :, :, j].transpose(1, 2)
     out = out.view(B, n_mels, -1) + bias[:, None]
     return out.to(mel.dtype)
 
 
-def sample_noise(config: WaveGlowConfig, batch: int, length: int, generator: torch.Generator | None,
-                 device: torch.device) -> Tensor:
+def sample_noise(
+    config: WaveGlowConfig, batch: int, length: int, generator: torch.Generator | None, device: torch.device
+) -> Tensor:
     """Standard-normal latent in ``forward``'s layout, (B, n_group, L), float32, drawn as NVIDIA's.
 
     Drawn in float32 on ``device`` in the reference's order: (B, n_remaining, L) first, then

@@ -1,5 +1,6 @@
 """Hyper-parameters of WaveGlow, with NVIDIA's names, and their conversion to and from NVIDIA's
 constructor keywords (a checkpoint's ``config``, with the WN sizes nested in ``WN_config``)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,19 +51,17 @@ class WaveGlowConfig:
         if self.n_group < 2 or self.n_group % 2:
             raise ConfigError(f"WaveGlowConfig.n_group: expected an even number >= 2, found {self.n_group}")
         if self.n_early_size < 0 or self.n_early_size % 2:
-            raise ConfigError(
-                f"WaveGlowConfig.n_early_size: expected an even number >= 0, found {self.n_early_size}")
+            raise ConfigError(f"WaveGlowConfig.n_early_size: expected an even number >= 0, found {self.n_early_size}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ConfigError(
-                f"WaveGlowConfig.kernel_size: expected an odd number >= 1, found {self.kernel_size}")
+            raise ConfigError(f"WaveGlowConfig.kernel_size: expected an odd number >= 1, found {self.kernel_size}")
         if self.n_channels < 2 or self.n_channels % 2:
-            raise ConfigError(
-                f"WaveGlowConfig.n_channels: expected an even number >= 2, found {self.n_channels}")
+            raise ConfigError(f"WaveGlowConfig.n_channels: expected an even number >= 2, found {self.n_channels}")
         if self.n_remaining_channels < 2:
             raise ConfigError(
                 f"WaveGlowConfig: n_group={self.n_group} minus {self.n_early_outputs} early outputs of "
                 f"n_early_size={self.n_early_size} must leave >= 2 channels, "
-                f"found {self.n_remaining_channels}")
+                f"found {self.n_remaining_channels}"
+            )
 
     @property
     def n_early_outputs(self) -> int:
@@ -89,15 +88,13 @@ class WaveGlowConfig:
         top = {f.name for f in dataclasses.fields(cls)} - set(_WN_KEYS)
         unknown = sorted(set(config) - top - {"WN_config"})
         if unknown:
-            raise ConfigError(f"WaveGlow config: expected keys {sorted(top | {'WN_config'})}, "
-                              f"found unknown {unknown}")
+            raise ConfigError(f"WaveGlow config: expected keys {sorted(top | {'WN_config'})}, found unknown {unknown}")
         wn = config.get("WN_config", {})
         if not isinstance(wn, Mapping):
             raise ConfigError(f"WaveGlow config WN_config: expected a dict, found {type(wn).__name__}")
         unknown = sorted(set(wn) - set(_WN_KEYS))
         if unknown:
-            raise ConfigError(f"WaveGlow config WN_config: expected keys {list(_WN_KEYS)}, "
-                              f"found unknown {unknown}")
+            raise ConfigError(f"WaveGlow config WN_config: expected keys {list(_WN_KEYS)}, found unknown {unknown}")
         return cls(**{k: v for k, v in config.items() if k != "WN_config"}, **dict(wn))
 
     def to_nvidia(self) -> dict[str, Any]:

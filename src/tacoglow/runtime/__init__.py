@@ -6,6 +6,7 @@ install ``numpy onnxruntime soundfile`` and the text frontend's packages instead
 >>> from tacoglow.runtime import OnnxSynthesizer                     # doctest: +SKIP
 >>> OnnxSynthesizer("voice-onnx", seed=0).synthesize("Hello.")[0].save("hello.wav")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from tacoglow.runtime.engine import OnnxSynthesizer, Segment, StageTimes, Utterance

@@ -8,6 +8,7 @@ irfft's 1/N, 2/N, ..., 2/N, 1/N, and the DC / Nyquist sine rows are zero in both
 to float32 rounding (tested against the PyTorch modules). librosa's ``griffinlim`` was not used: it
 centres and normalises differently from NVIDIA's STFT, and the point is the PyTorch engine's audio.
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,7 +43,7 @@ def _envelope(n_frames: int, hop: int, n_fft: int, win_length: int) -> np.ndarra
     envelope = np.zeros(length, dtype=np.float32)
     for frame in range(n_frames):
         start = frame * hop
-        envelope[start:start + n_fft] += squared[:max(0, min(n_fft, length - start))]
+        envelope[start : start + n_fft] += squared[: max(0, min(n_fft, length - start))]
     return envelope
 
 
@@ -65,15 +66,23 @@ def istft(magnitude: np.ndarray, phase: np.ndarray, n_fft: int, hop: int, win_le
     length = n_fft + hop * (n_frames - 1)
     signal = np.zeros(length, dtype=np.float32)
     for index in range(n_frames):  # overlap-add: frame t covers [t * hop, t * hop + n_fft)
-        signal[index * hop:index * hop + n_fft] += frames[index]
+        signal[index * hop : index * hop + n_fft] += frames[index]
     envelope = _envelope(n_frames, hop, n_fft, win_length)
     signal = signal / np.where(envelope > _FLOAT32_TINY, envelope, np.float32(1.0))
     pad = n_fft // 2
-    return signal[pad:length - pad]
+    return signal[pad : length - pad]
 
 
-def griffin_lim_vocoder(mel: np.ndarray, mel_pinv: np.ndarray, rng: np.random.Generator, n_fft: int, hop: int,
-                        win_length: int, n_iters: int = 60, power: float = 1.2) -> np.ndarray:
+def griffin_lim_vocoder(
+    mel: np.ndarray,
+    mel_pinv: np.ndarray,
+    rng: np.random.Generator,
+    n_fft: int,
+    hop: int,
+    win_length: int,
+    n_iters: int = 60,
+    power: float = 1.2,
+) -> np.ndarray:
     """``GriffinLimVocoder``'s recipe: log-mel (n_mels, T_mel) -> audio (T_mel * hop,) float32.
 
     exp -> filterbank pseudo-inverse ``mel_pinv`` (n_freq, n_mels) -> sharpen by ``power``
@@ -88,16 +97,15 @@ def griffin_lim_vocoder(mel: np.ndarray, mel_pinv: np.ndarray, rng: np.random.Ge
         magnitude = peak * (magnitude / peak) ** np.float32(power)
     min_frames = n_fft // 2 // hop + 2
     magnitude = np.pad(magnitude, ((0, 0), (0, max(1, min_frames - n_frames)))).astype(np.float32)
-    phase = (rng.random(magnitude.shape, dtype=np.float32) * np.float32(2 * np.pi) - np.float32(np.pi))
+    phase = rng.random(magnitude.shape, dtype=np.float32) * np.float32(2 * np.pi) - np.float32(np.pi)
     signal = istft(magnitude, phase, n_fft, hop, win_length)
     for _ in range(n_iters):
         _, phase = stft(signal, n_fft, hop, win_length)
         signal = istft(magnitude, phase, n_fft, hop, win_length)
-    return signal[:n_frames * hop]
+    return signal[: n_frames * hop]
 
 
-def denoise(audio: np.ndarray, bias: np.ndarray, strength: float, n_fft: int, hop: int,
-            win_length: int) -> np.ndarray:
+def denoise(audio: np.ndarray, bias: np.ndarray, strength: float, n_fft: int, hop: int, win_length: int) -> np.ndarray:
     """``Denoiser``: subtract strength * bias (n_freq,) from every frame's magnitude; (T,) -> (hop * (T // hop),)."""
     magnitude, phase = stft(audio, n_fft, hop, win_length)
     magnitude = np.maximum(magnitude - bias[:, None] * np.float32(strength), np.float32(0.0))

@@ -13,6 +13,7 @@ same derived seeds), so runs are reproducible; the draws themselves differ from 
 prenet dropout on, or WaveGlow noise, the two engines give different (equally likely) audio. With
 prenet dropout off the mels match the PyTorch engine's to float32 rounding.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,15 @@ FINAL_STEPS = 3
 END_SLACK_TOKENS = 2
 COVERED_WEIGHT = 0.5
 SILENCE_LOG_MEL = math.log(1e-5)
-_STATE_NAMES = ("attention_hidden", "attention_cell", "decoder_hidden", "decoder_cell",
-                "attention_weights", "attention_weights_cum", "attention_context")
+_STATE_NAMES = (
+    "attention_hidden",
+    "attention_cell",
+    "decoder_hidden",
+    "decoder_cell",
+    "attention_weights",
+    "attention_weights_cum",
+    "attention_context",
+)
 
 
 def attention_health(alignment: np.ndarray) -> tuple[bool, float]:
@@ -55,7 +63,7 @@ def attention_health(alignment: np.ndarray) -> tuple[bool, float]:
     steps, n_tokens = alignment.shape
     if steps == 0 or n_tokens == 0:
         return False, 0.0
-    final = alignment[-min(FINAL_STEPS, steps):]
+    final = alignment[-min(FINAL_STEPS, steps) :]
     furthest = int(final.argmax(axis=1).max())
     coverage = float((alignment.sum(axis=0) >= COVERED_WEIGHT).mean())
     return furthest >= n_tokens - 1 - END_SLACK_TOKENS, coverage
@@ -166,8 +174,12 @@ class _Piece:
 
 def _check_number(name: str, value: object, minimum: float, integer: bool = False) -> None:
     kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int,) if integer else (int, float)) \
-            or not math.isfinite(value) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int,) if integer else (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+    ):
         raise ConfigError(f"{name}: expected {kind} >= {minimum:g}, found {value!r}")
 
 
@@ -188,11 +200,24 @@ class OnnxSynthesizer:
         ConfigError: a setting out of range, or a folder that is not an export / lacks the variant.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], *, precision: str = "fp32", sigma: float = 0.6,
-                 denoise: float = 0.01, seed: int | None = None, batch_size: int = 8,
-                 max_decoder_steps: int | None = None, gate_threshold: float | None = None,
-                 prenet_dropout: bool = True, phone_repeats: int | None = None, retries: int = 2,
-                 split_long_text: bool = True, threads: int | None = None, early_stopping: bool = True) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        precision: str = "fp32",
+        sigma: float = 0.6,
+        denoise: float = 0.01,
+        seed: int | None = None,
+        batch_size: int = 8,
+        max_decoder_steps: int | None = None,
+        gate_threshold: float | None = None,
+        prenet_dropout: bool = True,
+        phone_repeats: int | None = None,
+        retries: int = 2,
+        split_long_text: bool = True,
+        threads: int | None = None,
+        early_stopping: bool = True,
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -205,9 +230,11 @@ class OnnxSynthesizer:
         _check_number("retries", retries, 0, integer=True)
         if max_decoder_steps is not None:
             _check_number("max_decoder_steps", max_decoder_steps, 1, integer=True)
-        if gate_threshold is not None and not (isinstance(gate_threshold, (int, float))
-                                               and not isinstance(gate_threshold, bool)
-                                               and 0.0 <= gate_threshold <= 1.0):
+        if gate_threshold is not None and not (
+            isinstance(gate_threshold, (int, float))
+            and not isinstance(gate_threshold, bool)
+            and 0.0 <= gate_threshold <= 1.0
+        ):
             raise ConfigError(f"gate_threshold: expected a number in [0, 1], found {gate_threshold!r}")
         if seed is not None:
             _check_number("seed", seed, 0, integer=True)
@@ -218,13 +245,16 @@ class OnnxSynthesizer:
         try:
             voice = json.loads(voice_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"--onnx {self.folder}: no voice.json there (expected a folder written by "
-                              f"'tacoglow export --format onnx')") from None
+            raise ConfigError(
+                f"--onnx {self.folder}: no voice.json there (expected a folder written by "
+                f"'tacoglow export --format onnx')"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{voice_path}: cannot read ({exc})") from None
         if voice.get("format_version") != 1:
-            raise ConfigError(f"{voice_path}: format_version {voice.get('format_version')!r} is not supported "
-                              f"(expected 1)")
+            raise ConfigError(
+                f"{voice_path}: format_version {voice.get('format_version')!r} is not supported (expected 1)"
+            )
         self.voice = voice
         self.precision = precision
         self.sigma, self.denoise_strength = float(sigma), float(denoise)
@@ -256,8 +286,9 @@ class OnnxSynthesizer:
             files = graphs.get(name, {})
             file = files.get(variant)
             if file is None:
-                raise ConfigError(f"--onnx {self.folder}: no {variant} variant of {name} (export without "
-                                  f"--no-variants)")
+                raise ConfigError(
+                    f"--onnx {self.folder}: no {variant} variant of {name} (export without --no-variants)"
+                )
             try:
                 return ort.InferenceSession(str(self.folder / file), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # noqa: BLE001 (onnxruntime raises its own exception types)
@@ -281,8 +312,7 @@ class OnnxSynthesizer:
 
     @property
     def max_chars(self) -> int:
-        return int(max_chars_for_steps(self.max_decoder_steps, self.sample_rate,
-                                                        int(self.mel_config["hop_length"])))
+        return int(max_chars_for_steps(self.max_decoder_steps, self.sample_rate, int(self.mel_config["hop_length"])))
 
     def _speakable_ids(self, text: str) -> bool:
         return any(i in self._speakable for i in self.text_frontend.to_sequence(text))
@@ -297,11 +327,14 @@ class OnnxSynthesizer:
             if not text.strip():
                 raise TextError(f"{where}: empty (expected something to say)")
             if not self._speakable_ids(text):
-                raise TextError(f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
-                                f"{{ARPAbet}} phones after cleaning)")
+                raise TextError(
+                    f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
+                    f"{{ARPAbet}} phones after cleaning)"
+                )
             if self.split_long_text:
-                split = split_text(text, self.max_chars,
-                                   length=lambda piece: len(self._split_frontend.to_sequence(piece)))
+                split = split_text(
+                    text, self.max_chars, length=lambda piece: len(self._split_frontend.to_sequence(piece))
+                )
             else:
                 split = [TextPiece(text.strip(), 0.0)]
             kept: list[_Piece] = []
@@ -309,8 +342,9 @@ class OnnxSynthesizer:
                 if self._speakable_ids(piece.text):
                     kept.append(_Piece(index, piece, self.text_frontend.to_sequence(piece.text)))
                 elif kept:
-                    kept[-1].piece = TextPiece(kept[-1].piece.text,
-                                                max(kept[-1].piece.pause_after_s, piece.pause_after_s))
+                    kept[-1].piece = TextPiece(
+                        kept[-1].piece.text, max(kept[-1].piece.pause_after_s, piece.pause_after_s)
+                    )
             kept[-1].piece = TextPiece(kept[-1].piece.text, 0.0)
             pieces.extend(kept)
         return pieces
@@ -323,12 +357,13 @@ class OnnxSynthesizer:
         lengths = np.array([len(s) for s in sequences], dtype=np.int64)
         text = np.full((batch, int(lengths.max())), PAD_ID, dtype=np.int64)
         for row, ids in enumerate(sequences):
-            text[row, :len(ids)] = ids
+            text[row, : len(ids)] = ids
         memory, processed = self.encoder.run(None, {"text": text, "text_lengths": lengths})
         return memory, processed, np.arange(text.shape[1])[None, :] >= lengths[:, None], lengths
 
-    def decode(self, memory: np.ndarray, processed: np.ndarray, text_mask: np.ndarray, rng: np.random.Generator
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def decode(
+        self, memory: np.ndarray, processed: np.ndarray, text_mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The autoregressive loop (``decode_free_running``'s stop rule) on the decoder-step graph.
 
         Returns:
@@ -344,12 +379,21 @@ class OnnxSynthesizer:
         frames, gates, alignments, running_steps = [], [], [], []
         for _ in range(self.max_decoder_steps):
             if p > 0.0:  # _prenet_dropout: Bernoulli(1 - p) masks divided by 1 - p
-                masks = [(rng.random((batch, self.prenet_dim), dtype=np.float32) < 1.0 - p).astype(np.float32)
-                         / np.float32(1.0 - p) for _ in range(2)]
+                masks = [
+                    (rng.random((batch, self.prenet_dim), dtype=np.float32) < 1.0 - p).astype(np.float32)
+                    / np.float32(1.0 - p)
+                    for _ in range(2)
+                ]
             else:
                 masks = [ones, ones]
-            feeds = {"frame": frame, "prenet_mask_1": masks[0], "prenet_mask_2": masks[1],
-                     "memory": memory, "processed_memory": processed, "text_mask": text_mask}
+            feeds = {
+                "frame": frame,
+                "prenet_mask_1": masks[0],
+                "prenet_mask_2": masks[1],
+                "memory": memory,
+                "processed_memory": processed,
+                "text_mask": text_mask,
+            }
             feeds.update(zip(_STATE_NAMES, state))
             frame, gate, *state = self.decoder_step.run(None, feeds)
             frames.append(frame)
@@ -367,8 +411,12 @@ class OnnxSynthesizer:
         mel_lengths = np.stack(running_steps, 1).sum(1) * self.nfps
         stopped = ~running
         if self.early_stopping and n_steps == self.max_decoder_steps and not stopped.all():
-            logger.warning("Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d items",
-                           self.max_decoder_steps, int((~stopped).sum()), batch)
+            logger.warning(
+                "Tacotron 2 reached max_decoder_steps=%d before the stop gate fired for %d of %d items",
+                self.max_decoder_steps,
+                int((~stopped).sum()),
+                batch,
+            )
         return np.ascontiguousarray(mel), np.stack(gates, 1), np.stack(alignments, 1), mel_lengths, stopped
 
     def infer_batch(self, sequences: Sequence[Sequence[int]], rng: np.random.Generator) -> list[_Item]:
@@ -385,42 +433,56 @@ class OnnxSynthesizer:
                 mel_length = total
             emitted = min(mel_length + self.nfps, total) if fired and self.early_stopping else total
             if emitted < total:  # alone, the item would have ended with the step that fired its gate
-                (row_mel,) = self.postnet.run(None, {"mel": np.ascontiguousarray(mel[row:row + 1, :, :emitted])})
+                (row_mel,) = self.postnet.run(None, {"mel": np.ascontiguousarray(mel[row : row + 1, :, :emitted])})
                 row_mel = row_mel[0]
             else:
                 row_mel = mel_postnet[row]
             steps = -(-mel_length // self.nfps)
             n_text = int(lengths[row])
-            items.append(_Item(mel=row_mel[:, :mel_length], alignment=align_all[row, :steps, :n_text],
-                               gate=gate_all[row, :steps],
-                               emitted_alignment=align_all[row, :-(-emitted // self.nfps), :n_text],
-                               stopped=fired, decoded_frames=total))
+            items.append(
+                _Item(
+                    mel=row_mel[:, :mel_length],
+                    alignment=align_all[row, :steps, :n_text],
+                    gate=gate_all[row, :steps],
+                    emitted_alignment=align_all[row, : -(-emitted // self.nfps), :n_text],
+                    stopped=fired,
+                    decoded_frames=total,
+                )
+            )
         return items
 
     def _state_sizes(self, text_len: int) -> tuple[int, ...]:
         t2 = self.voice["tacotron2"]
-        return (t2["attention_rnn_dim"], t2["attention_rnn_dim"], t2["decoder_rnn_dim"], t2["decoder_rnn_dim"],
-                text_len, text_len, t2["encoder_embedding_dim"])
+        return (
+            t2["attention_rnn_dim"],
+            t2["attention_rnn_dim"],
+            t2["decoder_rnn_dim"],
+            t2["decoder_rnn_dim"],
+            text_len,
+            text_len,
+            t2["encoder_embedding_dim"],
+        )
 
-    def _decode(self, pieces: list[_Piece], base_seed: int, timings: StageTimes,
-                progress: Callable[[int], None]) -> None:
+    def _decode(
+        self, pieces: list[_Piece], base_seed: int, timings: StageTimes, progress: Callable[[int], None]
+    ) -> None:
         """Tacotron 2 on every piece, batched by length; unhealthy pieces retried."""
         pending = list(range(len(pieces)))
         for attempt in range(self.retries + 1):
             lengths = [len(pieces[i].ids) for i in pending]
             order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))  # plan_batches' order
             for start in range(0, len(order), self.batch_size):
-                indices = [pending[b] for b in order[start:start + self.batch_size]]
+                indices = [pending[b] for b in order[start : start + self.batch_size]]
                 rng = np.random.default_rng(
-                    _derive_seed(base_seed, "tacotron2", attempt, [pieces[i].piece.text for i in indices]))
+                    _derive_seed(base_seed, "tacotron2", attempt, [pieces[i].piece.text for i in indices])
+                )
                 with timings.stage("tacotron2"):
                     items = self.infer_batch([pieces[i].ids for i in indices], rng)
                 timings.count("mel_frames", sum(item.decoded_frames for item in items))
                 for index, item in zip(indices, items):
                     piece = pieces[index]
                     reached_end, coverage = attention_health(item.emitted_alignment)
-                    better = piece.item is None or (item.stopped + reached_end
-                                                    > piece.item.stopped + piece.reached_end)
+                    better = piece.item is None or (item.stopped + reached_end > piece.item.stopped + piece.reached_end)
                     piece.attempts += 1
                     if better:
                         piece.item, piece.reached_end, piece.coverage = item, reached_end, coverage
@@ -429,8 +491,12 @@ class OnnxSynthesizer:
             pending = [i for i in pending if not pieces[i].healthy]
             if not pending or self.prenet_dropout == 0.0 or attempt == self.retries:
                 break
-            logger.info("retrying %d unhealthy piece(s) with another prenet-dropout seed (attempt %d of %d)",
-                        len(pending), attempt + 2, self.retries + 1)
+            logger.info(
+                "retrying %d unhealthy piece(s) with another prenet-dropout seed (attempt %d of %d)",
+                len(pending),
+                attempt + 2,
+                self.retries + 1,
+            )
         for i in pending:
             item = pieces[i].item
             assert item is not None
@@ -456,14 +522,21 @@ class OnnxSynthesizer:
                 audio = audio[0, :n_samples]
             else:
                 settings = self.voice["vocoder"]
-                audio = griffin_lim_vocoder(mel, self.mel_pinv, rng, n_fft, hop, win,
-                                            int(settings["n_iters"]), float(settings["power"]))
+                audio = griffin_lim_vocoder(
+                    mel, self.mel_pinv, rng, n_fft, hop, win, int(settings["n_iters"]), float(settings["power"])
+                )
         timings.count("audio_samples", audio.size)
         if self.denoiser_bias is not None and self.denoise_strength > 0 and audio.size > n_fft // 2:
             d = self.voice["vocoder"]["denoiser"]
             with timings.stage("denoiser"):
-                audio = denoise(audio, self.denoiser_bias, self.denoise_strength, int(d["filter_length"]),
-                                int(d["hop_length"]), int(d["win_length"]))
+                audio = denoise(
+                    audio,
+                    self.denoiser_bias,
+                    self.denoise_strength,
+                    int(d["filter_length"]),
+                    int(d["hop_length"]),
+                    int(d["win_length"]),
+                )
         return audio.astype(np.float32)
 
     # --------------------------------------------------------------------------------- entry
@@ -474,8 +547,19 @@ class OnnxSynthesizer:
         for piece, audio in parts:
             item = piece.item
             assert item is not None
-            segments.append(Segment(piece.piece.text, item.mel, item.alignment, item.gate, item.stopped,
-                                    piece.reached_end, piece.coverage, piece.attempts, piece.piece.pause_after_s))
+            segments.append(
+                Segment(
+                    piece.piece.text,
+                    item.mel,
+                    item.alignment,
+                    item.gate,
+                    item.stopped,
+                    piece.reached_end,
+                    piece.coverage,
+                    piece.attempts,
+                    piece.piece.pause_after_s,
+                )
+            )
             waves.append(audio)
             mels.append(item.mel)
             pause_steps = round(piece.piece.pause_after_s * sr / hop / self.nfps)
@@ -485,8 +569,13 @@ class OnnxSynthesizer:
         mel = np.concatenate(mels, axis=1)
         return Utterance(text, np.concatenate(waves), sr, mel, mel.shape[1], tuple(segments))
 
-    def synthesize(self, texts: str | Sequence[str], *, timings: StageTimes | None = None,
-                   progress: Callable[[int], None] | None = None) -> list[Utterance]:
+    def synthesize(
+        self,
+        texts: str | Sequence[str],
+        *,
+        timings: StageTimes | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Utterance]:
         """Speech for each text, in input order (see the PyTorch ``Synthesizer.synthesize``)."""
         single = isinstance(texts, str)
         batch: Sequence[str] = [texts] if single else texts  # type: ignore[list-item]

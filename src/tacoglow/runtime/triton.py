@@ -10,6 +10,7 @@ Items of one Triton batch that give no seed are synthesized together (one random
 each item with a seed or sigma is synthesized with them, so its audio does not depend on
 what it was batched with. Importing this module imports no torch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,9 @@ MODEL_NAME = "tacoglow"
 def make_infer(synth: OnnxSynthesizer) -> Callable[..., dict[str, np.ndarray]]:
     """The batch function: text (B, 1) bytes, seed (B, 1) int64?, sigma (B, 1) float32? -> audio, audio_length."""
 
-    def infer(text: np.ndarray, seed: np.ndarray | None = None, sigma: np.ndarray | None = None
-              ) -> dict[str, np.ndarray]:
+    def infer(
+        text: np.ndarray, seed: np.ndarray | None = None, sigma: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         texts = [bytes(item).decode("utf-8") if not isinstance(item, str) else item for item in text[:, 0]]
         audio: list[np.ndarray | None] = [None] * len(texts)
         shared = [i for i in range(len(texts)) if seed is None and sigma is None]
@@ -54,14 +56,22 @@ def make_infer(synth: OnnxSynthesizer) -> Callable[..., dict[str, np.ndarray]]:
         longest = max(w.size for w in waves)
         padded = np.zeros((len(waves), longest), np.float32)
         for row, wave in enumerate(waves):
-            padded[row, :wave.size] = wave
+            padded[row, : wave.size] = wave
         return {"audio": padded, "audio_length": np.array([[w.size] for w in waves], np.int64)}
 
     return infer
 
 
-def serve_triton(synth: OnnxSynthesizer, *, http_port: int = 8000, grpc_port: int = 8001, metrics_port: int = 8002,
-                 max_batch_size: int = 8, max_queue_delay_us: int = 5000, block: bool = True) -> Any:
+def serve_triton(
+    synth: OnnxSynthesizer,
+    *,
+    http_port: int = 8000,
+    grpc_port: int = 8001,
+    metrics_port: int = 8002,
+    max_batch_size: int = 8,
+    max_queue_delay_us: int = 5000,
+    block: bool = True,
+) -> Any:
     """Bind ``synth`` as model ``tacoglow`` and start Triton; blocks serving unless ``block`` is False.
 
     With ``block=False`` the started ``pytriton.triton.Triton`` is returned (call ``.stop()``).
@@ -83,19 +93,26 @@ def serve_triton(synth: OnnxSynthesizer, *, http_port: int = 8000, grpc_port: in
 
     triton = Triton(config=TritonConfig(http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port))
     triton.bind(
-        model_name=MODEL_NAME, infer_func=batched,
-        inputs=[Tensor(name="text", dtype=bytes, shape=(1,)),
-                Tensor(name="seed", dtype=np.int64, shape=(1,), optional=True),
-                Tensor(name="sigma", dtype=np.float32, shape=(1,), optional=True)],
-        outputs=[Tensor(name="audio", dtype=np.float32, shape=(-1,)),
-                 Tensor(name="audio_length", dtype=np.int64, shape=(1,))],
-        config=ModelConfig(max_batch_size=max_batch_size,
-                           batcher=DynamicBatcher(max_queue_delay_microseconds=max_queue_delay_us)),
+        model_name=MODEL_NAME,
+        infer_func=batched,
+        inputs=[
+            Tensor(name="text", dtype=bytes, shape=(1,)),
+            Tensor(name="seed", dtype=np.int64, shape=(1,), optional=True),
+            Tensor(name="sigma", dtype=np.float32, shape=(1,), optional=True),
+        ],
+        outputs=[
+            Tensor(name="audio", dtype=np.float32, shape=(-1,)),
+            Tensor(name="audio_length", dtype=np.int64, shape=(1,)),
+        ],
+        config=ModelConfig(
+            max_batch_size=max_batch_size, batcher=DynamicBatcher(max_queue_delay_microseconds=max_queue_delay_us)
+        ),
         strict=True,
     )
     if block:
-        logger.info("Triton: model %r on HTTP :%d, gRPC :%d, metrics :%d", MODEL_NAME, http_port, grpc_port,
-                     metrics_port)
+        logger.info(
+            "Triton: model %r on HTTP :%d, gRPC :%d, metrics :%d", MODEL_NAME, http_port, grpc_port, metrics_port
+        )
         triton.serve()
         return None
     triton.run()

@@ -4,6 +4,7 @@
 >>> app = create_app(Synthesizer())                          # doctest: +SKIP
 >>> uvicorn.run(app, host="127.0.0.1", port=8000)            # doctest: +SKIP
 """
+
 from tacoglow.serving.app import MODEL_NAMES, SPEED_RANGE, ServerSettings, create_app
 
 __all__ = ["MODEL_NAMES", "SPEED_RANGE", "ServerSettings", "create_app"]

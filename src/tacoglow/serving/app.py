@@ -15,6 +15,7 @@ Every error is ``{"error": {"message", "type", "param", "code"}}`` with a 4xx/5x
 OpenAI's API answers; nothing of a traceback reaches the client. The server keeps no per-client
 state, so any number of them can sit behind one HTTP load balancer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -96,8 +97,15 @@ class ServerSettings:
 class APIError(Exception):
     """An error answer: HTTP status and OpenAI's error fields."""
 
-    def __init__(self, status: int, message: str, code: str, param: str | None = None,
-                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        param: str | None = None,
+        type_: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.type = status, message, code, param, type_
         self.headers = headers
@@ -131,39 +139,62 @@ def _parse_speech_request(raw: bytes, settings: ServerSettings, formats: Sequenc
         raise APIError(400, f"unknown parameter(s): {', '.join(unknown)}", "unknown_parameter", unknown[0])
     model = body.get("model")
     if model not in MODEL_NAMES:
-        raise APIError(400, f"model: expected one of {', '.join(MODEL_NAMES)}, found {model!r}",
-                       "model_not_found", "model")
+        raise APIError(
+            400, f"model: expected one of {', '.join(MODEL_NAMES)}, found {model!r}", "model_not_found", "model"
+        )
     text = body.get("input")
     if not isinstance(text, str):
         raise APIError(400, f"input: expected a string, found {type(text).__name__}", "invalid_type", "input")
     if not text.strip():
         raise APIError(400, "input: empty (expected something to say)", "empty_input", "input")
     if len(text) > settings.max_input_chars:
-        raise APIError(413, f"input: {len(text)} characters, at most {settings.max_input_chars} accepted",
-                       "string_above_max_length", "input")
+        raise APIError(
+            413,
+            f"input: {len(text)} characters, at most {settings.max_input_chars} accepted",
+            "string_above_max_length",
+            "input",
+        )
     if body.get("instructions"):
-        raise APIError(400, "instructions: not supported by this server's voices", "unsupported_parameter",
-                       "instructions")
+        raise APIError(
+            400, "instructions: not supported by this server's voices", "unsupported_parameter", "instructions"
+        )
     voice = body.get("voice")
     if isinstance(voice, dict) and isinstance(voice.get("id"), str):  # OpenAI's custom-voice form
         voice = voice["id"]
     offered = list(settings.voices)
     if not isinstance(voice, str) or (voice != "default" and voice not in offered):
-        raise APIError(400, f"voice: expected one of {', '.join(['default', *offered])}, found {voice!r}",
-                       "invalid_voice", "voice")
+        raise APIError(
+            400, f"voice: expected one of {', '.join(['default', *offered])}, found {voice!r}", "invalid_voice", "voice"
+        )
     response_format = body.get("response_format", "mp3" if "mp3" in formats else "wav")
     if response_format not in formats:
-        raise APIError(400, f"response_format: expected one of {', '.join(formats)}, found {response_format!r}",
-                       "unsupported_format", "response_format")
+        raise APIError(
+            400,
+            f"response_format: expected one of {', '.join(formats)}, found {response_format!r}",
+            "unsupported_format",
+            "response_format",
+        )
     speed = body.get("speed", 1.0)
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) \
-            or not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
-        raise APIError(400, f"speed: expected a number from {SPEED_RANGE[0]} to {SPEED_RANGE[1]}, found {speed!r}",
-                       "invalid_speed", "speed")
+    if (
+        isinstance(speed, bool)
+        or not isinstance(speed, (int, float))
+        or not math.isfinite(speed)
+        or not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]
+    ):
+        raise APIError(
+            400,
+            f"speed: expected a number from {SPEED_RANGE[0]} to {SPEED_RANGE[1]}, found {speed!r}",
+            "invalid_speed",
+            "speed",
+        )
     stream_format = body.get("stream_format", "audio")
     if stream_format not in ("audio", "sse"):
-        raise APIError(400, f"stream_format: expected 'audio' or 'sse', found {stream_format!r}",
-                       "unsupported_stream_format", "stream_format")
+        raise APIError(
+            400,
+            f"stream_format: expected 'audio' or 'sse', found {stream_format!r}",
+            "unsupported_stream_format",
+            "stream_format",
+        )
     return SpeechRequest(text, voice, response_format, float(speed), stream_format)
 
 
@@ -195,9 +226,12 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     formats = supported_formats()
     metrics = ServerMetrics()
     scheduler = BatchScheduler(
-        synthesizer, max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
+        synthesizer,
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
-        on_batch=lambda pieces, seconds: (metrics.batch_size.observe(pieces), metrics.audio_seconds.inc(seconds)))
+        on_batch=lambda pieces, seconds: (metrics.batch_size.observe(pieces), metrics.audio_seconds.inc(seconds)),
+    )
     state = {"ready": False}
     # A JSON body is at most ~6 bytes per character (\uXXXX escapes) plus the other fields.
     body_limit = 6 * settings.max_input_chars + 4096
@@ -219,8 +253,12 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     app.state.scheduler = scheduler
     app.state.metrics = metrics
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
@@ -235,8 +273,9 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     @app.exception_handler(Exception)
     async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
         logger.exception("internal error")
-        return await _api_error(_request, APIError(500, "internal server error", "internal_error",
-                                                   type_="server_error"))
+        return await _api_error(
+            _request, APIError(500, "internal server error", "internal_error", type_="server_error")
+        )
 
     def check_key(request: Request) -> None:
         if settings.api_key is None:
@@ -245,8 +284,9 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
         scheme, _, given = header.partition(" ")
         # Constant time: how much of the key matched must not show in the answer's timing.
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.api_key.encode()):
-            raise APIError(401, "missing or incorrect API key (expected 'Authorization: Bearer <key>')",
-                           "invalid_api_key")
+            raise APIError(
+                401, "missing or incorrect API key (expected 'Authorization: Bearer <key>')", "invalid_api_key"
+            )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
@@ -259,8 +299,9 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     @app.get("/ready")
     async def ready() -> JSONResponse:
         if not state["ready"]:
-            return _error_response(APIError(503, "not ready (starting or shutting down)", "not_ready",
-                                            type_="server_error"))
+            return _error_response(
+                APIError(503, "not ready (starting or shutting down)", "not_ready", type_="server_error")
+            )
         return JSONResponse({"status": "ready", "sample_rate": synthesizer.sample_rate})
 
     @app.get("/metrics")
@@ -271,9 +312,13 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         check_key(request)
-        return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "tacoglow", "voices": voice_list()}
-            for name in MODEL_NAMES]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "tacoglow", "voices": voice_list()}
+                for name in MODEL_NAMES
+            ],
+        }
 
     def voice_list() -> list[str]:
         return ["default", *[v for v in settings.voices if v != "default"]]
@@ -296,8 +341,13 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
         try:
             job = scheduler.submit(pieces, speech.speed)
         except QueueFull as exc:
-            raise APIError(503, f"server busy: {exc}; retry later", "queue_full", type_="server_error",
-                           headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+            raise APIError(
+                503,
+                f"server busy: {exc}; retry later",
+                "queue_full",
+                type_="server_error",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
         deadline = started + settings.request_timeout_s
         try:
             first = await _first_result(job, request, deadline)
@@ -338,8 +388,11 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
                 scheduler.cancel(job)  # the client left, or it timed out: drop what is left
 
         if speech.stream_format == "audio":
-            return StreamingResponse(audio_bytes(), media_type=encoder.format.media_type,
-                                     headers={"X-Sample-Rate": str(encoder.output_sample_rate)})
+            return StreamingResponse(
+                audio_bytes(),
+                media_type=encoder.format.media_type,
+                headers={"X-Sample-Rate": str(encoder.output_sample_rate)},
+            )
 
         async def events() -> AsyncIterator[bytes]:
             async for data in audio_bytes():
@@ -349,16 +402,20 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
             usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
             yield _sse({"type": "speech.audio.done", "usage": usage})
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Sample-Rate": str(encoder.output_sample_rate)})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Sample-Rate": str(encoder.output_sample_rate)},
+        )
 
     async def _first_result(job: Job, request: Request, deadline: float) -> Any:
         """The job's first audio; APIError on timeout or synthesis failure; cancelled if the client left."""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise APIError(504, f"request took longer than {settings.request_timeout_s:g} s", "timeout",
-                               type_="server_error")
+                raise APIError(
+                    504, f"request took longer than {settings.request_timeout_s:g} s", "timeout", type_="server_error"
+                )
             try:
                 kind, value = await asyncio.wait_for(job.results.get(), min(left, 0.25))
             except asyncio.TimeoutError:

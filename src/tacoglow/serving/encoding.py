@@ -9,6 +9,7 @@ encoded once, when the last sentence is done. MP3 and Opus are offered only wher
 libsndfile writes them (:func:`supported_formats`). Opus takes only 8, 12, 16, 24 or 48 kHz: the
 audio is resampled to 24 kHz for it (OpenAI's rate).
 """
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,9 @@ def supported_formats() -> dict[str, AudioFormat]:
     formats = soundfile.available_formats()
     found = {}
     for fmt in _ALL:
-        if not fmt.sf_format or (fmt.sf_format in formats
-                                 and fmt.sf_subtype in soundfile.available_subtypes(fmt.sf_format)):
+        if not fmt.sf_format or (
+            fmt.sf_format in formats and fmt.sf_subtype in soundfile.available_subtypes(fmt.sf_format)
+        ):
             found[fmt.name] = fmt
     return found
 
@@ -64,9 +66,15 @@ def to_pcm16(samples: np.ndarray) -> bytes:
 def _wav_stream_header(sample_rate: int) -> bytes:
     """A 44-byte PCM WAV header (mono, 16-bit) whose sizes say "until the end of the stream"."""
     byte_rate = sample_rate * 2
-    return (b"RIFF" + struct.pack("<I", _UNKNOWN_SIZE) + b"WAVE"
-            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, byte_rate, 2, 16)
-            + b"data" + struct.pack("<I", _UNKNOWN_SIZE))
+    return (
+        b"RIFF"
+        + struct.pack("<I", _UNKNOWN_SIZE)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, byte_rate, 2, 16)
+        + b"data"
+        + struct.pack("<I", _UNKNOWN_SIZE)
+    )
 
 
 class StreamEncoder:
@@ -117,6 +125,7 @@ class StreamEncoder:
         buffer = io.BytesIO()
         # Through 16-bit samples, as WAV and PCM: a lossless FLAC then holds exactly their values.
         pcm16 = np.frombuffer(to_pcm16(samples), dtype="<i2")
-        soundfile.write(buffer, pcm16, self.output_sample_rate,
-                        format=self.format.sf_format, subtype=self.format.sf_subtype)
+        soundfile.write(
+            buffer, pcm16, self.output_sample_rate, format=self.format.sf_format, subtype=self.format.sf_subtype
+        )
         return buffer.getvalue()

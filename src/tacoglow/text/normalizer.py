@@ -26,6 +26,7 @@ and punctuation; the cleaners lower-case it afterwards.
 >>> normalize("Dr. Smith paid $4.50 at 7:30 p.m. on Elm St.")
 'Dr. Smith paid four dollars and fifty cents at seven thirty p m on Elm Street.'
 """
+
 from __future__ import annotations
 
 import re
@@ -44,14 +45,40 @@ Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 _INT = r"\d{1,3}(?:,\d{3})+|\d+"  # 1,234,567 or 1234567
 _NUMBER = rf"(?:{_INT})(?:\.\d+)?"
 _BRACES = re.compile(r"(\{[^{}\n]*\})")
-_MONTHS: Final = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                  "October", "November", "December")
-_MONTH_ABBREVIATIONS: Final = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "Jun": 6, "Jul": 7, "Aug": 8, "Sep": 9,
-                               "Sept": 9, "Oct": 10, "Nov": 11, "Dec": 12}
+_MONTHS: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_MONTH_ABBREVIATIONS: Final = {
+    "Jan": 1,
+    "Feb": 2,
+    "Mar": 3,
+    "Apr": 4,
+    "Jun": 6,
+    "Jul": 7,
+    "Aug": 8,
+    "Sep": 9,
+    "Sept": 9,
+    "Oct": 10,
+    "Nov": 11,
+    "Dec": 12,
+}
 _MONTH_NUMBER: Final = {name: i + 1 for i, name in enumerate(_MONTHS)} | _MONTH_ABBREVIATIONS
 # Full names, or abbreviations with an optional period ("Jan. 5", "Sept 3").
-_MONTH = (rf"(?P<month>{'|'.join(_MONTHS)}|(?:{'|'.join(sorted(_MONTH_ABBREVIATIONS, key=len, reverse=True))})"
-          r"\.?)")
+_MONTH = (
+    rf"(?P<month>{'|'.join(_MONTHS)}|(?:{'|'.join(sorted(_MONTH_ABBREVIATIONS, key=len, reverse=True))})"
+    r"\.?)"
+)
 
 
 def _number_words(text: str) -> str:
@@ -61,7 +88,7 @@ def _number_words(text: str) -> str:
 
 def _ends_sentence(match: re.Match[str]) -> bool:
     """The match is followed by the end of the text, or by a space and a capital letter."""
-    rest = match.string[match.end():]
+    rest = match.string[match.end() :]
     return not rest.strip() or re.match(r"\s+[A-Z]", rest) is not None
 
 
@@ -114,15 +141,15 @@ _PLACE: Final = {"St": "Street", "Dr": "Drive"}
 
 
 def _place_or_title(match: re.Match[str]) -> str:
-    abbreviation, before = match.group("abbr"), match.string[:match.start()]
+    abbreviation, before = match.group("abbr"), match.string[: match.start()]
     previous = _WORD_BEFORE.search(before)
     after_name = after_number = False
     if previous is not None and _NAME_OR_NUMBER.fullmatch(previous.group("word")):
-        earlier = before[:previous.start()].rstrip()
+        earlier = before[: previous.start()].rstrip()
         first_word = not earlier or earlier[-1] in ".!?:"
         after_name = not first_word
         after_number = previous.group("word")[0].isdigit()
-    followed_by_name = re.match(r"\s+[A-Z]", match.string[match.end():]) is not None
+    followed_by_name = re.match(r"\s+[A-Z]", match.string[match.end() :]) is not None
     if after_number or (after_name and not followed_by_name):
         return _with_period(_PLACE[abbreviation], match)
     return match.group(0)  # the cleaners read it as a title, as NVIDIA's voices were trained
@@ -130,8 +157,10 @@ def _place_or_title(match: re.Match[str]) -> str:
 
 # ---------------------------------------------------------------------------------- 2. phone numbers
 
-_PHONE = re.compile(r"(?<![\w-])(?:(?P<country>\+?1)[-.\s])?(?:\((?P<area>\d{3})\)\s?|(?P<area2>\d{3})[-.\s])?"
-                    r"(?P<exchange>\d{3})[-.](?P<line>\d{4})(?![\w-])")
+_PHONE = re.compile(
+    r"(?<![\w-])(?:(?P<country>\+?1)[-.\s])?(?:\((?P<area>\d{3})\)\s?|(?P<area2>\d{3})[-.\s])?"
+    r"(?P<exchange>\d{3})[-.](?P<line>\d{4})(?![\w-])"
+)
 _DIAL = re.compile(r"\b(?P<verb>[Cc]all|[Dd]ial)(?P<ing>ing|ed|s)?\s(?P<number>\d{3})\b(?![-.,:]\d)")
 
 
@@ -142,8 +171,12 @@ def _phone_digits(group: str) -> str:
 
 
 def _phone(match: re.Match[str]) -> str:
-    groups = [match.group("country"), match.group("area") or match.group("area2"), match.group("exchange"),
-              match.group("line")]
+    groups = [
+        match.group("country"),
+        match.group("area") or match.group("area2"),
+        match.group("exchange"),
+        match.group("line"),
+    ]
     return ", ".join(_phone_digits(group.lstrip("+")) for group in groups if group)
 
 
@@ -173,10 +206,14 @@ def _date(month: int, day: int, year_text: str | None) -> str:
 
 _NUMERIC_DATE = re.compile(r"\b(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}|\d{2})\b")
 _ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b")
-_MONTH_DAY = re.compile(rf"\b{_MONTH}\s(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?![:.,]?\d)"
-                        r"(?P<year>,?\s\d{4}\b(?![:.,]?\d))?")
-_DAY_MONTH = re.compile(rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?{_MONTH}(?!\w)"
-                        r"(?P<year>,?\s\d{4}\b(?![:.,]?\d))?")
+_MONTH_DAY = re.compile(
+    rf"\b{_MONTH}\s(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?![:.,]?\d)"
+    r"(?P<year>,?\s\d{4}\b(?![:.,]?\d))?"
+)
+_DAY_MONTH = re.compile(
+    rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?{_MONTH}(?!\w)"
+    r"(?P<year>,?\s\d{4}\b(?![:.,]?\d))?"
+)
 _MONTH_YEAR = re.compile(rf"\b{_MONTH}\s(?P<year>\d{{4}})\b(?![:.,]?\d)")
 
 
@@ -201,7 +238,7 @@ def _day_month(match: re.Match[str]) -> str:
     if not 1 <= day <= 31:
         return match.group(0)
     year_text = match.group("year")
-    article = "" if match.string[:match.start()].lower().endswith("the ") else "the "
+    article = "" if match.string[: match.start()].lower().endswith("the ") else "the "
     spoken = f"{article}{ordinal(day)} of {_month_name(match.group('month'))}"
     return f"{spoken}, {_year_words(year_text.strip(', '))}" if year_text else spoken
 
@@ -249,11 +286,25 @@ _CURRENCIES: Final = {  # symbol: (unit, units, subunit, subunits)
     "€": ("euro", "euros", "cent", "cents"),
     "¥": ("yen", "yen", "", ""),
 }
-_SCALES: Final = {"k": "thousand", "K": "thousand", "m": "million", "M": "million", "mn": "million",
-                  "b": "billion", "B": "billion", "bn": "billion", "thousand": "thousand",
-                  "million": "million", "billion": "billion", "trillion": "trillion", "T": "trillion"}
-_MONEY = re.compile(r"(?P<sign>-)?(?P<symbol>[$£€¥])\s?(?P<amount>" + _NUMBER + r")"
-                    r"(?:\s?(?P<scale>thousand|million|billion|trillion)\b|(?P<short>[kKmMbBT]|mn|bn)\b)?")
+_SCALES: Final = {
+    "k": "thousand",
+    "K": "thousand",
+    "m": "million",
+    "M": "million",
+    "mn": "million",
+    "b": "billion",
+    "B": "billion",
+    "bn": "billion",
+    "thousand": "thousand",
+    "million": "million",
+    "billion": "billion",
+    "trillion": "trillion",
+    "T": "trillion",
+}
+_MONEY = re.compile(
+    r"(?P<sign>-)?(?P<symbol>[$£€¥])\s?(?P<amount>" + _NUMBER + r")"
+    r"(?:\s?(?P<scale>thousand|million|billion|trillion)\b|(?P<short>[kKmMbBT]|mn|bn)\b)?"
+)
 _CENTS = re.compile(r"(?<![\d.])(?P<amount>\d+)\s?¢")
 
 
@@ -283,10 +334,23 @@ def _cents(match: re.Match[str]) -> str:
 
 # --------------------------------------------------------------------- 6. math, ranges, ratios, sizes
 
-_OPERATORS: Final = {"+": "plus", "-": "minus", "−": "minus", "x": "times", "×": "times", "*": "times",
-                     "/": "divided by", "÷": "divided by", "=": "equals", "^": "to the power of",
-                     "<": "is less than", ">": "is greater than", "≤": "is less than or equal to",
-                     "≥": "is greater than or equal to", "≠": "is not equal to"}
+_OPERATORS: Final = {
+    "+": "plus",
+    "-": "minus",
+    "−": "minus",
+    "x": "times",
+    "×": "times",
+    "*": "times",
+    "/": "divided by",
+    "÷": "divided by",
+    "=": "equals",
+    "^": "to the power of",
+    "<": "is less than",
+    ">": "is greater than",
+    "≤": "is less than or equal to",
+    "≥": "is greater than or equal to",
+    "≠": "is not equal to",
+}
 _OPERAND = rf"(?:{_NUMBER}|[a-z])"
 _EXPRESSION = re.compile(rf"(?<![\w.]){_OPERAND}(?:\s?[-−+x×*/÷=^<>≤≥≠]\s?{_OPERAND})+(?!\w|\.\d)")
 _OPERATOR = re.compile(r"\s?([-−+×*/÷=^<>≤≥≠]|(?<=\d)\s?x\s?(?=\d))\s?")
@@ -310,34 +374,72 @@ def _range(match: re.Match[str]) -> str:
 # ------------------------------------------------------------------------------- 7. signs, measures
 
 _UNITS: Final = {  # written unit: (singular, plural)
-    "km": ("kilometer", "kilometers"), "m": ("meter", "meters"), "cm": ("centimeter", "centimeters"),
-    "mm": ("millimeter", "millimeters"), "mi": ("mile", "miles"), "ft": ("foot", "feet"),
-    "in.": ("inch", "inches"), "yd": ("yard", "yards"), "yds": ("yard", "yards"),
-    "kg": ("kilogram", "kilograms"), "g": ("gram", "grams"), "mg": ("milligram", "milligrams"),
-    "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
-    "L": ("liter", "liters"), "l": ("liter", "liters"), "ml": ("milliliter", "milliliters"),
-    "mL": ("milliliter", "milliliters"), "gal": ("gallon", "gallons"),
-    "mph": ("mile per hour", "miles per hour"), "km/h": ("kilometer per hour", "kilometers per hour"),
-    "kph": ("kilometer per hour", "kilometers per hour"), "m/s": ("meter per second", "meters per second"),
-    "°C": ("degree Celsius", "degrees Celsius"), "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "° C": ("degree Celsius", "degrees Celsius"), "° F": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "°": ("degree", "degrees"), "%": ("percent", "percent"),
-    "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "h": ("hour", "hours"),
-    "hr": ("hour", "hours"), "hrs": ("hour", "hours"), "sec": ("second", "seconds"),
-    "secs": ("second", "seconds"), "ms": ("millisecond", "milliseconds"),
-    "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
-    "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "Hz": ("hertz", "hertz"),
-    "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"), "GHz": ("gigahertz", "gigahertz"),
-    "W": ("watt", "watts"), "kW": ("kilowatt", "kilowatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
-    "V": ("volt", "volts"), "m²": ("square meter", "square meters"), "km²": ("square kilometer", "square kilometers"),
-    "ft²": ("square foot", "square feet"), "sq ft": ("square foot", "square feet"), "m³": ("cubic meter", "cubic meters"),
+    "km": ("kilometer", "kilometers"),
+    "m": ("meter", "meters"),
+    "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"),
+    "mi": ("mile", "miles"),
+    "ft": ("foot", "feet"),
+    "in.": ("inch", "inches"),
+    "yd": ("yard", "yards"),
+    "yds": ("yard", "yards"),
+    "kg": ("kilogram", "kilograms"),
+    "g": ("gram", "grams"),
+    "mg": ("milligram", "milligrams"),
+    "lb": ("pound", "pounds"),
+    "lbs": ("pound", "pounds"),
+    "oz": ("ounce", "ounces"),
+    "L": ("liter", "liters"),
+    "l": ("liter", "liters"),
+    "ml": ("milliliter", "milliliters"),
+    "mL": ("milliliter", "milliliters"),
+    "gal": ("gallon", "gallons"),
+    "mph": ("mile per hour", "miles per hour"),
+    "km/h": ("kilometer per hour", "kilometers per hour"),
+    "kph": ("kilometer per hour", "kilometers per hour"),
+    "m/s": ("meter per second", "meters per second"),
+    "°C": ("degree Celsius", "degrees Celsius"),
+    "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "° C": ("degree Celsius", "degrees Celsius"),
+    "° F": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "°": ("degree", "degrees"),
+    "%": ("percent", "percent"),
+    "min": ("minute", "minutes"),
+    "mins": ("minute", "minutes"),
+    "h": ("hour", "hours"),
+    "hr": ("hour", "hours"),
+    "hrs": ("hour", "hours"),
+    "sec": ("second", "seconds"),
+    "secs": ("second", "seconds"),
+    "ms": ("millisecond", "milliseconds"),
+    "KB": ("kilobyte", "kilobytes"),
+    "kB": ("kilobyte", "kilobytes"),
+    "MB": ("megabyte", "megabytes"),
+    "GB": ("gigabyte", "gigabytes"),
+    "TB": ("terabyte", "terabytes"),
+    "Hz": ("hertz", "hertz"),
+    "kHz": ("kilohertz", "kilohertz"),
+    "MHz": ("megahertz", "megahertz"),
+    "GHz": ("gigahertz", "gigahertz"),
+    "W": ("watt", "watts"),
+    "kW": ("kilowatt", "kilowatts"),
+    "kWh": ("kilowatt hour", "kilowatt hours"),
+    "V": ("volt", "volts"),
+    "m²": ("square meter", "square meters"),
+    "km²": ("square kilometer", "square kilometers"),
+    "ft²": ("square foot", "square feet"),
+    "sq ft": ("square foot", "square feet"),
+    "m³": ("cubic meter", "cubic meters"),
 }
 _UNIT_NAMES = "|".join(re.escape(unit) for unit in sorted(_UNITS, key=len, reverse=True))
-_MEASURE = re.compile(rf"(?<![\w.])(?P<amount>{_NUMBER}|(?:\d+ )?\d+/\d+)(?:\s?)(?P<unit>{_UNIT_NAMES})"
-                      r"(?P<period>\.(?!\d))?(?![\w²³])")
+_MEASURE = re.compile(
+    rf"(?<![\w.])(?P<amount>{_NUMBER}|(?:\d+ )?\d+/\d+)(?:\s?)(?P<unit>{_UNIT_NAMES})"
+    r"(?P<period>\.(?!\d))?(?![\w²³])"
+)
 # Units also written with a period ("100 ft."), which then may or may not end the sentence.
-_DOTTED_UNITS: Final = frozenset({"ft", "yd", "yds", "lb", "lbs", "oz", "mi", "hr", "hrs", "min", "mins", "sec", "secs",
-                                  "gal"})
+_DOTTED_UNITS: Final = frozenset(
+    {"ft", "yd", "yds", "lb", "lbs", "oz", "mi", "hr", "hrs", "min", "mins", "sec", "secs", "gal"}
+)
 _NEGATIVE = re.compile(r"(?<![\w)\].,:/-])[-−](?=\d)")
 
 
@@ -361,8 +463,18 @@ def _measure(match: re.Match[str]) -> str:
 _DECADE = re.compile(r"(?<![\w.])(?P<apostrophe>')?(?P<number>\d{3}|\d)0s\b")
 _ORDINAL = re.compile(rf"(?<![\w.])(?P<number>{_INT})(?:st|nd|rd|th)\b")
 _NUMBER_SIGN = re.compile(r"(?:\bNo\.|#)\s?(?=\d)")
-_VULGAR: Final = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅛": "1/8",
-                  "⅜": "3/8", "⅝": "5/8", "⅞": "7/8"}
+_VULGAR: Final = {
+    "½": "1/2",
+    "⅓": "1/3",
+    "⅔": "2/3",
+    "¼": "1/4",
+    "¾": "3/4",
+    "⅕": "1/5",
+    "⅛": "1/8",
+    "⅜": "3/8",
+    "⅝": "5/8",
+    "⅞": "7/8",
+}
 _VULGAR_FRACTION = re.compile(rf"(?P<whole>\d)?\s?(?P<char>[{''.join(_VULGAR)}])")
 _FRACTION = re.compile(r"(?<![\w./])(?:(?P<whole>\d+)\s)?(?P<num>\d+)/(?P<den>\d+)(?![\w/]|\.\d)")
 
@@ -411,18 +523,22 @@ def _vulgar(match: re.Match[str]) -> str:
 # ------------------------------------------------------------------------------ 9. Roman numerals
 
 # After these words a numeral counts things: "World War II" -> two, "Chapter XI" -> eleven.
-_COUNTED = ("Chapter|Part|Volume|Vol\\.|Book|Act|Scene|Section|Article|Title|Phase|Round|Level|Stage|Class|Type"
-            "|Category|War|Bowl|Episode|Apollo|Gemini|Mark|Grade|Appendix|Unit|Division|Corps|Army|Fleet|Council"
-            "|Schedule|Psalm|Canto|Olympiad|Amendment")
+_COUNTED = (
+    "Chapter|Part|Volume|Vol\\.|Book|Act|Scene|Section|Article|Title|Phase|Round|Level|Stage|Class|Type"
+    "|Category|War|Bowl|Episode|Apollo|Gemini|Mark|Grade|Appendix|Unit|Division|Corps|Army|Fleet|Council"
+    "|Schedule|Psalm|Canto|Olympiad|Amendment"
+)
 # Rulers and popes take an ordinal: "Louis XIV" -> Louis the fourteenth.
-_REGNAL = ("Louis|Henry|Elizabeth|George|Edward|Charles|James|William|Richard|John|Paul|Benedict|Pius|Leo"
-           "|Gregory|Innocent|Clement|Urban|Boniface|Peter|Catherine|Frederick|Napoleon|Ramesses|Ramses"
-           "|Alexander|Philip|Philippe|Mary|Nicholas|Ivan|Alfonso|Ferdinand|Gustav|Gustavus|Christian|Wilhelm"
-           "|Otto|Rudolf|Constantine|Justinian|Umberto|Victor|Emmanuel|Felipe|Juan|Carlos|Harald|Olaf|Haakon"
-           "|Sixtus|Julius|Martin|Eugene|Stephen|Adrian|Celestine|Honorius|Alexios|Basil|Manuel|David|Robert"
-           "|Malcolm|Duncan|Kamehameha|Rama|Thutmose|Amenhotep|Ptolemy|Antiochus|Seleucus|Cyrus|Darius|Xerxes"
-           "|Artaxerxes|Francis|Franz|Joseph|Leopold|Maximilian|Sigismund|Casimir|Sancho|Baldwin|Conrad|Henri"
-           "|Hirohito|Akihito|Naruhito|Selim|Suleiman|Mehmed|Murad|Ahmed|Pedro|Joao|Anne|Isabella|Margaret")
+_REGNAL = (
+    "Louis|Henry|Elizabeth|George|Edward|Charles|James|William|Richard|John|Paul|Benedict|Pius|Leo"
+    "|Gregory|Innocent|Clement|Urban|Boniface|Peter|Catherine|Frederick|Napoleon|Ramesses|Ramses"
+    "|Alexander|Philip|Philippe|Mary|Nicholas|Ivan|Alfonso|Ferdinand|Gustav|Gustavus|Christian|Wilhelm"
+    "|Otto|Rudolf|Constantine|Justinian|Umberto|Victor|Emmanuel|Felipe|Juan|Carlos|Harald|Olaf|Haakon"
+    "|Sixtus|Julius|Martin|Eugene|Stephen|Adrian|Celestine|Honorius|Alexios|Basil|Manuel|David|Robert"
+    "|Malcolm|Duncan|Kamehameha|Rama|Thutmose|Amenhotep|Ptolemy|Antiochus|Seleucus|Cyrus|Darius|Xerxes"
+    "|Artaxerxes|Francis|Franz|Joseph|Leopold|Maximilian|Sigismund|Casimir|Sancho|Baldwin|Conrad|Henri"
+    "|Hirohito|Akihito|Naruhito|Selim|Suleiman|Mehmed|Murad|Ahmed|Pedro|Joao|Anne|Isabella|Margaret"
+)
 # A numeral is one letter I, V or X, or several of I V X L C; a single letter followed by a
 # capitalized word is a middle initial ("Robert I. Bouck", "James C Cadigan"), not a numeral.
 _NUMERAL = r"(?P<roman>[IVX](?!\.?\s[A-Z])|[IVXLC]{2,})\b(?!['’]\w|\.\w)"
@@ -488,8 +604,9 @@ def _constant(words: str) -> Callable[[re.Match[str]], str]:
 
 
 def _rules() -> list[Rule]:
-    rules: list[Rule] = [(re.compile(pattern), _abbreviation_rule(expansion, may_end))
-                         for pattern, expansion, may_end in _ABBREVIATIONS]
+    rules: list[Rule] = [
+        (re.compile(pattern), _abbreviation_rule(expansion, may_end)) for pattern, expansion, may_end in _ABBREVIATIONS
+    ]
     rules += [
         (_PLACE_OR_TITLE, _place_or_title),
         (_NUMBER_SIGN, lambda match: "number "),

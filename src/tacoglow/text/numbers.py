@@ -14,6 +14,7 @@ NVIDIA's reference including its quirks:
    ``2005`` -> ``two thousand five``), all others as cardinals without "and"
    (``101`` -> ``one hundred one``), inflect's group commas kept.
 """
+
 from __future__ import annotations
 
 import functools

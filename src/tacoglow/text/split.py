@@ -16,6 +16,7 @@ regex scan, an abbreviation by looking back a bounded number of characters, and 
 than the budget is cut by measuring prefixes of growing, then halving, length (measuring is the
 expensive part: ``length`` usually runs the text frontend).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -201,16 +202,16 @@ def _cut_word(word: str, max_length: int, length: Callable[[str], int]) -> list[
     while start < len(word):
         rest = len(word) - start
         good, bad = 1, 2  # good: a prefix length accepted; bad: one known not to fit (or past the end)
-        while bad <= rest and length(word[start:start + bad]) <= max_length:
+        while bad <= rest and length(word[start : start + bad]) <= max_length:
             good, bad = bad, bad * 2
         bad = min(bad, rest + 1)
         while bad - good > 1:
             middle = (good + bad) // 2
-            if length(word[start:start + middle]) <= max_length:
+            if length(word[start : start + middle]) <= max_length:
                 good = middle
             else:
                 bad = middle
-        pieces.append(word[start:start + good])
+        pieces.append(word[start : start + good])
         start += good
     return pieces
 
@@ -302,8 +303,9 @@ STEP_BUDGET_SHARE = 0.8
 """Fraction of ``max_decoder_steps`` a piece may use at the typical rate: slow speech must fit too."""
 
 
-def max_chars_for_steps(max_decoder_steps: int, sampling_rate: int, hop_length: int,
-                        chars_per_second: float = CHARS_PER_SECOND) -> int:
+def max_chars_for_steps(
+    max_decoder_steps: int, sampling_rate: int, hop_length: int, chars_per_second: float = CHARS_PER_SECOND
+) -> int:
     """Characters of cleaned text that fit ``max_decoder_steps`` at the typical speaking rate.
 
     Tacotron 2 decodes one mel frame per step and stops at ``max_decoder_steps`` whatever the text
@@ -318,6 +320,8 @@ def max_chars_for_steps(max_decoder_steps: int, sampling_rate: int, hop_length: 
     seconds = max_decoder_steps * hop_length / sampling_rate
     chars = math.floor(seconds * chars_per_second * STEP_BUDGET_SHARE)
     if chars < 1:
-        raise ConfigError(f"max_decoder_steps={max_decoder_steps}: too few steps for even one character "
-                          f"of speech ({seconds:.3f} s at {chars_per_second:g} characters per second)")
+        raise ConfigError(
+            f"max_decoder_steps={max_decoder_steps}: too few steps for even one character "
+            f"of speech ({seconds:.3f} s at {chars_per_second:g} characters per second)"
+        )
     return chars

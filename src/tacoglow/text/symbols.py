@@ -13,6 +13,7 @@ id     symbol
 64-147 ``@`` + one of the 84 CMUdict ARPAbet phones in ``ARPABET`` order
 ====== ======================================================
 """
+
 from __future__ import annotations
 
 import string

@@ -25,6 +25,7 @@ from three parts:
 Characters outside the golden sentences and the spot checks (rare scripts, exotic punctuation)
 may transliterate differently from the reference; ASCII text is never affected.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,12 +43,22 @@ logger = logging.getLogger(__name__)
 _OVERRIDES: Final[dict[str, str]] = {
     # German umlauts: the reference spells them out, anyascii strips the diaeresis
     # ("Über" -> "ueber", "pingüino" -> "pingueino" in the golden sentences).
-    "ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue",
+    "ä": "ae",
+    "ö": "oe",
+    "ü": "ue",
+    "Ä": "Ae",
+    "Ö": "Oe",
+    "Ü": "Ue",
     # Cyrillic soft and hard signs: the reference maps them to "" (anyascii gives "'", which
     # would become the apostrophe symbol).
-    "ь": "", "Ь": "", "ъ": "", "Ъ": "",
+    "ь": "",
+    "Ь": "",
+    "ъ": "",
+    "Ъ": "",
     # Look-alike symbols the reference maps to one letter (anyascii: "EUR", "Y=", "*").
-    "€": "E", "¥": "Y", "×": "x",
+    "€": "E",
+    "¥": "Y",
+    "×": "x",
 }
 
 # Characters the reference's table lacks (so it drops them), where anyascii would keep something.
@@ -108,6 +119,7 @@ def transliterate(text: str) -> str:
     if dropped:
         logger.warning(
             "transliterate: dropped %d character(s) with no ASCII equivalent: %s",
-            len(dropped), " ".join(sorted({f"{c!r} (U+{ord(c):04X})" for c in dropped})),
+            len(dropped),
+            " ".join(sorted({f"{c!r} (U+{ord(c):04X})" for c in dropped})),
         )
     return "".join(pieces)

@@ -25,6 +25,7 @@ Traceback (most recent call last):
 ...
 tacoglow.errors.ConfigError: size: expected an integer >= 1, found 0
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -81,8 +82,11 @@ def build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
         where = f" in {prefix[:-1]}" if prefix else ""
         raise ConfigError(f"unknown setting(s) {', '.join(prefix + key for key in unknown)} (known{where}: {known})")
     hints = typing.get_type_hints(cls, include_extras=True)
-    kwargs = {f.name: convert(values[f.name], hints[f.name], prefix + f.name)
-              for f in dataclasses.fields(cls) if f.name in values}
+    kwargs = {
+        f.name: convert(values[f.name], hints[f.name], prefix + f.name)
+        for f in dataclasses.fields(cls)
+        if f.name in values
+    }
     try:
         return cls(**kwargs)
     except TypeError as exc:

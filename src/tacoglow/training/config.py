@@ -24,6 +24,7 @@ generic converter (:mod:`tacoglow.training.coerce`); :meth:`TrainConfig.validate
 that relate fields to each other. Configs of older versions (files, and the ``train_config`` of
 checkpoints) are mapped to this form in one place, :func:`_upgrade`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -290,23 +291,32 @@ class TrainConfig:
         if getattr(self, self.model) is None:
             raise ConfigError(f"{self.model}: expected the model's architecture section, found null")
         if self.loss.guided_attention_weight > 0 and self.model != "tacotron2":
-            raise ConfigError(f"loss.guided_attention_weight: guided attention applies to Tacotron 2 only, "
-                              f"found {self.loss.guided_attention_weight} for a {self.model} run")
+            raise ConfigError(
+                f"loss.guided_attention_weight: guided attention applies to Tacotron 2 only, "
+                f"found {self.loss.guided_attention_weight} for a {self.model} run"
+            )
         if self.optim.schedule == "half_decade" and self.optim.anneal_factor != OptimConfig.anneal_factor:
-            raise ConfigError(f"optim.anneal_factor: unused by optim.schedule half_decade (its factors are fixed, "
-                              f"x0.3 then x1/3), found {self.optim.anneal_factor}; remove it or use schedule step")
+            raise ConfigError(
+                f"optim.anneal_factor: unused by optim.schedule half_decade (its factors are fixed, "
+                f"x0.3 then x1/3), found {self.optim.anneal_factor}; remove it or use schedule step"
+            )
         if self.model_config.n_mel_channels != self.mel.n_mel_channels:
-            raise ConfigError(f"{self.model}.n_mel_channels ({self.model_config.n_mel_channels}) must equal "
-                              f"mel.n_mel_channels ({self.mel.n_mel_channels})")
+            raise ConfigError(
+                f"{self.model}.n_mel_channels ({self.model_config.n_mel_channels}) must equal "
+                f"mel.n_mel_channels ({self.mel.n_mel_channels})"
+            )
         if self.model == "waveglow":
             hop = self.mel.hop_length
             if hop != WAVEGLOW_HOP:
-                raise ConfigError(f"mel.hop_length: WaveGlow upsamples mels by a fixed {WAVEGLOW_HOP} samples "
-                                  f"per frame, found {hop}")
+                raise ConfigError(
+                    f"mel.hop_length: WaveGlow upsamples mels by a fixed {WAVEGLOW_HOP} samples per frame, found {hop}"
+                )
             n_group = self.model_config.n_group  # type: ignore[union-attr]
             if self.data.segment_length % n_group:
-                raise ConfigError(f"data.segment_length: expected a multiple of waveglow.n_group ({n_group}), "
-                                  f"found {self.data.segment_length}")
+                raise ConfigError(
+                    f"data.segment_length: expected a multiple of waveglow.n_group ({n_group}), "
+                    f"found {self.data.segment_length}"
+                )
         return self
 
 
@@ -320,7 +330,11 @@ def default_config(model: str) -> TrainConfig:
         return TrainConfig()
     if model == "waveglow":
         return TrainConfig(
-            model="waveglow", tacotron2=None, waveglow=WaveGlowConfig(), epochs=1001, batch_size=4,
+            model="waveglow",
+            tacotron2=None,
+            waveglow=WaveGlowConfig(),
+            epochs=1001,
+            batch_size=4,
             optim=OptimConfig(learning_rate=1e-4, weight_decay=0.0, anneal_steps=[], grad_clip_thresh=None),
         )
     raise ConfigError(f"model: expected one of {', '.join(MODELS)}, found {model!r}")
@@ -347,8 +361,9 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         try:
             import yaml
         except ModuleNotFoundError:
-            raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install 'tacoglow[yaml]'), "
-                              "or write the config as JSON") from None
+            raise ConfigError(
+                f"{path}: reading YAML needs PyYAML (pip install 'tacoglow[yaml]'), or write the config as JSON"
+            ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -399,14 +414,15 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
             if child is None:
                 child = node[part] = {}
             elif not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {'.'.join(parents[:depth + 1])} is a value, not a section")
+                raise ConfigError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is a value, not a section")
             node = child
         node[leaf] = _parse_value(raw)
     return values
 
 
-def load_config(path: str | os.PathLike[str] | None = None, model: str | None = None,
-                overrides: Sequence[str] = ()) -> TrainConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, model: str | None = None, overrides: Sequence[str] = ()
+) -> TrainConfig:
     """The training config: the model's reference defaults, then the file, then ``overrides``.
 
     Args:
@@ -439,16 +455,18 @@ def _build(defaults: TrainConfig, values: Mapping[str, Any]) -> TrainConfig:
     merged = dataclasses.asdict(defaults)
     for section in ("tacotron2", "waveglow"):
         if merged[section] is None and values.get(section) is not None:
-            raise ConfigError(f"{section}: section given for a {defaults.model} run; "
-                              f"remove it or set model: {section}")
+            raise ConfigError(f"{section}: section given for a {defaults.model} run; remove it or set model: {section}")
     _merge(merged, values)
     section = merged.get(merged.get("model"))
     given = values.get(defaults.model)
     if isinstance(section, dict) and not (isinstance(given, Mapping) and "n_mel_channels" in given):
         # The model's mel channels follow the mel contract unless set on their own.
         mel = merged["mel"]
-        section["n_mel_channels"] = mel.get("n_mel_channels", section["n_mel_channels"]) \
-            if isinstance(mel, Mapping) else section["n_mel_channels"]
+        section["n_mel_channels"] = (
+            mel.get("n_mel_channels", section["n_mel_channels"])
+            if isinstance(mel, Mapping)
+            else section["n_mel_channels"]
+        )
     config: TrainConfig = build(TrainConfig, merged)
     return config.validate()
 
@@ -501,17 +519,20 @@ def _upgrade(values: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
             continue
         value = part.pop(key)
         if not stored:
-            raise ConfigError(f"{section}.{key}: this setting was removed with its experiment, which did not "
-                              f"improve the voice; delete it from the config")
+            raise ConfigError(
+                f"{section}.{key}: this setting was removed with its experiment, which did not "
+                f"improve the voice; delete it from the config"
+            )
         if value != neutral:
-            log.warning("stored config: %s.%s = %r belongs to a removed experiment and is ignored",
-                        section, key, value)
+            log.warning("stored config: %s.%s = %r belongs to a removed experiment and is ignored", section, key, value)
     optim = values.get("optim")
     if isinstance(optim, dict) and "schedule" not in optim and optim.get("anneal_factor") == _OLD_HALF_DECADE_FACTOR:
         if not stored:
-            raise ConfigError("optim.anneal_factor: 0.3 no longer selects NVIDIA's AMP schedule by itself; set "
-                              "optim.schedule: half_decade for that (x0.3, x0.1, x0.03 ...), or optim.schedule: "
-                              "step to multiply by 0.3 at every anneal epoch")
+            raise ConfigError(
+                "optim.anneal_factor: 0.3 no longer selects NVIDIA's AMP schedule by itself; set "
+                "optim.schedule: half_decade for that (x0.3, x0.1, x0.03 ...), or optim.schedule: "
+                "step to multiply by 0.3 at every anneal epoch"
+            )
         optim["schedule"] = "half_decade"
         del optim["anneal_factor"]
     return values

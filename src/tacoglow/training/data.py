@@ -3,6 +3,7 @@
 Rank 0 checks every file once; the other ranks take its verdict, so all processes train on the
 same items (or fail together with the same message).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,9 @@ __all__ = ["read_training_items"]
 log = logging.getLogger(__name__)
 
 
-def read_training_items(config: TrainConfig, task: Task,
-                        ctx: DistributedContext) -> tuple[list[DatasetItem], list[DatasetItem]]:
+def read_training_items(
+    config: TrainConfig, task: Task, ctx: DistributedContext
+) -> tuple[list[DatasetItem], list[DatasetItem]]:
     """The training and validation items: read, split, checked on rank 0 with the config's policy.
 
     Raises:
@@ -33,17 +35,21 @@ def read_training_items(config: TrainConfig, task: Task,
     """
     data = config.data
     if not data.train:
-        raise ConfigError("data.train: expected a dataset (LJ Speech folder, metadata.csv or filelist), "
-                          "found none; pass --data or --train-filelist")
+        raise ConfigError(
+            "data.train: expected a dataset (LJ Speech folder, metadata.csv or filelist), "
+            "found none; pass --data or --train-filelist"
+        )
     root = data.dataset_root or None
     train_items = read_dataset(data.train, root)
     if data.validation:
         val_items = read_dataset(data.validation, root)
     elif data.validation_items:
         if data.validation_items >= len(train_items):
-            raise ConfigError(f"data.validation_items: expected fewer than the {len(train_items)} training "
-                              f"utterances, found {data.validation_items}")
-        train_items, val_items = train_items[:-data.validation_items], train_items[-data.validation_items:]
+            raise ConfigError(
+                f"data.validation_items: expected fewer than the {len(train_items)} training "
+                f"utterances, found {data.validation_items}"
+            )
+        train_items, val_items = train_items[: -data.validation_items], train_items[-data.validation_items :]
     else:
         val_items = []
     for what, items, path in (("training", train_items, data.train), ("validation", val_items, data.validation)):
@@ -73,11 +79,17 @@ def read_training_items(config: TrainConfig, task: Task,
 
 
 def _checked(items: list[DatasetItem], config: TrainConfig, task: Task) -> list[DatasetItem]:
-    report = check_dataset(items, config.mel, resample=config.data.resample,
-                           text_frontend=config.data.text_frontend, jobs=max(1, min(8, os.cpu_count() or 1)))
+    report = check_dataset(
+        items,
+        config.mel,
+        resample=config.data.resample,
+        text_frontend=config.data.text_frontend,
+        jobs=max(1, min(8, os.cpu_count() or 1)),
+    )
     if task.ignored_problems:  # e.g. WaveGlow never reads the transcripts
-        report = DataReport(report.n_utterances,
-                            {k: v for k, v in report.problems.items() if k not in task.ignored_problems})
+        report = DataReport(
+            report.n_utterances, {k: v for k, v in report.problems.items() if k not in task.ignored_problems}
+        )
     return filter_utterances(items, report, on_error=config.data.on_bad_items)  # type: ignore[arg-type]
 
 
@@ -90,5 +102,7 @@ def _check_mel_contract(folder: Path, config: TrainConfig) -> None:
     wanted = dataclasses.asdict(config.mel)
     diff = [f"{k} {recorded[k]!r} != {v!r}" for k, v in wanted.items() if recorded.get(k) != v]
     if diff:
-        raise ConfigError(f"{folder / MEL_CONFIG_FILE}: the mels were made with other mel settings than the "
-                          f"config's ({', '.join(diff)}); preprocess again or fix the mel section")
+        raise ConfigError(
+            f"{folder / MEL_CONFIG_FILE}: the mels were made with other mel settings than the "
+            f"config's ({', '.join(diff)}); preprocess again or fix the mel section"
+        )

@@ -14,6 +14,7 @@ variables on every node::
 
 Without those variables everything runs as a single process (``world_size`` 1).
 """
+
 from __future__ import annotations
 
 import logging
@@ -119,8 +120,14 @@ def init_distributed(device: str = "auto", timeout_s: float = 1800.0) -> Distrib
     local_rank = _env_int("LOCAL_RANK", rank)
     if dist.is_available() and dist.is_initialized():
         # Someone (a launcher, a test) already set the group up: join it, leave it to them.
-        return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank,
-                                  resolve_device(device, local_rank), dist.get_backend(), owns_group=False)
+        return DistributedContext(
+            dist.get_rank(),
+            dist.get_world_size(),
+            local_rank,
+            resolve_device(device, local_rank),
+            dist.get_backend(),
+            owns_group=False,
+        )
     if world_size <= 1:
         return DistributedContext(device=resolve_device(device, local_rank))
     if not 0 <= rank < world_size:
@@ -132,8 +139,9 @@ def init_distributed(device: str = "auto", timeout_s: float = 1800.0) -> Distrib
     backend = "nccl" if torch_device.type == "cuda" else "gloo"
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
-    dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size,
-                            timeout=timedelta(seconds=timeout_s))
+    dist.init_process_group(
+        backend, init_method="env://", rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s)
+    )
     log.info("rank %d of %d on %s (%s)", rank, world_size, torch_device, backend)
     return DistributedContext(rank, world_size, local_rank, torch_device, backend, owns_group=True)
 

@@ -28,6 +28,7 @@ copy (not a symlink) of the newest. Each is a tacoglow checkpoint
 (the epoch to continue in, 0-based), ``batch_in_epoch`` (its batches already done), ``step``,
 ``skipped_steps``, ``world_size`` and ``train_config``, all loadable with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -160,9 +161,16 @@ class Trainer:
         model: the model being trained (DDP-wrapped when distributed); ``raw_model`` is the plain one.
     """
 
-    def __init__(self, config: TrainConfig, output_dir: str | os.PathLike[str], ctx: DistributedContext | None = None,
-                 *, resume: str | os.PathLike[str] | None = None, warm_start_from: str | os.PathLike[str] | None = None,
-                 ignore_layers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        output_dir: str | os.PathLike[str],
+        ctx: DistributedContext | None = None,
+        *,
+        resume: str | os.PathLike[str] | None = None,
+        warm_start_from: str | os.PathLike[str] | None = None,
+        ignore_layers: Sequence[str] = (),
+    ) -> None:
         self.config = config.validate()
         self.ctx = ctx or DistributedContext()
         self.device = self.ctx.device
@@ -187,13 +195,16 @@ class Trainer:
         train_items, val_items = read_training_items(config, self.task, self.ctx)
         self.train_set: Dataset = self.task.dataset(train_items, 0)
         self.val_set: Dataset | None = self.task.dataset(val_items, 1) if val_items else None
-        self.sampler = DistributedSampler(self.train_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
-                                          shuffle=True, seed=config.seed)
+        self.sampler = DistributedSampler(
+            self.train_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True, seed=config.seed
+        )
         self.batches_per_epoch = len(self.sampler) // config.batch_size
         if self.batches_per_epoch == 0:
-            raise DataError(f"training set: {len(train_items)} usable utterances give no full batch of "
-                            f"batch_size {config.batch_size} on each of {self.ctx.world_size} process(es); "
-                            "lower batch_size or add data")
+            raise DataError(
+                f"training set: {len(train_items)} usable utterances give no full batch of "
+                f"batch_size {config.batch_size} on each of {self.ctx.world_size} process(es); "
+                "lower batch_size or add data"
+            )
 
         # Same seed on every rank for the model init (DDP also broadcasts rank 0's weights).
         seed_everything(config.seed)
@@ -203,17 +214,20 @@ class Trainer:
             resume_path = self._resume_path(resume)
             if warm_start_from is not None and resume_path is None:
                 report = warm_start(self.raw_model, warm_start_from, ignore_layers)
-                self.metrics.log_event("warm_start", {"source": str(warm_start_from), "loaded": len(report.loaded),
-                                                      "fresh": report.fresh})
+                self.metrics.log_event(
+                    "warm_start", {"source": str(warm_start_from), "loaded": len(report.loaded), "fresh": report.fresh}
+                )
             elif warm_start_from is not None:
                 log.info("resuming from %s: --warm-start %s not used", resume_path, warm_start_from)
             self.raw_model.train()
             self.model: nn.Module = self.raw_model
             if self.ctx.is_distributed:
                 self.model = DistributedDataParallel(
-                    self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            self.optimizer = torch.optim.Adam(self.raw_model.parameters(), lr=config.optim.learning_rate,
-                                              weight_decay=config.optim.weight_decay)
+                    self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                )
+            self.optimizer = torch.optim.Adam(
+                self.raw_model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
+            )
             self.scaler = torch.amp.GradScaler(self.device.type) if config.amp == "fp16" else None
             # Dropout differs per rank (seed + rank), as the reference seeds.
             seed_everything(config.seed + self.ctx.rank)
@@ -227,25 +241,37 @@ class Trainer:
 
     def _loader(self, dataset: Dataset, sampler: Sampler[int], *, drop_last: bool, epoch: int) -> DataLoader:
         workers = self.config.data.num_workers
-        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, num_workers=workers,
-                          collate_fn=self.task.collate(), drop_last=drop_last, pin_memory=self.device.type == "cuda",
-                          # The worker base seed comes from here, not from the global RNG that
-                          # dropout uses, so building a loader does not shift dropout masks.
-                          generator=torch.Generator().manual_seed(self.config.seed + epoch))
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=self.task.collate(),
+            drop_last=drop_last,
+            pin_memory=self.device.type == "cuda",
+            # The worker base seed comes from here, not from the global RNG that
+            # dropout uses, so building a loader does not shift dropout masks.
+            generator=torch.Generator().manual_seed(self.config.seed + epoch),
+        )
 
     def _train_loader(self, epoch: int, skip_batches: int) -> DataLoader:
         self.sampler.set_epoch(epoch)
         self.task.start_epoch(self.train_set, epoch)
-        return self._loader(self.train_set, _SkipSampler(self.sampler, skip_batches * self.config.batch_size),
-                            drop_last=True, epoch=epoch)
+        return self._loader(
+            self.train_set,
+            _SkipSampler(self.sampler, skip_batches * self.config.batch_size),
+            drop_last=True,
+            epoch=epoch,
+        )
 
     def _val_loader(self) -> DataLoader | None:
         if self.val_set is None:
             return None
         sampler: Sampler[int]
         if self.ctx.is_distributed:
-            sampler = DistributedSampler(self.val_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
-                                         shuffle=False)
+            sampler = DistributedSampler(
+                self.val_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=False
+            )
         else:
             sampler = SequentialSampler(self.val_set)
         return self._loader(self.val_set, sampler, drop_last=False, epoch=0)
@@ -273,16 +299,20 @@ class Trainer:
         loaded = load_model(path, kind=self.kind)
         checkpoint = loaded.checkpoint
         if loaded.source_format != "tacoglow" or "optimizer" not in checkpoint or "step" not in checkpoint:
-            raise CheckpointError(f"{path}: holds weights but no training state to resume; "
-                                  "use --warm-start to start from its weights")
+            raise CheckpointError(
+                f"{path}: holds weights but no training state to resume; use --warm-start to start from its weights"
+            )
         stored, wanted = dataclasses.asdict(loaded.model.config), dataclasses.asdict(self.config.model_config)
         diff = [f"{k} {stored[k]!r} != {v!r}" for k, v in wanted.items() if stored.get(k) != v]
         if diff:
-            raise ConfigError(f"{path}: the checkpoint's {self.kind} architecture differs from the config's "
-                              f"({', '.join(diff)})")
+            raise ConfigError(
+                f"{path}: the checkpoint's {self.kind} architecture differs from the config's ({', '.join(diff)})"
+            )
         if loaded.mel_config != self.config.mel:
-            raise ConfigError(f"{path}: the checkpoint's mel settings differ from the config's "
-                              f"({loaded.mel_config} != {self.config.mel})")
+            raise ConfigError(
+                f"{path}: the checkpoint's mel settings differ from the config's "
+                f"({loaded.mel_config} != {self.config.mel})"
+            )
         self.raw_model.load_state_dict(loaded.model.state_dict())
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler is not None and checkpoint.get("scaler"):
@@ -293,18 +323,27 @@ class Trainer:
         self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
         states = checkpoint.get("rng") or []
         if len(states) != self.ctx.world_size:
-            log.warning("%s: saved by %d process(es), resuming with %d: RNG streams are reassigned, so the "
-                        "run continues but not bit-identically", path, len(states), self.ctx.world_size)
+            log.warning(
+                "%s: saved by %d process(es), resuming with %d: RNG streams are reassigned, so the "
+                "run continues but not bit-identically",
+                path,
+                len(states),
+                self.ctx.world_size,
+            )
         if states:
             restore_rng_state(states[self.ctx.rank % len(states)], self.device)
         if self.batch_in_epoch > self.batches_per_epoch:
-            raise CheckpointError(f"{path}: {self.batch_in_epoch} batches done in epoch {self.epoch}, but an epoch "
-                                  f"now has {self.batches_per_epoch}: the data or batch size changed")
+            raise CheckpointError(
+                f"{path}: {self.batch_in_epoch} batches done in epoch {self.epoch}, but an epoch "
+                f"now has {self.batches_per_epoch}: the data or batch size changed"
+            )
         self._saved_at = (self.step, self.epoch, self.batch_in_epoch)
         self._last_checkpoint = path
         log.info("resumed from %s: step %d, epoch %d (+%d batches)", path, self.step, self.epoch, self.batch_in_epoch)
-        self.metrics.log_event("resume", {"source": str(path), "step": self.step, "epoch": self.epoch,
-                                          "batch_in_epoch": self.batch_in_epoch})
+        self.metrics.log_event(
+            "resume",
+            {"source": str(path), "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch},
+        )
 
     # -- one iteration --------------------------------------------------------------------------
 
@@ -318,8 +357,10 @@ class Trainer:
         reduced = all_reduce_sum(torch.stack([loss.detach().float(), items.float()]), self.ctx)
         mean_loss, global_items = float(reduced[0]) / self.ctx.world_size, float(reduced[1])
         if math.isnan(mean_loss) or (math.isinf(mean_loss) and self.scaler is None):
-            raise TrainingError(f"step {self.step + 1} (epoch {self.epoch}): loss is {mean_loss}; training diverged "
-                                "(lower optim.learning_rate, keep clipping on, or use amp off/bf16)")
+            raise TrainingError(
+                f"step {self.step + 1} (epoch {self.epoch}): loss is {mean_loss}; training diverged "
+                "(lower optim.learning_rate, keep clipping on, or use amp off/bf16)"
+            )
         clip = self.config.effective_grad_clip
         params = list(self.raw_model.parameters())
         skipped = False
@@ -340,8 +381,14 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         elapsed = time.perf_counter() - start
         self.skipped_steps += int(skipped)
-        record = {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"],
-                  "skipped": skipped, self.task.rate_name: global_items / elapsed, "iteration_s": elapsed}
+        record = {
+            "loss": mean_loss,
+            "grad_norm": float(grad_norm),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "skipped": skipped,
+            self.task.rate_name: global_items / elapsed,
+            "iteration_s": elapsed,
+        }
         if self.scaler is not None:
             record["loss_scale"] = self.scaler.get_scale()
         for key, value in scored.extra.items():
@@ -380,17 +427,26 @@ class Trainer:
         path = self.output_dir / name
         if self.ctx.is_main:
             save_checkpoint(
-                path, self.raw_model, mel_config=self.config.mel, **self.task.checkpoint_extras(),
+                path,
+                self.raw_model,
+                mel_config=self.config.mel,
+                **self.task.checkpoint_extras(),
                 optimizer=self.optimizer.state_dict(),
                 scaler=self.scaler.state_dict() if self.scaler is not None else {},
-                rng=rng, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, step=self.step,
-                skipped_steps=self.skipped_steps, world_size=self.ctx.world_size,
+                rng=rng,
+                epoch=self.epoch,
+                batch_in_epoch=self.batch_in_epoch,
+                step=self.step,
+                skipped_steps=self.skipped_steps,
+                world_size=self.ctx.world_size,
                 train_config=self.config.to_dict(),
             )
             _copy_atomic(path, self.output_dir / checkpoint_name(self.kind, last=True))
             log.info("checkpoint %s (step %d)", path, self.step)
-            self.metrics.log_event("checkpoint", {"path": str(path), "step": self.step, "epoch": self.epoch,
-                                                  "batch_in_epoch": self.batch_in_epoch})
+            self.metrics.log_event(
+                "checkpoint",
+                {"path": str(path), "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch},
+            )
         barrier(self.ctx)
         self._saved_at = (self.step, self.epoch, self.batch_in_epoch)
         self._last_checkpoint = path
@@ -405,11 +461,27 @@ class Trainer:
         rates: list[float] = []
         if self.ctx.is_main:
             n_params = sum(p.numel() for p in self.raw_model.parameters())
-            log.info("training %s (%.2f M parameters) on %s x%d, %d items/epoch, %d batches of %d per process, "
-                     "amp %s", self.kind, n_params / 1e6, self.device, self.ctx.world_size,
-                     len(self.train_set), self.batches_per_epoch, config.batch_size, config.amp)
-            self.metrics.log_event("start", {"step": self.step, "epoch": self.epoch, "world_size": self.ctx.world_size,
-                                             "parameters": n_params, "config": config.to_dict()})
+            log.info(
+                "training %s (%.2f M parameters) on %s x%d, %d items/epoch, %d batches of %d per process, amp %s",
+                self.kind,
+                n_params / 1e6,
+                self.device,
+                self.ctx.world_size,
+                len(self.train_set),
+                self.batches_per_epoch,
+                config.batch_size,
+                config.amp,
+            )
+            self.metrics.log_event(
+                "start",
+                {
+                    "step": self.step,
+                    "epoch": self.epoch,
+                    "world_size": self.ctx.world_size,
+                    "parameters": n_params,
+                    "config": config.to_dict(),
+                },
+            )
         try:
             stop = config.max_steps > 0 and self.step >= config.max_steps
             with logging_redirect_tqdm():
@@ -439,8 +511,13 @@ class Trainer:
         losses, epoch_rates = [], []
         stop = False
         show = self.ctx.is_main and config.log.progress_bar
-        with tqdm(total=self.batches_per_epoch, initial=self.batch_in_epoch, desc=f"epoch {epoch}", unit="batch",
-                  disable=None if show else True) as bar:  # None: shown on terminals only
+        with tqdm(
+            total=self.batches_per_epoch,
+            initial=self.batch_in_epoch,
+            desc=f"epoch {epoch}",
+            unit="batch",
+            disable=None if show else True,
+        ) as bar:  # None: shown on terminals only
             for batch in self._train_loader(epoch, self.batch_in_epoch):
                 record = self._train_step(batch)
                 self.step += 1
@@ -473,30 +550,63 @@ class Trainer:
     def _log_step(self, epoch: int, record: dict[str, Any]) -> None:
         config = self.config
         if self.step % config.log.every_steps == 0:
-            self.metrics.log_step({"step": self.step, "epoch": epoch, **{k: v for k, v in record.items() if k != "skipped"},
-                                   "skipped_steps": self.skipped_steps})
+            self.metrics.log_step(
+                {
+                    "step": self.step,
+                    "epoch": epoch,
+                    **{k: v for k, v in record.items() if k != "skipped"},
+                    "skipped_steps": self.skipped_steps,
+                }
+            )
         if self.ctx.is_main and self.step % config.log.line_every_steps == 0:
             scale = f" scale {record['loss_scale']:g}" if "loss_scale" in record else ""
-            log.info("step %d epoch %d: loss %.4f grad_norm %.3f lr %.2e %.0f %s%s skipped %d",
-                     self.step, epoch, record["loss"], record["grad_norm"], record["lr"],
-                     record[self.task.rate_name], self.task.rate_name.replace("_per_s", "/s"), scale, self.skipped_steps)
+            log.info(
+                "step %d epoch %d: loss %.4f grad_norm %.3f lr %.2e %.0f %s%s skipped %d",
+                self.step,
+                epoch,
+                record["loss"],
+                record["grad_norm"],
+                record["lr"],
+                record[self.task.rate_name],
+                self.task.rate_name.replace("_per_s", "/s"),
+                scale,
+                self.skipped_steps,
+            )
 
-    def _log_epoch(self, epoch: int, losses: list[float], rates: list[float], val_loss: float | None,
-                   seconds: float) -> None:
-        record: dict[str, Any] = {"epoch": epoch, "step": self.step,
-                                  "train_loss": sum(losses) / len(losses) if losses else None,
-                                  "val_loss": val_loss, self.task.rate_name: sum(rates) / len(rates) if rates else None,
-                                  "epoch_time_s": seconds, "skipped_steps": self.skipped_steps}
+    def _log_epoch(
+        self, epoch: int, losses: list[float], rates: list[float], val_loss: float | None, seconds: float
+    ) -> None:
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "step": self.step,
+            "train_loss": sum(losses) / len(losses) if losses else None,
+            "val_loss": val_loss,
+            self.task.rate_name: sum(rates) / len(rates) if rates else None,
+            "epoch_time_s": seconds,
+            "skipped_steps": self.skipped_steps,
+        }
         self.metrics.log_epoch(record)
         if self.ctx.is_main:
-            log.info("epoch %d done (step %d): train loss %s, val loss %s, %s %s, %.1f s", epoch, self.step,
-                     f"{record['train_loss']:.4f}" if losses else "-",
-                     f"{val_loss:.4f}" if val_loss is not None else "-", self.task.rate_name,
-                     f"{record[self.task.rate_name]:.0f}" if rates else "-", seconds)
+            log.info(
+                "epoch %d done (step %d): train loss %s, val loss %s, %s %s, %.1f s",
+                epoch,
+                self.step,
+                f"{record['train_loss']:.4f}" if losses else "-",
+                f"{val_loss:.4f}" if val_loss is not None else "-",
+                self.task.rate_name,
+                f"{record[self.task.rate_name]:.0f}" if rates else "-",
+                seconds,
+            )
 
 
-def train(config: TrainConfig, output_dir: str | os.PathLike[str], *, resume: str | os.PathLike[str] | None = None,
-          warm_start_from: str | os.PathLike[str] | None = None, ignore_layers: Sequence[str] = ()) -> TrainResult:
+def train(
+    config: TrainConfig,
+    output_dir: str | os.PathLike[str],
+    *,
+    resume: str | os.PathLike[str] | None = None,
+    warm_start_from: str | os.PathLike[str] | None = None,
+    ignore_layers: Sequence[str] = (),
+) -> TrainResult:
     """Train Tacotron 2 or WaveGlow with ``config``; one call per process (torchrun starts them).
 
     Joins the process group described by torchrun's environment (if any), trains, writes
@@ -521,7 +631,8 @@ def train(config: TrainConfig, output_dir: str | os.PathLike[str], *, resume: st
     """
     ctx = init_distributed(config.device)
     try:
-        return Trainer(config, output_dir, ctx, resume=resume, warm_start_from=warm_start_from,
-                       ignore_layers=ignore_layers).fit()
+        return Trainer(
+            config, output_dir, ctx, resume=resume, warm_start_from=warm_start_from, ignore_layers=ignore_layers
+        ).fit()
     finally:
         cleanup_distributed(ctx)

@@ -4,6 +4,7 @@ All are plain functions of tensors (no state), so they are easy to test and to r
 validation. ``tacotron2_loss`` and ``waveglow_loss`` reproduce the reference exactly
 (ARCHITECTURE_FACTS §4), including its habit of averaging over padded positions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,8 +16,7 @@ from torch import Tensor
 __all__ = ["tacotron2_loss", "waveglow_loss", "guided_attention_loss", "guided_attention_weights"]
 
 
-def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: Tensor,
-                   gate_target: Tensor) -> Tensor:
+def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: Tensor, gate_target: Tensor) -> Tensor:
     """The reference Tacotron 2 loss: MSE(mel) + MSE(mel_postnet) + BCE-with-logits(gate).
 
     Args:
@@ -34,14 +34,14 @@ def tacotron2_loss(mel: Tensor, mel_postnet: Tensor, gate: Tensor, mel_target: T
         # n_frames_per_step > 1: one gate per decoder step; a step should fire when its group
         # reaches the last real frame, i.e. at the group's last frame.
         frames_per_step = gate_target.shape[-1] // gate.shape[-1]
-        gate_target = gate_target[:, frames_per_step - 1::frames_per_step]
-    gate_loss = F.binary_cross_entropy_with_logits(gate.reshape(-1, 1),
-                                                   gate_target.to(gate.dtype).reshape(-1, 1))
+        gate_target = gate_target[:, frames_per_step - 1 :: frames_per_step]
+    gate_loss = F.binary_cross_entropy_with_logits(gate.reshape(-1, 1), gate_target.to(gate.dtype).reshape(-1, 1))
     return F.mse_loss(mel, mel_target) + F.mse_loss(mel_postnet, mel_target) + gate_loss
 
 
-def waveglow_loss(z: Tensor, log_s_list: Sequence[Tensor], log_det_W_list: Sequence[Tensor],
-                  sigma: float = 1.0) -> Tensor:
+def waveglow_loss(
+    z: Tensor, log_s_list: Sequence[Tensor], log_det_W_list: Sequence[Tensor], sigma: float = 1.0
+) -> Tensor:
     """The WaveGlow negative log-likelihood per audio sample (reference ``WaveGlowLoss``).
 
     loss = (Σ z² / (2σ²) − Σ_k Σ log_s_k − Σ_k log_det_W_k) / (B · n_group · L)
@@ -88,8 +88,7 @@ def guided_attention_weights(text_lengths: Tensor, mel_lengths: Tensor, width: f
     return weights * valid
 
 
-def guided_attention_loss(alignments: Tensor, text_lengths: Tensor, mel_lengths: Tensor,
-                          width: float = 0.2) -> Tensor:
+def guided_attention_loss(alignments: Tensor, text_lengths: Tensor, mel_lengths: Tensor, width: float = 0.2) -> Tensor:
     """Mean attention mass off the diagonal; pushes attention to align early in training.
 
     Args:
@@ -110,4 +109,3 @@ def guided_attention_loss(alignments: Tensor, text_lengths: Tensor, mel_lengths:
     # so the loss reads as "share of attention off the diagonal", in [0, 1] whatever the text
     # length. Per cell it would be ~1/T_text of that and too weak beside the mel loss.
     return (alignments.float() * weights).sum() / mel_lengths.to(torch.float32).sum()
-

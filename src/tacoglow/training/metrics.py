@@ -13,6 +13,7 @@ divided by the iteration's wall time; the epoch figure is the mean of the per-it
 A resumed run appends to the same file. TensorBoard (``<output>/tensorboard``) is optional:
 without the ``tensorboard`` package only the JSON lines are written. Only rank 0 logs.
 """
+
 from __future__ import annotations
 
 import json

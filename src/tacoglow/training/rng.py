@@ -3,6 +3,7 @@
 States are stored as tensors and plain lists, so checkpoints holding them load with
 ``torch.load(..., weights_only=True)``.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,8 +29,13 @@ def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state(device) if device is not None and device.type == "cuda" else None,
-        "numpy": {"name": str(np_state[0]), "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "python": {"version": int(py_version), "state": list(py_state), "gauss_next": py_gauss},
     }
 
@@ -40,7 +46,14 @@ def restore_rng_state(state: dict[str, Any], device: torch.device | None = None)
     if device is not None and device.type == "cuda" and state.get("cuda") is not None:
         torch.cuda.set_rng_state(state["cuda"].to(torch.uint8).cpu(), device)
     np_state = state["numpy"]
-    np.random.set_state((np_state["name"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
     py = state["python"]
     random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))

@@ -8,6 +8,7 @@ NVIDIA's ``train.py`` sets the learning rate before every iteration from the **e
   ×0.03 …: alternately ×0.3 and ×1/3, a decade every two anneal epochs (the reference's AMP
   recipe, which it selects by an anneal factor of 0.3).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,8 +22,9 @@ Schedule = Literal["step", "half_decade"]
 """The names of the schedules (``optim.schedule``)."""
 
 
-def learning_rate(epoch: int, base_lr: float, anneal_steps: Sequence[int], schedule: Schedule = "step",
-                  anneal_factor: float = 0.1) -> float:
+def learning_rate(
+    epoch: int, base_lr: float, anneal_steps: Sequence[int], schedule: Schedule = "step", anneal_factor: float = 0.1
+) -> float:
     """The learning rate of ``epoch`` (0-based).
 
     Args:

@@ -4,6 +4,7 @@ The trainer (:mod:`tacoglow.training.loop`) is the same for every model; a :clas
 it how to build the model, read the data, batch it, score a batch, and what to show of a
 validation batch. :func:`make_task` picks the task of ``config.model``.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -94,8 +95,7 @@ class Task(ABC):
         """Move ``batch`` to the device, run ``model`` on it and score it."""
 
     @abstractmethod
-    def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss,
-                     step: int) -> None:
+    def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss, step: int) -> None:
         """Write what shows the model's state (images, audio) of the first validation batch."""
 
     def checkpoint_extras(self) -> dict[str, Any]:
@@ -118,11 +118,12 @@ class Tacotron2Task(Task):
 
     def check(self) -> None:
         if self.config.amp == "fp16" and self.device.type == "cpu":
-            raise ConfigError("amp: fp16 on CPU cannot run Tacotron 2 (no fp16 CPU LSTM kernels); "
-                              "use amp: bf16 or off")
+            raise ConfigError("amp: fp16 on CPU cannot run Tacotron 2 (no fp16 CPU LSTM kernels); use amp: bf16 or off")
         if self.model_config.n_symbols != len(SYMBOLS):
-            raise ConfigError(f"tacotron2.n_symbols: expected {len(SYMBOLS)} (the text frontend's symbol table), "
-                              f"found {self.model_config.n_symbols}")
+            raise ConfigError(
+                f"tacotron2.n_symbols: expected {len(SYMBOLS)} (the text frontend's symbol table), "
+                f"found {self.model_config.n_symbols}"
+            )
 
     def build_model(self) -> nn.Module:
         model = Tacotron2(self.model_config)
@@ -135,8 +136,13 @@ class Tacotron2Task(Task):
 
     def dataset(self, items: Sequence[DatasetItem], stream: int) -> Dataset:
         from_disk = bool(items) and items[0].mel_path is not None
-        return TextMelDataset(items, self.config.mel, self.config.data.text_frontend, load_mel_from_disk=from_disk,
-                              resample=self.config.data.resample)
+        return TextMelDataset(
+            items,
+            self.config.mel,
+            self.config.data.text_frontend,
+            load_mel_from_disk=from_disk,
+            resample=self.config.data.resample,
+        )
 
     def collate(self) -> Callable[[list[Any]], Any] | None:
         return TextMelCollate(self.model_config.n_frames_per_step)
@@ -152,13 +158,14 @@ class Tacotron2Task(Task):
         if weight > 0:
             nfps = self.model_config.n_frames_per_step
             steps = torch.div(batch.mel_lengths + nfps - 1, nfps, rounding_mode="floor")
-            guided = guided_attention_loss(alignments, batch.text_lengths, steps, self.config.loss.guided_attention_width)
+            guided = guided_attention_loss(
+                alignments, batch.text_lengths, steps, self.config.loss.guided_attention_width
+            )
             extra["guided_attention_loss"] = guided.detach()
             loss = loss + weight * guided
         return BatchLoss(loss, batch.mel_lengths.sum(), extra, tuple(outputs))
 
-    def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss,
-                     step: int) -> None:
+    def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss, step: int) -> None:
         _, mel_postnet, _, alignments = result.outputs
         text_length, mel_length = int(batch.text_lengths[0]), int(batch.mel_lengths[0])
         decoder_steps = -(-mel_length // self.model_config.n_frames_per_step)
@@ -211,8 +218,9 @@ class WaveGlowTask(Task):
         return WaveGlow(self.model_config)
 
     def dataset(self, items: Sequence[DatasetItem], stream: int) -> Dataset:
-        audio = AudioMelDataset(items, self.config.mel, self.config.data.segment_length,
-                                resample=self.config.data.resample)
+        audio = AudioMelDataset(
+            items, self.config.mel, self.config.data.segment_length, resample=self.config.data.resample
+        )
         return SeededCrops(audio, self.config.seed, stream)
 
     def start_epoch(self, dataset: Dataset, epoch: int) -> None:
@@ -224,11 +232,13 @@ class WaveGlowTask(Task):
         loss = waveglow_loss(*model(mel, audio), sigma=self.config.loss.sigma)
         return BatchLoss(loss, torch.tensor(audio.numel(), device=self.device), {}, (mel, audio))
 
-    def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss,
-                     step: int) -> None:
+    def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss, step: int) -> None:
         mel, _ = result.outputs
-        audio = model.infer(mel[:1].float(), sigma=VALIDATION_SIGMA,  # type: ignore[operator]
-                            generator=torch.Generator(self.device).manual_seed(0))
+        audio = model.infer(
+            mel[:1].float(),
+            sigma=VALIDATION_SIGMA,  # type: ignore[operator]
+            generator=torch.Generator(self.device).manual_seed(0),
+        )
         metrics.log_audio("validation/audio", audio[0], step, self.config.mel.sampling_rate)
 
 
