@@ -46,6 +46,16 @@ tolerance (Tacotron 2 inference), 0.04 (denoiser), 0.005 (WaveGlow); weights cha
 by 3.5x (WaveGlow's smallest output) to 900x.
 """
 
+SAME_MATH_TOL = {"rtol": 1e-5, "atol": 1e-5}
+"""Two paths through one model on one machine that differ only in how sums are grouped: a batch
+against its rows alone, teacher forcing against free running on the same frames, fused against
+separate weights. The tests' models are tiny (widths 8 to 64, so reductions of at most a few hundred
+terms, ``reduction_rtol(320)`` = 2.7e-6 each) and their outputs of order 1; a decoder chains a few
+such reductions per step and feeds them back, which the 4x margin covers. Passes under simulated
+AVX-512, AVX2 and SSE kernels and with one thread; a real change of the computation (a dropped
+mask, a wrong frame fed back) moves outputs by 1e-3 or more, which the same tests assert.
+"""
+
 BF16_UNIT_ROUNDOFF = 2.0**-8
 """bfloat16 unit roundoff (8 significant bits): what rounding one input or weight to bf16 costs."""
 FP16_UNIT_ROUNDOFF = 2.0**-11

@@ -21,7 +21,7 @@ from tacoglow.models.tacotron2 import (
 from tacoglow.training.losses import tacotron2_loss
 
 from tolerances import GOLDEN_MODEL_TOL as TOL
-from tolerances import perturb_weights_
+from tolerances import SAME_MATH_TOL, perturb_weights_
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +215,7 @@ def test_unsorted_lengths_give_the_sorted_results(golden):
     assert shuffled["input_lengths"].tolist() != sorted(shuffled["input_lengths"].tolist(), reverse=True)
     shuffled_out = teacher_forced(model, shuffled)
     for a, b in zip(sorted_out, shuffled_out):
-        torch.testing.assert_close(a[perm], b, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a[perm], b, **SAME_MATH_TOL)
 
 
 def test_batched_and_single_inference_agree_where_no_padding_enters(golden):
@@ -235,8 +235,8 @@ def test_batched_and_single_inference_agree_where_no_padding_enters(golden):
     )
     assert single.mel_lengths.tolist() == [batched.mel_lengths[longest].item()]
     steps = single.gate.size(1)
-    torch.testing.assert_close(single.alignments[0], batched.alignments[longest, :steps], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(single.gate[0], batched.gate[longest, :steps], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(single.alignments[0], batched.alignments[longest, :steps], **SAME_MATH_TOL)
+    torch.testing.assert_close(single.gate[0], batched.gate[longest, :steps], **SAME_MATH_TOL)
 
 
 @pytest.mark.parametrize("n_frames_per_step", [1, 2])
@@ -254,10 +254,10 @@ def test_forward_and_infer_run_the_same_step(n_frames_per_step):
     assert out.gate.shape == (2, steps) and out.alignments.shape == (2, steps, 9)
     assert torch.all(out.mel_lengths % n_frames_per_step == 0)
     # Same arithmetic in both paths: only the prenet's batched-vs-per-step products may round differently.
-    torch.testing.assert_close(tf_mel, out.mel, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(tf_gate, out.gate, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(tf_alignments, out.alignments, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(tf_mel_postnet, out.mel_postnet, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tf_mel, out.mel, **SAME_MATH_TOL)
+    torch.testing.assert_close(tf_gate, out.gate, **SAME_MATH_TOL)
+    torch.testing.assert_close(tf_alignments, out.alignments, **SAME_MATH_TOL)
+    torch.testing.assert_close(tf_mel_postnet, out.mel_postnet, **SAME_MATH_TOL)
 
 
 def test_infer_returns_the_pre_postnet_mel_it_fed_back():
@@ -325,9 +325,9 @@ def test_full_scheduled_sampling_trains_on_the_free_running_output(n_frames_per_
     model.decoder.train()
     mels = torch.randn(2, 8, steps * n_frames_per_step)
     mel, gate, alignments = model.decoder(memory, mels, model.config.scheduled_sampling)
-    torch.testing.assert_close(mel, free.mel, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(gate, free.gate, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(alignments, free.alignments, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mel, free.mel, **SAME_MATH_TOL)
+    torch.testing.assert_close(gate, free.gate, **SAME_MATH_TOL)
+    torch.testing.assert_close(alignments, free.alignments, **SAME_MATH_TOL)
     mel.mean().backward()  # the fed-back groups are constants; the step's own weights still get gradients
     assert model.decoder.linear_projection.linear_layer.weight.grad.abs().sum() > 0
     model.eval()  # in eval mode the model feeds the targets, whatever the setting
