@@ -493,3 +493,12 @@ def test_settings_stored_as_a_string_are_refused(tmp_path, field):
     nvidia = {"state_dict": data["state_dict"], "config": "not a dict"}
     with pytest.raises(CheckpointError, match=r"config: expected a mapping of settings, found str"):
         load_model(nvidia)
+
+
+def test_tacoglow_file_without_its_config_is_named(tmp_path):
+    # Found by mypy: a tacoglow-format file lacking "config" reached Tacotron2Config.from_dict(None)
+    # and surfaced as "'NoneType' object is not iterable".
+    data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(_tiny_t2()))))
+    del data["config"]
+    with pytest.raises(CheckpointError, match=r"^checkpoint dict: tacoglow checkpoint without its config$"):
+        load_model(data)

@@ -116,6 +116,12 @@ class LoadedModel(NamedTuple):
     checkpoint: dict
     text_frontend: TextFrontend | None = None
 
+    @property
+    def config(self) -> Tacotron2Config | WaveGlowConfig:
+        """The model's config."""
+        assert isinstance(self.model, (Tacotron2, WaveGlow))  # load_model builds only these
+        return self.model.config
+
 
 # ---------------------------------------------------------------------------------------------
 # Reading
@@ -357,10 +363,13 @@ def _model_config(
         else (WaveGlowConfig, waveglow_config_from_state_dict)
     )
     stored = checkpoint.get("config")
+    tacoglow_format = checkpoint.get("format") == "tacoglow"
     if stored is not None:
         _check_mapping(stored, "config", name)
+    elif tacoglow_format:  # save_checkpoint always writes one
+        raise CheckpointError(f"{name}: tacoglow checkpoint without its config")
     try:
-        if checkpoint.get("format") == "tacoglow":
+        if stored is not None and tacoglow_format:
             # Tacotron2Config.from_dict also drops removed experiments' fields at their "off" value.
             config = Tacotron2Config.from_dict(stored) if kind == "tacotron2" else config_class(**dict(stored))
         elif isinstance(stored, Mapping):
@@ -414,6 +423,7 @@ def _check_sizes(config: Any, state: Mapping[str, torch.Tensor], kind: str, name
     inferred = from_shapes(state, name)
     fields = [f.name for f in dataclasses.fields(inferred) if f.name not in counts]
     if kind == "waveglow":
+        assert isinstance(inferred, WaveGlowConfig)  # from_shapes is waveglow_config_from_state_dict
         fields = [f for f in fields if f.startswith(("n_mel", "n_group", "kernel", "n_channels"))]
         if inferred.n_early_every < inferred.n_flows:  # early outputs are seen in the shapes
             fields += ["n_early_every", "n_early_size"]
@@ -471,11 +481,12 @@ def load_model(source: Source, kind: str | None = None, **overrides: Any) -> Loa
         _load_weights(model, state, "Tacotron 2", name)
         stored_symbols = checkpoint.get("symbols")
         if stored_symbols is not None:
-            symbols: list[str] | None = list(stored_symbols)
-            if len(symbols) != config.n_symbols:
+            table = list(stored_symbols)
+            if len(table) != config.n_symbols:
                 raise CheckpointError(
-                    f"{name}: symbol table has {len(symbols)} entries, the embedding has {config.n_symbols} rows"
+                    f"{name}: symbol table has {len(table)} entries, the embedding has {config.n_symbols} rows"
                 )
+            symbols: list[str] | None = table
         elif config.n_symbols == len(DEFAULT_SYMBOLS):
             symbols = list(DEFAULT_SYMBOLS)  # every NVIDIA release uses the same 148 symbols
         else:
@@ -592,6 +603,7 @@ def save_checkpoint(
     """
     model = unwrap_model(model)
     kind = _kind_of(model)
+    assert isinstance(model, (Tacotron2, WaveGlow))  # _kind_of refused anything else
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     if weights_dtype is not None:
         state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
@@ -631,6 +643,7 @@ def export_nvidia(path: str | os.PathLike, model: nn.Module, epoch: int = 0) -> 
     """
     model = unwrap_model(model)
     kind = _kind_of(model)
+    assert isinstance(model, (Tacotron2, WaveGlow))  # _kind_of refused anything else
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     if kind == "waveglow" and _is_fused_waveglow(state):
         state = to_weight_norm_form(state)

@@ -216,7 +216,7 @@ def random_models(
             tacotron2.decoder.gate_layer.linear_layer.weight.zero_()
             tacotron2.decoder.gate_layer.linear_layer.bias.fill_(_SILENT_GATE_BIAS)
             for wn in waveglow.WN:
-                wn.end.weight.normal_(0.0, 0.01)
+                wn.get_parameter("end.weight").normal_(0.0, 0.01)
     return tacotron2, waveglow
 
 

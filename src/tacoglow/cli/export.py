@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
     from tacoglow.errors import ConfigError
+    from tacoglow.models.waveglow import WaveGlow
 
     if args.checkpoint is None:
         raise ConfigError("no checkpoint given (expected: tacoglow export CHECKPOINT -o FILE)")
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         export_nvidia(args.output, model)
     else:
         if args.remove_weight_norm:
+            assert isinstance(model, WaveGlow)  # refused above for a Tacotron 2
             model.remove_weight_norm()
         save_checkpoint(
             args.output,

@@ -40,7 +40,7 @@ def describe(path: str) -> dict:
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "state_dict_entries": len(state),
         "weight_norm": any(k.endswith("weight_g") for k in state),
-        "config": dataclasses.asdict(loaded.model.config),
+        "config": dataclasses.asdict(loaded.config),
         "mel_config": loaded.mel_config.to_dict(),
         "text_frontend": loaded.text_frontend.to_dict() if loaded.text_frontend is not None else None,
         "step": loaded.checkpoint.get("step"),

@@ -235,7 +235,8 @@ class EvaluationReport:
 
         out = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in rows), ""]
         seed = "no seed" if s.seed is None else f"seed {s.seed}"
-        seed_range = f"{s.seed}–{s.seed + s.seeds - 1}" if s.seeds > 1 else ""
+        # evaluate() refuses several seeds without a first one; a hand-built summary shows no range.
+        seed_range = f"{s.seed}–{s.seed + s.seeds - 1}" if s.seeds > 1 and s.seed is not None else ""
         if s.seeds > 1:
             seed = f"× {s.seeds} seeds ({seed_range})"
         out.append(f"voice: {s.voice} (vocoder {s.vocoder}), {s.n_utterances} utterances, {seed}, {s.retries} retries")
@@ -298,9 +299,8 @@ def _reference_files(folder: str | os.PathLike, items: list[tuple[str, str]]) ->
     numbered = {int(p.stem): p for p in folder.glob("*.wav") if p.stem.isdigit()}
     found = []
     for index, (sentence_id, _) in enumerate(items, 1):
-        path = folder / f"{sentence_id}.wav"
-        if not path.is_file():
-            path = numbered.get(index)
+        wav = folder / f"{sentence_id}.wav"
+        path = wav if wav.is_file() else numbered.get(index)
         if path is None:
             raise AudioError(
                 f"{folder}: expected a reference recording {sentence_id}.wav or {index:03d}.wav "
@@ -419,7 +419,8 @@ def evaluate(
         for index, (sentence_id, text) in enumerate(items, 1):
             # Neither the teacher nor the recording depends on the seed: each is read once per sentence.
             teacher_transcript = None
-            if teacher is not None:  # checked above: a teacher comes with an engine
+            if teacher is not None:
+                assert engine is not None  # checked above: a teacher comes with an engine
                 teacher_audio, teacher_rate = render_espeak(normalize_for_corpus(text))
                 teacher_transcript = engine.transcribe(teacher_audio, teacher_rate)
             reference = load_wav(references[index - 1]) if references is not None else None

@@ -73,6 +73,14 @@ class DecoderStepGraph(nn.Module):
     as the PyTorch engine's); attention is the reference module itself.
     """
 
+    # Fused weights, registered as buffers in __init__ (annotated here for the type checker).
+    attention_rnn: Tensor  # (in + H, 4H)
+    attention_rnn_bias: Tensor  # (4H,)
+    decoder_rnn: Tensor  # (in + H, 4H)
+    decoder_rnn_bias: Tensor  # (4H,)
+    projection: Tensor  # (d_dec + d_enc, n_mels * nfps + 1)
+    projection_bias: Tensor  # (n_mels * nfps + 1,)
+
     def __init__(self, model: Tacotron2) -> None:
         super().__init__()
         decoder = model.decoder
@@ -175,7 +183,8 @@ class WaveGlowGraph(nn.Module):
         self.model = model
         # W^-1 of each invertible 1x1 conv, computed once in float32 as ``inverse`` does per call
         # (ONNX has no matrix inverse); (c, c, 1) conv weights.
-        self.inverses = [conv.conv.weight[:, :, 0].float().inverse()[:, :, None].detach() for conv in model.convinv]
+        weights = [conv.get_parameter("conv.weight") for conv in model.convinv]  # (c, c, 1) each
+        self.inverses = [w[:, :, 0].float().inverse()[:, :, None].detach() for w in weights]
 
     def forward(self, mel: Tensor, z: Tensor) -> Tensor:
         n_group = self.model.config.n_group

@@ -351,7 +351,8 @@ def export_onnx(
             "n_flows": wg_cfg.n_flows,
             "denoiser": {"filter_length": 1024, "hop_length": 256, "win_length": 1024},
         }
-    np.savez(folder / "arrays.npz", **arrays)
+    # numpy's stub: a **dict[str, ndarray] is matched against savez's allow_pickle: bool too.
+    np.savez(folder / "arrays.npz", **arrays)  # type: ignore[arg-type]
     cfg = model.config
     voice = {
         "format_version": FORMAT_VERSION,

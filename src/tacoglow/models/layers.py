@@ -8,11 +8,16 @@ Biases keep PyTorch's default init.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import Tensor, nn
 
 from tacoglow.errors import ConfigError
 
-__all__ = ["ConvNorm", "LinearNorm"]
+__all__ = ["ConvNorm", "InitGain", "LinearNorm"]
+
+# The non-linearities ``nn.init.calculate_gain`` knows that Tacotron 2's layers are followed by.
+InitGain = Literal["linear", "relu", "sigmoid", "tanh"]
 
 
 class LinearNorm(nn.Module):
@@ -28,7 +33,7 @@ class LinearNorm(nn.Module):
     Shapes: ``(..., in_dim) -> (..., out_dim)``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, w_init_gain: str = "linear") -> None:
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, w_init_gain: InitGain = "linear") -> None:
         super().__init__()
         self.linear_layer = nn.Linear(in_dim, out_dim, bias=bias)
         nn.init.xavier_uniform_(self.linear_layer.weight, gain=nn.init.calculate_gain(w_init_gain))
@@ -64,7 +69,7 @@ class ConvNorm(nn.Module):
         padding: int | None = None,
         dilation: int = 1,
         bias: bool = True,
-        w_init_gain: str = "linear",
+        w_init_gain: InitGain = "linear",
     ) -> None:
         super().__init__()
         if padding is None:

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tacoglow.errors import DataError
-from tacoglow.models.layers import ConvNorm, LinearNorm
+from tacoglow.models.layers import ConvNorm, InitGain, LinearNorm
 from tacoglow.models.tacotron2_config import Tacotron2Config
 
 __all__ = ["Tacotron2", "Tacotron2Config", "Tacotron2Inference"]
@@ -388,7 +388,8 @@ class _Postnet(nn.Module):
         super().__init__()
         n_mels, dim, kernel = config.n_mel_channels, config.postnet_embedding_dim, config.postnet_kernel_size
         sizes = [n_mels] + [dim] * (config.postnet_n_convolutions - 1) + [n_mels]
-        gains = ["tanh"] * (config.postnet_n_convolutions - 1) + ["linear"]
+        tanh: InitGain = "tanh"
+        gains: list[InitGain] = [tanh] * (config.postnet_n_convolutions - 1) + ["linear"]
         self.convolutions = nn.ModuleList(
             nn.Sequential(
                 ConvNorm(

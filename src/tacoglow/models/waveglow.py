@@ -17,6 +17,8 @@ fast inference, prepare a model once with :func:`tacoglow.inference.fast_waveglo
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -65,6 +67,7 @@ class WeightNormConv1d(nn.Module):
         self.padding = (kernel_size * dilation - dilation) // 2
         # Draw the initial weights from a Conv1d so a seeded construction matches the reference's.
         conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation, padding=self.padding)
+        assert conv.bias is not None  # Conv1d's default bias=True
         self.bias = nn.Parameter(conv.bias.detach())
         self.weight_g = nn.Parameter(torch.norm_except_dim(conv.weight.detach(), 2, 0))
         self.weight_v = nn.Parameter(conv.weight.detach())
@@ -132,6 +135,7 @@ class _WN(nn.Module):
         self.start: nn.Module = WeightNormConv1d(n_in_channels, n_channels)
         self.end = nn.Conv1d(n_channels, 2 * n_in_channels, 1)
         # Zero init makes every coupling start as the identity.
+        assert self.end.bias is not None  # Conv1d's default bias=True
         nn.init.zeros_(self.end.weight)
         nn.init.zeros_(self.end.bias)
         for i, dilation in enumerate(self.dilations):
@@ -149,8 +153,9 @@ class _WN(nn.Module):
         # All layers' conditioning convs as one GEMM: the same dot products as n_layers separate
         # 1×1 convs (bit-identical on CPU), ~10 % faster in training, at the cost of holding
         # n_layers·2C conditioning channels at once instead of 2C.
-        cond_weight = torch.cat([layer.weight for layer in self.cond_layers])
-        cond_bias = torch.cat([layer.bias for layer in self.cond_layers])
+        weights, biases = zip(*(_weight_and_bias(layer) for layer in self.cond_layers))
+        cond_weight = torch.cat(weights)
+        cond_bias = torch.cat(biases)
         cond = F.conv1d(spect, cond_weight, cond_bias)  # (B, n_layers·2C, L)
         audio = self.start(audio)
         output: Tensor | None = None
@@ -175,6 +180,12 @@ class _WN(nn.Module):
             for i, layer in enumerate(layers):
                 if isinstance(layer, WeightNormConv1d):
                     layers[i] = layer.remove_weight_norm()
+
+
+def _weight_and_bias(layer: nn.Module) -> tuple[Tensor, Tensor]:
+    """A WN conv's weight and bias, weight-normed or fused (both kinds always have a bias)."""
+    assert isinstance(layer, (WeightNormConv1d, nn.Conv1d)) and layer.bias is not None
+    return layer.weight, layer.bias
 
 
 class _Invertible1x1Conv(nn.Module):
@@ -353,7 +364,8 @@ class WaveGlow(nn.Module):
             audio_0, audio_1 = audio[:, :n_half], audio[:, n_half:]
             output = self.WN[k](audio_0, spect)
             audio_1 = inverse_affine(audio_1, output[:, :n_half], output[:, n_half:])
-            audio = self.convinv[k].inverse(torch.cat([audio_0, audio_1], 1))
+            convinv = cast(_Invertible1x1Conv, self.convinv[k])  # convinv holds only these
+            audio = convinv.inverse(torch.cat([audio_0, audio_1], 1))
             if is_early(config, k):
                 # The channels forward() emitted before this flow are prepended.
                 start -= config.n_early_size
@@ -368,7 +380,7 @@ class WaveGlow(nn.Module):
         since the fusion is computed in float32 anyway. Idempotent. Returns self.
         """
         for wn in self.WN:
-            wn.remove_weight_norm()
+            cast(_WN, wn).remove_weight_norm()  # WN holds only _WN
         return self
 
 
@@ -395,6 +407,7 @@ def condition(mel: Tensor, upsample: nn.ConvTranspose1d, n_group: int, n_samples
     if mel.dim() != 3 or mel.size(1) != n_mels or mel.size(2) < 1:
         raise ConfigError(f"WaveGlow mel: expected (B, {n_mels}, T_mel >= 1), found {tuple(mel.shape)}")
     n_samples = mel.size(2) * HOP_LENGTH if n_samples is None else n_samples
+    assert upsample.bias is not None  # WaveGlow builds it with ConvTranspose1d's default bias=True
     spect = _upsample(mel.to(upsample.weight.dtype), upsample.weight, upsample.bias)
     if spect.size(2) > n_samples:
         spect = spect[:, :, :n_samples]

@@ -498,9 +498,9 @@ class OnnxSynthesizer:
                 self.retries + 1,
             )
         for i in pending:
-            item = pieces[i].item
-            assert item is not None
-            problem = "the stop gate never fired" if not item.stopped else "attention did not reach the end"
+            best = pieces[i].item
+            assert best is not None  # every piece was decoded at least once
+            problem = "the stop gate never fired" if not best.stopped else "attention did not reach the end"
             logger.warning("%s (after %d attempt(s)) for %r", problem, pieces[i].attempts, pieces[i].piece.text[:60])
 
     # ------------------------------------------------------------------------------- vocoder

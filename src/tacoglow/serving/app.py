@@ -225,12 +225,17 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     settings = settings or ServerSettings()
     formats = supported_formats()
     metrics = ServerMetrics()
+
+    def on_batch(pieces: int, seconds: float) -> None:
+        metrics.batch_size.observe(pieces)
+        metrics.audio_seconds.inc(seconds)
+
     scheduler = BatchScheduler(
         synthesizer,
         max_batch_size=settings.max_batch_size,
         max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
-        on_batch=lambda pieces, seconds: (metrics.batch_size.observe(pieces), metrics.audio_seconds.inc(seconds)),
+        on_batch=on_batch,
     )
     state = {"ready": False}
     # A JSON body is at most ~6 bytes per character (\uXXXX escapes) plus the other fields.

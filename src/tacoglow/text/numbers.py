@@ -55,7 +55,8 @@ def _words(number: int | str, *, andword: str = "and", zero: str = "zero", group
     import inflect  # already loaded by _engine(); only its exception type is needed here
 
     try:
-        return str(engine.number_to_words(number, andword=andword, zero=zero, group=group))
+        # inflect annotates numbers.Number, which int is at runtime but not to mypy (typeshed)
+        return str(engine.number_to_words(number, andword=andword, zero=zero, group=group))  # type: ignore[arg-type]
     except inflect.NumOutOfRangeError:
         raise TextError(
             f"number {str(number)!r}: expected fewer than 37 digits to spell it out, "

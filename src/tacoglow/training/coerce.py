@@ -118,7 +118,7 @@ def convert(value: Any, hint: Any, name: str) -> Any:
         if value in choices and isinstance(value, str):
             return value
         raise ConfigError(f"{name}: expected one of {', '.join(choices)}, found {value!r}")
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # a dataclass type, not an instance
         if isinstance(value, hint):
             return value
         if not isinstance(value, Mapping):

@@ -457,15 +457,15 @@ def _build(defaults: TrainConfig, values: Mapping[str, Any]) -> TrainConfig:
         if merged[section] is None and values.get(section) is not None:
             raise ConfigError(f"{section}: section given for a {defaults.model} run; remove it or set model: {section}")
     _merge(merged, values)
-    section = merged.get(merged.get("model"))
+    model_section = merged.get(merged["model"])  # asdict(TrainConfig) always holds "model"
     given = values.get(defaults.model)
-    if isinstance(section, dict) and not (isinstance(given, Mapping) and "n_mel_channels" in given):
+    if isinstance(model_section, dict) and not (isinstance(given, Mapping) and "n_mel_channels" in given):
         # The model's mel channels follow the mel contract unless set on their own.
         mel = merged["mel"]
-        section["n_mel_channels"] = (
-            mel.get("n_mel_channels", section["n_mel_channels"])
+        model_section["n_mel_channels"] = (
+            mel.get("n_mel_channels", model_section["n_mel_channels"])
             if isinstance(mel, Mapping)
-            else section["n_mel_channels"]
+            else model_section["n_mel_channels"]
         )
     config: TrainConfig = build(TrainConfig, merged)
     return config.validate()
@@ -512,9 +512,9 @@ def _upgrade(values: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
     Raises:
         ConfigError: (``stored=False``) a removed setting, or an anneal factor of 0.3 without a schedule.
     """
-    values = copy.deepcopy(dict(values))
+    upgraded: dict[str, Any] = copy.deepcopy(dict(values))
     for (section, key), neutral in _REMOVED.items():
-        part = values.get(section)
+        part = upgraded.get(section)
         if not isinstance(part, dict) or key not in part:
             continue
         value = part.pop(key)
@@ -525,7 +525,7 @@ def _upgrade(values: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
             )
         if value != neutral:
             log.warning("stored config: %s.%s = %r belongs to a removed experiment and is ignored", section, key, value)
-    optim = values.get("optim")
+    optim = upgraded.get("optim")
     if isinstance(optim, dict) and "schedule" not in optim and optim.get("anneal_factor") == _OLD_HALF_DECADE_FACTOR:
         if not stored:
             raise ConfigError(
@@ -535,4 +535,4 @@ def _upgrade(values: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
             )
         optim["schedule"] = "half_decade"
         del optim["anneal_factor"]
-    return values
+    return upgraded

@@ -38,7 +38,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +195,7 @@ class Trainer:
         train_items, val_items = read_training_items(config, self.task, self.ctx)
         self.train_set: Dataset = self.task.dataset(train_items, 0)
         self.val_set: Dataset | None = self.task.dataset(val_items, 1) if val_items else None
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[int] = DistributedSampler(
             self.train_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True, seed=config.seed
         )
         self.batches_per_epoch = len(self.sampler) // config.batch_size
@@ -273,6 +273,7 @@ class Trainer:
                 self.val_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=False
             )
         else:
+            assert isinstance(self.val_set, Sized)  # the tasks' datasets are map-style, with a length
             sampler = SequentialSampler(self.val_set)
         return self._loader(self.val_set, sampler, drop_last=False, epoch=0)
 
@@ -302,7 +303,7 @@ class Trainer:
             raise CheckpointError(
                 f"{path}: holds weights but no training state to resume; use --warm-start to start from its weights"
             )
-        stored, wanted = dataclasses.asdict(loaded.model.config), dataclasses.asdict(self.config.model_config)
+        stored, wanted = dataclasses.asdict(loaded.config), dataclasses.asdict(self.config.model_config)
         diff = [f"{k} {stored[k]!r} != {v!r}" for k, v in wanted.items() if stored.get(k) != v]
         if diff:
             raise ConfigError(
@@ -461,6 +462,7 @@ class Trainer:
         rates: list[float] = []
         if self.ctx.is_main:
             n_params = sum(p.numel() for p in self.raw_model.parameters())
+            assert isinstance(self.train_set, Sized)  # the tasks' datasets are map-style, with a length
             log.info(
                 "training %s (%.2f M parameters) on %s x%d, %d items/epoch, %d batches of %d per process, amp %s",
                 self.kind,

@@ -25,6 +25,7 @@ def seed_everything(seed: int) -> None:
 def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
     """Every RNG state that training consumes: torch CPU, CUDA (if used), numpy, python ``random``."""
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)  # legacy=True, the default: (name, keys, pos, has_gauss, cached)
     py_version, py_state, py_gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),

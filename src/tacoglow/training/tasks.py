@@ -229,7 +229,8 @@ class WaveGlowTask(Task):
 
     def loss(self, model: nn.Module, batch: Any) -> BatchLoss:
         mel, audio = (t.to(self.device, non_blocking=True) for t in batch)
-        loss = waveglow_loss(*model(mel, audio), sigma=self.config.loss.sigma)
+        z, log_s_list, log_det_W_list = model(mel, audio)
+        loss = waveglow_loss(z, log_s_list, log_det_W_list, sigma=self.config.loss.sigma)
         return BatchLoss(loss, torch.tensor(audio.numel(), device=self.device), {}, (mel, audio))
 
     def log_examples(self, metrics: MetricsLogger, model: nn.Module, batch: Any, result: BatchLoss, step: int) -> None:
