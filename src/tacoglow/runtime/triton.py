@@ -14,7 +14,9 @@ what it was batched with. Importing this module imports no torch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import sysconfig
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy as np
 from tacoglow.errors import ConfigError, TacoglowError
 from tacoglow.runtime.engine import OnnxSynthesizer
 
-__all__ = ["MODEL_NAME", "make_infer", "serve_triton"]
+__all__ = ["MODEL_NAME", "make_infer", "pin_libpython", "serve_triton"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,38 @@ def make_infer(synth: OnnxSynthesizer) -> Callable[..., dict[str, np.ndarray]]:
     return infer
 
 
+# Directories the dynamic linker searches without being told (Debian's multiarch ones included).
+_DEFAULT_LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64")
+
+
+def pin_libpython(environ: MutableMapping[str, str], config: dict[str, Any] | None = None) -> str | None:
+    """Put this interpreter's libpython folder first on ``environ["LD_LIBRARY_PATH"]``; return it, or None.
+
+    Triton runs Python models in a stub process that links ``libpython3.X.so``; the linker would take
+    the first one on its path, e.g. the system's 3.11.2 under a pyenv 3.11.7 venv, whose C types do
+    not match the venv's standard library ('_thread.RLock' object has no attribute '_recursion_count').
+    PyTriton starts Triton with a copy of ``os.environ``, so setting it here reaches the stub.
+    Nothing changes for an interpreter whose libpython sits in a default linker folder or that is
+    built without a shared libpython (the stub then takes the system's; a warning says so).
+    ``config`` stands for :func:`sysconfig.get_config_vars` (tests pass their own).
+    """
+    config = sysconfig.get_config_vars() if config is None else config
+    libdir, soname = config.get("LIBDIR"), config.get("INSTSONAME")
+    if not config.get("Py_ENABLE_SHARED") or not libdir or not soname:
+        logger.warning(
+            "this Python has no shared libpython; Triton's Python backend links the system's, which must be "
+            "the same Python version and build"
+        )
+        return None
+    multiarch = config.get("MULTIARCH")
+    defaults = {*_DEFAULT_LIB_DIRS, *(f"{d}/{multiarch}" for d in _DEFAULT_LIB_DIRS if multiarch)}
+    if os.path.normpath(libdir) in defaults or not os.path.exists(os.path.join(libdir, soname)):
+        return None
+    paths = [p for p in environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p and p != libdir]
+    environ["LD_LIBRARY_PATH"] = os.pathsep.join([libdir, *paths])
+    return libdir
+
+
 def serve_triton(
     synth: OnnxSynthesizer,
     *,
@@ -86,6 +120,7 @@ def serve_triton(
     except ImportError:
         raise ConfigError("Triton serving needs PyTriton: pip install nvidia-pytriton") from None
     infer = make_infer(synth)
+    pin_libpython(os.environ)
 
     @batch
     def batched(**inputs: np.ndarray) -> dict[str, np.ndarray]:
