@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tacoglow.audio import STFT, GriffinLimVocoder, MelConfig, griffin_lim, mel_spectrogram
+from tacoglow.audio import STFT, GriffinLim, MelConfig, griffin_lim, mel_spectrogram
 from tacoglow.errors import AudioError, ConfigError
 
 from tolerances import perturbed, reduction_rtol, rel_l2
@@ -76,7 +76,7 @@ def test_vocoder_reproduces_pitch_and_length():
     t = torch.arange(11025) / 22050
     audio = 0.5 * torch.sin(2 * math.pi * 440.0 * t)[None]
     mel = mel_spectrogram(audio)  # (1, 80, 44)
-    vocoder = GriffinLimVocoder(MelConfig(), n_iters=10)
+    vocoder = GriffinLim(MelConfig(), n_iters=10)
     out = vocoder(mel)
     assert out.shape == (1, 44 * 256) and not out.requires_grad
     spectrum = torch.fft.rfft(out[0] * torch.hann_window(out.size(-1)))
@@ -89,7 +89,7 @@ def test_vocoder_reproduces_pitch_and_length():
     config = MelConfig(
         sampling_rate=8000, filter_length=256, hop_length=64, win_length=256, n_mel_channels=20, mel_fmax=4000.0
     )
-    low = GriffinLimVocoder(config, n_iters=2)(torch.full((2, 20, 7), -4.0))
+    low = GriffinLim(config, n_iters=2)(torch.full((2, 20, 7), -4.0))
     assert low.shape == (2, 7 * 64) and torch.isfinite(low).all()
 
 
@@ -99,7 +99,7 @@ def test_vocoder_handles_very_short_mels(n_frames):
     config = MelConfig(
         sampling_rate=8000, filter_length=256, hop_length=32, win_length=256, n_mel_channels=20, mel_fmax=4000.0
     )
-    audio = GriffinLimVocoder(config, n_iters=3)(torch.full((2, 20, n_frames), -3.0))
+    audio = GriffinLim(config, n_iters=3)(torch.full((2, 20, n_frames), -3.0))
     assert audio.shape == (2, n_frames * 32) and torch.isfinite(audio).all()
     if n_frames:
         assert audio.abs().max() > 0
@@ -107,6 +107,6 @@ def test_vocoder_handles_very_short_mels(n_frames):
 
 def test_vocoder_errors():
     with pytest.raises(ConfigError, match="power: expected a positive number, found 0"):
-        GriffinLimVocoder(power=0)
+        GriffinLim(power=0)
     with pytest.raises(AudioError, match=r"expected a log-mel of shape \(B, 80, T_mel\), found \(80, 5\)"):
-        GriffinLimVocoder(n_iters=1)(torch.zeros(80, 5))
+        GriffinLim(n_iters=1)(torch.zeros(80, 5))

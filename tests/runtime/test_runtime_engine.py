@@ -93,7 +93,7 @@ def test_griffin_lim_matches_torch_from_the_same_phase(onnx_voice):
     engine = OnnxSynthesizer(onnx_voice)
     mel = torch.randn(80, 30, generator=torch.Generator().manual_seed(5)) - 6.0
     got = griffin_lim_vocoder(mel.numpy(), engine.mel_pinv, np.random.default_rng(7), 1024, 256, 1024, n_iters=60)
-    # The torch recipe (GriffinLimVocoder.forward) from the initial phase the numpy one drew.
+    # The torch recipe (tacoglow.audio.GriffinLim.forward) from the initial phase the numpy one drew.
     config = MelConfig()
     magnitude = mel_to_linear(dynamic_range_decompression(mel[None]), config)
     magnitude = magnitude.amax() * (magnitude / magnitude.amax()) ** 1.2

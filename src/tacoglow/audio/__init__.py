@@ -1,6 +1,6 @@
 """Audio features and I/O: NVIDIA-exact STFT and log-mel, Griffin-Lim, WAV reading/writing, resampling."""
 
-from tacoglow.audio.griffin_lim import GriffinLimVocoder, griffin_lim
+from tacoglow.audio.griffin_lim import GriffinLim, griffin_lim
 from tacoglow.audio.io import load_wav, resample, save_wav
 from tacoglow.audio.mel import (
     MelConfig,
@@ -21,7 +21,7 @@ __all__ = [
     "dynamic_range_decompression",
     "mel_to_linear",
     "griffin_lim",
-    "GriffinLimVocoder",
+    "GriffinLim",
     "load_wav",
     "save_wav",
     "resample",

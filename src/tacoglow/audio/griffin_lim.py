@@ -3,7 +3,7 @@
 :func:`griffin_lim` follows NVIDIA's helper step for step, so with the same initial phase it
 reproduces the reference's output; the reference draws that phase from numpy's global RNG,
 here it is an argument or comes from an explicit ``torch.Generator``.
-:class:`GriffinLimVocoder` turns a Tacotron 2 log-mel into audio: a quick, weight-free way to
+:class:`GriffinLim` turns a Tacotron 2 log-mel into audio: a quick, weight-free way to
 listen to a model's output without WaveGlow.
 """
 
@@ -19,7 +19,7 @@ from tacoglow.audio.mel import MelConfig, dynamic_range_decompression, mel_to_li
 from tacoglow.audio.stft import STFT
 from tacoglow.errors import AudioError, ConfigError
 
-__all__ = ["griffin_lim", "GriffinLimVocoder"]
+__all__ = ["griffin_lim", "GriffinLim"]
 
 # Seed of the generator used when neither an initial phase nor a generator is given, so that
 # a plain call is reproducible instead of depending on hidden global RNG state.
@@ -81,7 +81,7 @@ def griffin_lim(
     return signal
 
 
-class GriffinLimVocoder(nn.Module):
+class GriffinLim(nn.Module):
     """Log-mel -> audio by mel pseudo-inverse and Griffin-Lim.
 
     Steps: exp(log-mel) -> linear magnitudes via the filterbank pseudo-inverse
@@ -101,7 +101,7 @@ class GriffinLimVocoder(nn.Module):
         n_iters (int): Griffin-Lim iterations. Default 60.
         power (float): sharpening exponent, >= 1 in practice. Default 1.2.
 
-    >>> vocoder = GriffinLimVocoder(MelConfig(), n_iters=2)
+    >>> vocoder = GriffinLim(MelConfig(), n_iters=2)
     >>> vocoder(torch.full((1, 80, 10), -5.0)).shape  # (B, T_mel * hop_length)
     torch.Size([1, 2560])
     """
@@ -109,9 +109,9 @@ class GriffinLimVocoder(nn.Module):
     def __init__(self, mel_config: MelConfig | None = None, n_iters: int = 60, power: float = 1.2) -> None:
         super().__init__()
         if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
-            raise ConfigError(f"GriffinLimVocoder n_iters: expected an integer >= 0, found {n_iters!r}")
+            raise ConfigError(f"GriffinLim n_iters: expected an integer >= 0, found {n_iters!r}")
         if not (isinstance(power, (int, float)) and math.isfinite(power) and power > 0):
-            raise ConfigError(f"GriffinLimVocoder power: expected a positive number, found {power!r}")
+            raise ConfigError(f"GriffinLim power: expected a positive number, found {power!r}")
         self.mel_config = MelConfig() if mel_config is None else mel_config
         self.n_iters = n_iters
         self.power = float(power)
@@ -132,7 +132,7 @@ class GriffinLimVocoder(nn.Module):
         """
         if mel.dim() != 3:
             raise AudioError(
-                f"GriffinLimVocoder input: expected a log-mel of shape "
+                f"GriffinLim input: expected a log-mel of shape "
                 f"(B, {self.mel_config.n_mel_channels}, T_mel), found {tuple(mel.shape)}"
             )
         n_frames = mel.size(-1)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from tacoglow.audio import MelConfig
-from tacoglow.audio.griffin_lim import GriffinLimVocoder as GriffinLim
+from tacoglow.audio.griffin_lim import GriffinLim
 from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import AudioError, ConfigError
 from tacoglow.inference.fast_waveglow import PreparedWaveGlow, prepare_waveglow

@@ -83,7 +83,7 @@ def griffin_lim_vocoder(
     n_iters: int = 60,
     power: float = 1.2,
 ) -> np.ndarray:
-    """``GriffinLimVocoder``'s recipe: log-mel (n_mels, T_mel) -> audio (T_mel * hop,) float32.
+    """``tacoglow.audio.GriffinLim``'s recipe: log-mel (n_mels, T_mel) -> audio (T_mel * hop,) float32.
 
     exp -> filterbank pseudo-inverse ``mel_pinv`` (n_freq, n_mels) -> sharpen by ``power``
     relative to the peak -> pad silent frames -> Griffin-Lim from a uniform phase drawn by ``rng``.

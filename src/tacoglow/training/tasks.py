@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from tacoglow.audio import GriffinLimVocoder
+from tacoglow.audio import GriffinLim
 from tacoglow.data import AudioMelDataset, DatasetItem, TextMelBatch, TextMelCollate, TextMelDataset
 from tacoglow.errors import ConfigError
 from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
@@ -170,7 +170,7 @@ class Tacotron2Task(Task):
         text_length, mel_length = int(batch.text_lengths[0]), int(batch.mel_lengths[0])
         decoder_steps = -(-mel_length // self.model_config.n_frames_per_step)
         metrics.log_alignment("validation/alignment", alignments[0, :decoder_steps, :text_length], step)
-        vocoder = GriffinLimVocoder(self.config.mel, n_iters=PREVIEW_GL_ITERS)
+        vocoder = GriffinLim(self.config.mel, n_iters=PREVIEW_GL_ITERS)
         audio = vocoder(mel_postnet[:1, :, :mel_length].float().cpu())
         metrics.log_audio("validation/audio", audio[0], step, self.config.mel.sampling_rate)
 
