@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
     from tacoglow.errors import ConfigError
+    from tacoglow.models.waveglow import WaveGlow
 
     weight_norm_rule = "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout"
     if args.format != "tacoglow":
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         export_nvidia(args.output, model)
     else:
         if args.remove_weight_norm:
+            assert isinstance(model, WaveGlow)  # checked above: the kind is "waveglow"
             model.remove_weight_norm()
         save_checkpoint(
             args.output,
