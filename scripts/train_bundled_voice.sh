@@ -122,10 +122,10 @@ final=$work/t2_b512
 # 12. Package: weights only, float16 on disk (loaded as float32); the text frontend travels with them,
 # set to read every phone four times.
 mkdir -p "$here/src/tacoglow/voices"
-tacoglow export "$final/checkpoint_tacotron2_last.pt" -o "$here/src/tacoglow/voices/tacotron2.pt" --half \
+tacoglow convert "$final/checkpoint_tacotron2_last.pt" -o "$here/src/tacoglow/voices/tacotron2.pt" --half \
     --phone-repeats 4
 if [ "${SHIP_WAVEGLOW:-0}" = 1 ]; then
-  tacoglow export "$work/wg/checkpoint_waveglow_last.pt" -o "$here/src/tacoglow/voices/waveglow.pt" --half \
+  tacoglow convert "$work/wg/checkpoint_waveglow_last.pt" -o "$here/src/tacoglow/voices/waveglow.pt" --half \
       --remove-weight-norm
 fi
 # 13. Evaluate on 100 LJ Speech validation sentences the voice never trained on.

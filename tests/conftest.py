@@ -1,4 +1,8 @@
-"""Shared fixtures: golden reference data (copied from NVIDIA's code's outputs) and tiny configs."""
+"""Shared fixtures: golden reference data (copied from NVIDIA's code's outputs) and tiny configs.
+
+Tests marked ``slow`` (a subprocess, torchrun, a server under load, a browser, a full-size model:
+seconds each) run in CI; ``python3 -m pytest -q -m "not slow"`` leaves them out for a quick loop.
+"""
 
 from __future__ import annotations
 

@@ -149,6 +149,7 @@ print(voice_catalog.resolve_voice("race", progress=False)[0])
 """
 
 
+@pytest.mark.slow
 def test_two_processes_downloading_one_voice_give_one_complete_file(cache, golden_dir):
     body = (golden_dir / "tacotron2.pt").read_bytes()
     release = threading.Event()

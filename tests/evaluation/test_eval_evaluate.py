@@ -115,6 +115,7 @@ def test_report_structure_and_values(checkpoints, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json"]  # no temp file left behind
 
 
+@pytest.mark.slow
 def test_same_seed_same_audio_and_mcd_against_references(checkpoints, tmp_path):
     # References: the same voice, seed and settings, one sentence per call as evaluate does.
     same = Synthesizer.from_checkpoints(checkpoints[0], vocoder="griffin-lim", seed=0, retries=0)

@@ -1,8 +1,9 @@
-"""``tacoglow export --format onnx``: the folder's graphs, variants, voice.json and errors."""
+"""``tacoglow export onnx``: the folder's graphs, variants, voice.json, ``--voice`` and errors."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,21 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from tacoglow import voice_catalog  # noqa: E402
 from tacoglow.cli import main  # noqa: E402
+from tacoglow.download import CACHE_ENV, RemoteFile  # noqa: E402
 from tacoglow.errors import CheckpointError  # noqa: E402
 from tacoglow.export.onnx import export_onnx  # noqa: E402
+from tacoglow.voice_catalog import Voice  # noqa: E402
+
+from loopback_http import closed_port_url  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def exported(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The golden Tacotron 2 alone (Griffin-Lim), with variants, through the CLI."""
     folder = tmp_path_factory.mktemp("export") / "voice"
-    assert main(["export", "--format", "onnx", "--tacotron2", str(golden_dir / "tacotron2.pt"), "-o", str(folder)]) == 0
+    assert main(["export", "onnx", "--tacotron2", str(golden_dir / "tacotron2.pt"), "-o", str(folder)]) == 0
     return folder
 
 
@@ -89,15 +95,45 @@ def test_variants_run_close_to_fp32(exported):
 
 
 def test_missing_checkpoint_is_one_line(tmp_path, capsys):
-    assert (
-        main(["export", "--format", "onnx", "--tacotron2", str(tmp_path / "none.pt"), "-o", str(tmp_path / "o")]) == 2
-    )
+    assert main(["export", "onnx", "--tacotron2", str(tmp_path / "none.pt"), "-o", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_layout_converter_still_needs_a_checkpoint(tmp_path, capsys):
-    assert main(["export", "-o", str(tmp_path / "x.pt")]) == 2
-    assert "no checkpoint given" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["CHECKPOINT", "-o", "x.pt", "--half"],  # the layout converter, now 'tacoglow convert'
+        ["--format", "onnx", "-o", "folder"],  # ONNX before it became a subcommand
+        ["-o", "x.pt"],
+    ],
+)
+def test_old_spellings_name_the_new_commands(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["export", *argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tacoglow export: error: ")
+    assert "'tacoglow export onnx -o DIR'" in err and "'tacoglow convert CHECKPOINT -o FILE" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_voice_gives_both_models(golden_dir, tmp_path, monkeypatch):
+    """``--voice``: a catalogue voice whose files are in the cache (no network: its URLs lead nowhere)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    (cache / "golden").mkdir(parents=True)
+    models = []
+    for kind in ("tacotron2", "waveglow"):
+        shutil.copy(golden_dir / f"{kind}.pt", cache / "golden" / f"{kind}.pt")
+        models.append(RemoteFile(closed_port_url(f"/{kind}.pt"), f"{kind}.pt", kind))
+    monkeypatch.setitem(voice_catalog.VOICES, "golden", Voice("golden", "the golden pair", "en-US", "t", *models))
+    folder = tmp_path / "voice"
+    assert main(["-q", "export", "onnx", "--voice", "golden", "--no-variants", "-o", str(folder)]) == 0
+    voice = json.loads((folder / "voice.json").read_text())
+    assert voice["vocoder"]["name"] == "waveglow"  # the voice's WaveGlow, not Griffin-Lim
+    assert voice["tacotron2"]["max_decoder_steps"] == 40  # the golden Tacotron 2, not the bundled voice
+    assert all(set(files) == {"fp32"} for files in voice["graphs"].values())
 
 
 def test_waveglow_must_be_a_waveglow(golden_dir, tmp_path):

@@ -223,6 +223,7 @@ def test_errors():
         prepared.decode(torch.zeros(1, 80, 2), torch.zeros(1, 8, 63))
 
 
+@pytest.mark.slow
 def test_bf16_full_size_waveglow_256_is_close_to_fp32():
     """The synthesizer's bf16 path on a full-size model: weights composed from float32, rounded once."""
     torch.manual_seed(0)

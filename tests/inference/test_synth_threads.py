@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 
 from tacoglow.audio import MelConfig
@@ -40,6 +41,7 @@ def _build(voice) -> Synthesizer:
     return Synthesizer.from_checkpoints(*voice, max_decoder_steps=30, batch_size=4, retries=1, split_long_text=False)
 
 
+@pytest.mark.slow
 def test_eight_threads_sharing_one_synthesizer_match_single_thread_results(golden_dir, tmp_path):
     voice = _voice(golden_dir, tmp_path)
     alone = _build(voice)

@@ -50,12 +50,14 @@ def _compare_mels(torch_engine, onnx_engine, texts):
     return want, got
 
 
+@pytest.mark.slow
 def test_golden_mels_and_flags_match_pytorch_engine(onnx_golden, golden_dir):
     torch_engine, onnx_engine = _pair(onnx_golden, golden_dir / "tacotron2.pt", golden_dir / "waveglow.pt")
     # The golden decoder stops after up to 40 steps: long text is split, so pauses and joins are covered.
     _compare_mels(torch_engine, onnx_engine, TEXTS)
 
 
+@pytest.mark.slow
 def test_bundled_voice_mels_match_pytorch_engine(onnx_voice):
     torch_engine, onnx_engine = _pair(onnx_voice, None, None, batch_size=3)
     _, got = _compare_mels(torch_engine, onnx_engine, TEXTS)

@@ -83,6 +83,6 @@ sys.exit(main(["synthesize", "--onnx", "missing", "Hello.", "-o", "x.wav"]))
     assert result.stderr.strip().splitlines() == [
         (
             "tacoglow synthesize: error: --onnx missing: no voice.json there (expected a folder written by "
-            "'tacoglow export --format onnx')"
+            "'tacoglow export onnx')"
         )
     ]

@@ -28,6 +28,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_request_in_flight_and_exits_0():
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "TACOGLOW_API_KEY": ""}

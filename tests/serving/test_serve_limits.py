@@ -149,6 +149,7 @@ def stream_first_chunk(url: str, text: str) -> tuple[http.client.HTTPConnection,
 LONG = " ".join(f"Sentence number {n}." for n in range(1, 9))
 
 
+@pytest.mark.slow
 def test_full_queue_answers_503_with_retry_after(synthesizer):
     settings = ServerSettings(max_batch_size=1, max_queue=1)
     with running(synthesizer, settings) as server:
@@ -173,6 +174,7 @@ def test_a_client_that_leaves_cancels_its_remaining_pieces(synthesizer):
         assert scheduler.idle and len(spoken) < 8  # pieces after the disconnect were never synthesized
 
 
+@pytest.mark.slow
 def test_a_long_request_does_not_hold_a_short_ones_first_audio(synthesizer):
     recording = RecordingSynthesizer(synthesizer)
     with running(recording, ServerSettings(max_batch_size=2)) as server:

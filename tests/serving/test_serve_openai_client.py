@@ -67,6 +67,7 @@ def test_model_aliases_and_voice_forms_are_accepted(server):
         assert len(answer.read()) > 0
 
 
+@pytest.mark.slow
 def test_streamed_audio_arrives_sentence_by_sentence(synthesizer):
     recording = RecordingSynthesizer(synthesizer)
     with running(recording) as server:
@@ -114,6 +115,7 @@ def test_sse_deltas_carry_the_same_audio(server):
     assert audio == whole
 
 
+@pytest.mark.slow
 def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
     texts = [
         f"{word} number {i}."

@@ -23,6 +23,8 @@ from tacoglow.training.config import load_config
 from tacoglow.training.loop import Trainer, checkpoint_name
 from tacoglow.training.metrics import read_jsonl
 
+pytestmark = pytest.mark.slow  # torchrun starts two Python processes that import torch
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 # 8 items, global batch 4: 2 steps an epoch; 3 steps cross an epoch boundary (sampler reshuffle).

@@ -29,6 +29,7 @@ COMMANDS = {
     "preprocess": "preprocess",
     "train": "train",
     "evaluate": "evaluate",
+    "convert": "convert",
     "export": "export",
     "triton": "triton",
     "info": "info",

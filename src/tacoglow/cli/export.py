@@ -1,139 +1,85 @@
-"""``tacoglow export``: convert a checkpoint between NVIDIA's layout and tacoglow's, or export ONNX.
+"""``tacoglow export onnx``: write a folder of ONNX graphs and a ``voice.json``.
 
-``--format onnx`` writes a folder of ONNX graphs and a ``voice.json`` for the torch-free
-ONNX Runtime engine (``tacoglow synthesize --onnx DIR``); see ``tacoglow.export.onnx``.
+The folder is what the torch-free ONNX Runtime engine runs (``tacoglow synthesize --onnx DIR``);
+see ``tacoglow.export.onnx``. Converting a checkpoint's layout moved to ``tacoglow convert``: the
+old spellings (``tacoglow export CHECKPOINT -o FILE``, ``tacoglow export --format ...``) stop with
+one line that names the new command, so a script that used them fails loudly, not half-converted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from typing import Any, NoReturn
+
+from tacoglow.cli.voices import add_voice_option, resolve_model_sources
 
 logger = logging.getLogger(__name__)
+
+_MOVED = (
+    "'tacoglow export' now only writes ONNX ('tacoglow export onnx -o DIR'); "
+    "to convert a checkpoint's layout use 'tacoglow convert CHECKPOINT -o FILE [--format nvidia]'"
+)
+
+
+def _moved(message: str) -> NoReturn:
+    """``tacoglow export``'s own arguments are only FORMAT: an error at this level is an old spelling."""
+    print(f"tacoglow export: error: {_MOVED}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+class _OldFormatOption(argparse.Action):
+    """``--format`` of the old command: ``onnx`` became a subcommand, the layouts went to ``convert``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        _moved("--format")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
-        help="convert a checkpoint (NVIDIA layout <-> tacoglow layout) or export ONNX",
-        description="Rewrite a Tacotron 2 or WaveGlow checkpoint in another layout. 'nvidia' files load with "
-        "NVIDIA's inference.py and torch.hub code; 'tacoglow' files carry the config, symbols and "
-        "mel contract, so they rebuild their model alone. 'onnx' writes a folder of ONNX graphs "
-        "(Tacotron 2 encoder, decoder step, postnet; WaveGlow) and voice.json for "
-        "'tacoglow synthesize --onnx DIR'.",
+        help="export the models for another runtime (ONNX)",
+        description="Export a Tacotron 2 (and WaveGlow) for another runtime. 'onnx' writes a folder of ONNX "
+        "graphs (Tacotron 2 encoder, decoder step, postnet; WaveGlow; denoiser) and voice.json for "
+        "'tacoglow synthesize --onnx DIR'. Checkpoint layouts: 'tacoglow convert'.",
     )
-    parser.add_argument(
-        "checkpoint", nargs="?", help="input checkpoint (any supported layout); with --format onnx, the Tacotron 2"
+    parser.add_argument("--format", action=_OldFormatOption, help=argparse.SUPPRESS)
+    parser.error = _moved  # type: ignore[method-assign]  # argparse's own message here would not name 'convert'
+    formats = parser.add_subparsers(dest="export_format", metavar="FORMAT")
+    formats.required = True
+    onnx = formats.add_parser(
+        "onnx",
+        help="ONNX graphs and voice.json for the ONNX Runtime engine",
+        description="Write a folder of ONNX graphs (fp32, plus fp16 graphs and an int8 decoder step unless "
+        "--no-variants) and voice.json, for 'tacoglow synthesize --onnx DIR'.",
     )
-    parser.add_argument("-o", "--output", required=True, help="output file (--format onnx: folder)")
-    parser.add_argument(
-        "--format",
-        choices=("tacoglow", "nvidia", "onnx"),
-        default="tacoglow",
-        help="layout to write (default: tacoglow)",
-    )
-    parser.add_argument(
-        "--tacotron2", metavar="FILE", help="--format onnx: Tacotron 2 checkpoint (default: the bundled voice)"
-    )
-    parser.add_argument(
+    onnx.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    onnx.add_argument("--tacotron2", metavar="FILE", help="Tacotron 2 checkpoint (default: the bundled voice)")
+    onnx.add_argument(
         "--waveglow",
         metavar="FILE",
-        help="--format onnx: WaveGlow checkpoint (default: the bundled one; none: Griffin-Lim)",
+        help="WaveGlow checkpoint (default: the bundled voice's or --voice's; none: Griffin-Lim)",
     )
-    parser.add_argument(
-        "--no-variants",
-        action="store_true",
-        help="--format onnx: only the fp32 graphs (no fp16 graphs, no int8 decoder step)",
-    )
-    parser.add_argument(
-        "--half",
-        action="store_true",
-        help="tacoglow layout only: store weights as float16 (half the size; loaded as float32)",
-    )
-    parser.add_argument(
-        "--remove-weight-norm",
-        action="store_true",
-        help="WaveGlow, tacoglow layout only: store fused weights (what inference runs)",
-    )
-    parser.add_argument(
-        "--phone-repeats",
-        type=int,
-        metavar="N",
-        help="Tacotron 2, tacoglow layout: read every phone N times (the speaking rate the file "
-        "synthesizes at; only for voices trained with repeated phones)",
+    add_voice_option(onnx)
+    onnx.add_argument(
+        "--no-variants", action="store_true", help="only the fp32 graphs (no fp16 graphs, no int8 decoder step)"
     )
     return parser
 
 
-def _run_onnx(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from tacoglow.errors import ConfigError
     from tacoglow.export.onnx import export_onnx
     from tacoglow.inference.synthesizer import bundled_voice_paths
 
-    if args.checkpoint is not None and args.tacotron2 is not None:
-        raise ConfigError("give the Tacotron 2 either as CHECKPOINT or with --tacotron2, not both")
-    bundled_tacotron2, bundled_waveglow = bundled_voice_paths()
-    tacotron2 = args.checkpoint or args.tacotron2 or bundled_tacotron2
-    if tacotron2 is None:
-        raise ConfigError("no bundled voice in this installation: pass --tacotron2 FILE")
-    waveglow = args.waveglow or (bundled_waveglow if args.checkpoint is None and args.tacotron2 is None else None)
+    given_tacotron2 = args.tacotron2 is not None or args.voice is not None
+    resolve_model_sources(args)
+    tacotron2, waveglow = args.tacotron2, args.waveglow
+    if not given_tacotron2:
+        bundled_tacotron2, bundled_waveglow = bundled_voice_paths()
+        if bundled_tacotron2 is None:
+            raise ConfigError("no bundled voice in this installation: pass --tacotron2 FILE or --voice NAME")
+        tacotron2, waveglow = bundled_tacotron2, waveglow or bundled_waveglow
     export_onnx(args.output, tacotron2, waveglow, variants=not args.no_variants)
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.format == "onnx":
-        return _run_onnx(args)
-    import torch
-
-    from tacoglow.checkpoints import export_nvidia, load_model, save_checkpoint
-    from tacoglow.errors import ConfigError
-    from tacoglow.models.waveglow import WaveGlow
-
-    if args.checkpoint is None:
-        raise ConfigError("no checkpoint given (expected: tacoglow export CHECKPOINT -o FILE)")
-    if args.tacotron2 is not None or args.waveglow is not None or args.no_variants:
-        raise ConfigError("--tacotron2, --waveglow and --no-variants are options of --format onnx")
-    weight_norm_rule = "--remove-weight-norm: only for a WaveGlow written in the tacoglow layout"
-    if args.format != "tacoglow":
-        if args.half:
-            raise ConfigError("--half: only for the tacoglow layout")
-        if args.remove_weight_norm:
-            raise ConfigError(weight_norm_rule)  # NVIDIA's layout stores weight_g / weight_v
-    loaded = load_model(args.checkpoint)
-    if args.remove_weight_norm and loaded.kind != "waveglow":
-        raise ConfigError(f"{weight_norm_rule} (this is a Tacotron 2)")
-    model = loaded.model
-    text_frontend = loaded.text_frontend
-    if args.phone_repeats is not None:
-        if args.format != "tacoglow" or text_frontend is None:
-            raise ConfigError("--phone-repeats: only for a Tacotron 2 written in the tacoglow layout")
-        text_frontend = text_frontend.with_phone_repeats(args.phone_repeats)
-    if args.format == "nvidia":
-        if loaded.text_frontend is not None and loaded.text_frontend.arpabet:
-            logger.warning(
-                "%s reads CMUdict phones; NVIDIA's code feeds it letters unless the text is given as {ARPABET} groups",
-                args.checkpoint,
-            )
-        if loaded.text_frontend is not None and loaded.text_frontend.phone_repeats > 1:
-            logger.warning(
-                "%s reads every phone %d times in a row; NVIDIA's code does not repeat them, so "
-                "write each phone that many times in the {ARPABET} groups",
-                args.checkpoint,
-                loaded.text_frontend.phone_repeats,
-            )
-        export_nvidia(args.output, model)
-    else:
-        if args.remove_weight_norm:
-            assert isinstance(model, WaveGlow)  # refused above for a Tacotron 2
-            model.remove_weight_norm()
-        save_checkpoint(
-            args.output,
-            model,
-            mel_config=loaded.mel_config,
-            symbols=loaded.symbols,
-            text_frontend=text_frontend,
-            weights_dtype=torch.float16 if args.half else None,
-        )
-    logger.info("wrote %s (%s, %s layout)", args.output, loaded.kind, args.format)
     return 0

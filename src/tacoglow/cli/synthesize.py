@@ -134,7 +134,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--onnx",
         type=Path,
         metavar="DIR",
-        help="run an ONNX export folder ('tacoglow export --format onnx') on ONNX Runtime, "
+        help="run an ONNX export folder ('tacoglow export onnx') on ONNX Runtime, "
         "without torch; --tacotron2/--waveglow/--vocoder/--device do not apply",
     )
     parser.add_argument(

@@ -19,7 +19,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "batching, HTTP, gRPC and metrics.",
     )
     parser.add_argument(
-        "--onnx", type=Path, required=True, metavar="DIR", help="folder written by 'tacoglow export --format onnx'"
+        "--onnx", type=Path, required=True, metavar="DIR", help="folder written by 'tacoglow export onnx'"
     )
     parser.add_argument("--onnx-precision", choices=("fp32", "fp16", "int8"), default="fp32")
     parser.add_argument("--http-port", type=int, default=8000)

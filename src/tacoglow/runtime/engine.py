@@ -1,6 +1,6 @@
 """``OnnxSynthesizer``: the synthesis pipeline on ONNX Runtime, with numpy only (no torch).
 
-It runs a folder written by ``tacoglow export --format onnx`` (``tacoglow.export.onnx``) with the
+It runs a folder written by ``tacoglow export onnx`` (``tacoglow.export.onnx``) with the
 PyTorch engine's pipeline (``tacoglow.inference.synthesizer``): long texts split
 (``tacoglow.text.split``), pieces batched by length and returned in input order, each
 piece coming out as if decoded alone (padded text masked in the encoder, the postnet recomputed
@@ -187,7 +187,7 @@ class OnnxSynthesizer:
     """Text to speech from an ONNX export folder, on ONNX Runtime (CPU), without torch.
 
     Args:
-        folder: a folder written by ``tacoglow export --format onnx``.
+        folder: a folder written by ``tacoglow export onnx``.
         precision: "fp32", "fp16" (every graph in float16) or "int8" (int8 decoder step, the
             rest fp32); the folder must hold that variant.
         sigma, denoise, seed, batch_size, max_decoder_steps, gate_threshold, prenet_dropout,
@@ -246,8 +246,7 @@ class OnnxSynthesizer:
             voice = json.loads(voice_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(
-                f"--onnx {self.folder}: no voice.json there (expected a folder written by "
-                f"'tacoglow export --format onnx')"
+                f"--onnx {self.folder}: no voice.json there (expected a folder written by 'tacoglow export onnx')"
             ) from None
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{voice_path}: cannot read ({exc})") from None

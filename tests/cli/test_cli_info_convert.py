@@ -1,4 +1,4 @@
-"""`tacoglow info` and `tacoglow export` on the golden NVIDIA files."""
+"""`tacoglow info` and `tacoglow convert` on the golden NVIDIA files."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def test_info_describes_an_nvidia_waveglow(golden_dir, capsys):
     assert info["state_dict_entries"] == len(torch.load(golden_dir / "waveglow.pt", weights_only=True)["state_dict"])
 
 
-def test_export_to_tacoglow_half_and_back_to_nvidia(golden_dir, tmp_path, capsys):
+def test_convert_to_tacoglow_half_and_back_to_nvidia(golden_dir, tmp_path, capsys):
     half = tmp_path / "t2_half.pt"
-    assert main(["export", str(golden_dir / "tacotron2.pt"), "-o", str(half), "--half"]) == 0
+    assert main(["convert", str(golden_dir / "tacotron2.pt"), "-o", str(half), "--half"]) == 0
     stored = torch.load(half, weights_only=True)
     assert stored["format"] == "tacoglow" and stored["state_dict"]["embedding.weight"].dtype == torch.float16
     reloaded = load_model(half)
@@ -29,7 +29,7 @@ def test_export_to_tacoglow_half_and_back_to_nvidia(golden_dir, tmp_path, capsys
     want = original.model.state_dict()["embedding.weight"]
     assert torch.equal(reloaded.model.state_dict()["embedding.weight"], want.half().float())
     nvidia = tmp_path / "t2_nvidia.pt"
-    assert main(["export", str(half), "-o", str(nvidia), "--format", "nvidia"]) == 0
+    assert main(["convert", str(half), "-o", str(nvidia), "--format", "nvidia"]) == 0
     assert torch.load(nvidia, weights_only=True)["config"] == original.model.config.to_nvidia()
 
 
@@ -39,7 +39,7 @@ def test_info_on_a_missing_file_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "none.pt: file not found" in err
 
 
-def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
+def test_info_and_convert_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     phones = tmp_path / "phones.pt"
     save_checkpoint(
         phones, load_model(golden_dir / "tacotron2.pt").model, text_frontend=TextFrontend(arpabet=True, phone_repeats=2)
@@ -54,20 +54,22 @@ def test_info_and_export_keep_the_text_frontend(golden_dir, tmp_path, capsys):
     assert main(["info", str(golden_dir / "waveglow.pt")]) == 0
     assert "text_frontend" not in capsys.readouterr().out
     half = tmp_path / "phones_half.pt"
-    assert main(["export", str(phones), "-o", str(half), "--half"]) == 0
+    assert main(["convert", str(phones), "-o", str(half), "--half"]) == 0
     assert load_model(half).text_frontend == TextFrontend(arpabet=True, phone_repeats=2)
     slower = tmp_path / "phones_slower.pt"
-    assert main(["export", str(phones), "-o", str(slower), "--phone-repeats", "3"]) == 0
+    assert main(["convert", str(phones), "-o", str(slower), "--phone-repeats", "3"]) == 0
     assert load_model(slower).text_frontend == TextFrontend(arpabet=True, phone_repeats=3)
-    assert main(["export", str(golden_dir / "tacotron2.pt"), "-o", str(tmp_path / "x.pt"), "--phone-repeats", "2"]) == 2
+    assert (
+        main(["convert", str(golden_dir / "tacotron2.pt"), "-o", str(tmp_path / "x.pt"), "--phone-repeats", "2"]) == 2
+    )
     assert "phone_repeats 2: this voice reads every phone once" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
-    assert main(["export", str(phones), "-o", str(tmp_path / "nvidia.pt"), "--format", "nvidia"]) == 0
+    assert main(["convert", str(phones), "-o", str(tmp_path / "nvidia.pt"), "--format", "nvidia"]) == 0
     err = capsys.readouterr().err
     assert "reads CMUdict phones" in err and "reads every phone 2 times in a row" in err
 
 
-def test_export_options_that_would_be_ignored_are_refused(golden_dir, tmp_path, capsys):
+def test_convert_options_that_would_be_ignored_are_refused(golden_dir, tmp_path, capsys):
     cases = [
         (["tacotron2.pt", "--half", "--format", "nvidia"], "--half: only for the tacoglow layout"),
         (
@@ -81,7 +83,7 @@ def test_export_options_that_would_be_ignored_are_refused(golden_dir, tmp_path, 
     ]
     for (name, *options), message in cases:
         out = tmp_path / "out.pt"
-        assert main(["export", str(golden_dir / name), "-o", str(out), *options]) == 2
+        assert main(["convert", str(golden_dir / name), "-o", str(out), *options]) == 2
         err = capsys.readouterr().err.strip()
-        assert err == f"tacoglow export: error: {message}", err
+        assert err == f"tacoglow convert: error: {message}", err
         assert not out.exists()
