@@ -12,6 +12,7 @@ only from the generator passed in, never from shared state.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -94,6 +95,24 @@ def _stack(rows: list[Tensor], frames: list[int], hop: int, device: torch.device
     for row, samples in enumerate(rows):
         audio[row, : samples.numel()] = samples
     return audio, torch.tensor(frames, dtype=torch.int64) * hop
+
+
+def _vocode_rows(
+    mel: Tensor, lengths: Tensor, mel_config: MelConfig, device: torch.device, vocode: Callable[[Tensor, int], Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Vocode each row of a padded batch alone, ``vocode(mel (1, n_mels, T_mel), T_mel) -> (T_audio,)``, and stack.
+
+    One row at a time: on a CPU both vocoders are arithmetic-bound at batch 1 already, so a batch
+    would only add the padding's work.
+    """
+    frames = _check_batch(mel, lengths, mel_config)
+    rows = []
+    for row, n_frames in enumerate(frames):
+        if n_frames == 0:
+            rows.append(torch.zeros(0, device=device))
+            continue
+        rows.append(vocode(mel[row : row + 1, :, :n_frames].to(device), n_frames))
+    return _stack(rows, frames, mel_config.hop_length, device)
 
 
 def load_waveglow_for_inference(
@@ -214,15 +233,10 @@ class WaveGlowVocoder:
         timings: StageTimes | None = None,
     ) -> tuple[Tensor, Tensor]:
         """See :meth:`Vocoder.__call__`."""
-        frames = _check_batch(mel, lengths, self.mel_config)
         timings = timings if timings is not None else StageTimes()
         hop = self.mel_config.hop_length
-        rows = []
-        for row, n_frames in enumerate(frames):
-            if n_frames == 0:
-                rows.append(torch.zeros(0, device=self.device))
-                continue
-            one = mel[row : row + 1, :, :n_frames].to(self.device)  # (1, n_mels, T_mel)
+
+        def vocode(one: Tensor, n_frames: int) -> Tensor:
             with torch.inference_mode(), timings.stage("waveglow", self.device):
                 audio = self.model.infer(one, sigma=self.sigma, generator=generator).float()
             timings.count("audio_samples", audio.size(1))
@@ -231,12 +245,13 @@ class WaveGlowVocoder:
             if self.denoiser is not None and audio.numel() > self.denoiser.stft.filter_length // 2:
                 with torch.inference_mode(), timings.stage("denoiser", self.device):
                     audio = self.denoiser(audio[None], strength=self.denoise)[0, 0]
-            rows.append(audio)
-        return _stack(rows, frames, hop, self.device)
+            return audio
+
+        return _vocode_rows(mel, lengths, self.mel_config, self.device, vocode)
 
 
 class GriffinLimVocoder:
-    """Griffin-Lim phase reconstruction (:class:`tacoglow.audio.GriffinLimVocoder`) as a :class:`Vocoder`.
+    """Griffin-Lim phase reconstruction (:class:`tacoglow.audio.GriffinLim`) as a :class:`Vocoder`.
 
     Needs no weights: a quick way to hear a Tacotron 2 without a WaveGlow, at lower quality.
     The generator draws the initial phase.
@@ -274,16 +289,12 @@ class GriffinLimVocoder:
         timings: StageTimes | None = None,
     ) -> tuple[Tensor, Tensor]:
         """See :meth:`Vocoder.__call__`."""
-        frames = _check_batch(mel, lengths, self.mel_config)
         timings = timings if timings is not None else StageTimes()
-        rows = []
-        for row, n_frames in enumerate(frames):
-            if n_frames == 0:
-                rows.append(torch.zeros(0, device=self.device))
-                continue
-            one = mel[row : row + 1, :, :n_frames].to(self.device)  # (1, n_mels, T_mel)
+
+        def vocode(one: Tensor, n_frames: int) -> Tensor:
             with torch.inference_mode(), timings.stage("waveglow", self.device):
                 audio = self.module(one.float(), generator=generator)
             timings.count("audio_samples", audio.size(1))
-            rows.append(audio[0])
-        return _stack(rows, frames, self.mel_config.hop_length, self.device)
+            return audio[0]
+
+        return _vocode_rows(mel, lengths, self.mel_config, self.device, vocode)
