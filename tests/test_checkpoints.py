@@ -25,6 +25,8 @@ from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
 from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
 from tacoglow.text import TextFrontend
 
+from tiny_models import tiny_tacotron2_config, tiny_waveglow_config
+
 
 def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -38,45 +40,6 @@ def t2_golden(golden_dir):
 @pytest.fixture(scope="module")
 def wg_golden(golden_dir):
     return _load(golden_dir / "waveglow.pt")
-
-
-def _tiny_t2(**changes) -> Tacotron2Config:
-    base = dict(
-        n_symbols=148,
-        symbols_embedding_dim=16,
-        encoder_embedding_dim=16,
-        encoder_n_convolutions=2,
-        encoder_kernel_size=3,
-        attention_rnn_dim=24,
-        attention_dim=8,
-        attention_location_n_filters=4,
-        attention_location_kernel_size=7,
-        decoder_rnn_dim=24,
-        prenet_dim=12,
-        postnet_embedding_dim=8,
-        postnet_kernel_size=3,
-        postnet_n_convolutions=3,
-        n_mel_channels=10,
-        max_decoder_steps=12,
-        prenet_dropout=0.0,
-    )
-    base.update(changes)
-    return Tacotron2Config(**base)
-
-
-def _tiny_wg(**changes) -> WaveGlowConfig:
-    base = dict(
-        n_mel_channels=10,
-        n_flows=4,
-        n_group=8,
-        n_early_every=2,
-        n_early_size=2,
-        n_layers=2,
-        kernel_size=3,
-        n_channels=8,
-    )
-    base.update(changes)
-    return WaveGlowConfig(**base)
 
 
 def _randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -150,7 +113,7 @@ def test_golden_waveglow_config_inferred_from_tensors(wg_golden):
     ],
 )
 def test_waveglow_shapes_inferred_for_several_configurations(changes):
-    config = _tiny_wg(**changes)
+    config = tiny_waveglow_config(**changes)
     model = WaveGlow(config)
     assert waveglow_config_from_state_dict(model.state_dict()) == config
     model.remove_weight_norm()
@@ -158,7 +121,7 @@ def test_waveglow_shapes_inferred_for_several_configurations(changes):
 
 
 def test_waveglow_without_early_outputs_round_trips_through_inference():
-    config = _tiny_wg(n_flows=2, n_early_every=4)
+    config = tiny_waveglow_config(n_flows=2, n_early_every=4)
     model = _randomise(WaveGlow(config))
     loaded = load_waveglow(dict(model.state_dict()))
     mel = torch.randn(1, 10, 3)
@@ -175,7 +138,7 @@ def test_waveglow_without_early_outputs_round_trips_through_inference():
     ],
 )
 def test_tacotron2_shapes_inferred_for_several_configurations(changes):
-    config = _tiny_t2(**changes)
+    config = tiny_tacotron2_config(**changes)
     inferred = tacotron2_config_from_state_dict(
         Tacotron2(config).state_dict(), max_decoder_steps=12, prenet_dropout=0.0
     )
@@ -200,7 +163,7 @@ def test_fp16_and_mixed_dtype_state_dicts_load_as_float32(t2_golden, wg_golden):
 
 
 def test_tacoglow_save_load_gives_identical_outputs(tmp_path):
-    model = _randomise(Tacotron2(_tiny_t2()))
+    model = _randomise(Tacotron2(tiny_tacotron2_config()))
     mel_config = MelConfig(sampling_rate=16000, n_mel_channels=10, mel_fmax=7600.0)
     path = save_checkpoint(tmp_path / "voice.pt", model, mel_config=mel_config, step=7)
     loaded = load_model(path)
@@ -218,7 +181,7 @@ def test_tacoglow_save_load_gives_identical_outputs(tmp_path):
 
 
 def test_waveglow_fused_save_load_and_nvidia_export_round_trip(tmp_path):
-    model = _randomise(WaveGlow(_tiny_wg()))
+    model = _randomise(WaveGlow(tiny_waveglow_config()))
     mel = torch.randn(2, 10, 5)
     with torch.no_grad():
         want = model.infer(mel, sigma=0.0)
@@ -228,7 +191,7 @@ def test_waveglow_fused_save_load_and_nvidia_export_round_trip(tmp_path):
     assert not any(k.endswith("weight_g") for k in loaded.state_dict())
     export_nvidia(tmp_path / "wg_nvidia.pt", loaded)
     exported = _load(tmp_path / "wg_nvidia.pt")
-    assert exported["config"] == _tiny_wg().to_nvidia()
+    assert exported["config"] == tiny_waveglow_config().to_nvidia()
     assert any(k.endswith("weight_g") for k in exported["state_dict"])
     again = load_waveglow(tmp_path / "wg_nvidia.pt")
     with torch.no_grad():
@@ -249,7 +212,7 @@ def test_nvidia_to_tacoglow_to_nvidia_is_lossless(golden_dir, tmp_path, t2_golde
 
 
 def test_ddp_wrapped_model_saves_without_prefix(tmp_path):
-    model = Tacotron2(_tiny_t2())
+    model = Tacotron2(tiny_tacotron2_config())
     compiled_like = torch.nn.Module()
     compiled_like._orig_mod = model  # what torch.compile's wrapper holds
     save_checkpoint(tmp_path / "c.pt", compiled_like)
@@ -318,7 +281,7 @@ def test_missing_unexpected_and_misshapen_keys_are_named(t2_golden):
 def test_unknown_override_and_newer_format(t2_golden, tmp_path):
     with pytest.raises(ConfigError, match="unknown Tacotron 2 setting.*zoneout"):
         load_tacotron2(dict(t2_golden), zoneout=0.1)
-    model = Tacotron2(_tiny_t2())
+    model = Tacotron2(tiny_tacotron2_config())
     path = save_checkpoint(tmp_path / "new.pt", model)
     data = _load(path)
     data["format_version"] = checkpoints.FORMAT_VERSION + 1
@@ -328,7 +291,7 @@ def test_unknown_override_and_newer_format(t2_golden, tmp_path):
 
 
 def test_unwritable_target_leaves_nothing(tmp_path):
-    model = Tacotron2(_tiny_t2())
+    model = Tacotron2(tiny_tacotron2_config())
     with pytest.raises(CheckpointError, match="cannot write: folder .* does not exist"):
         save_checkpoint(tmp_path / "missing" / "x.pt", model)
     assert list(tmp_path.iterdir()) == []
@@ -343,13 +306,13 @@ def test_pickle_module_is_not_used_for_reading(tmp_path):
 
 
 def test_text_frontend_is_stored_and_defaults_to_letters(tmp_path, t2_golden):
-    model = _randomise(Tacotron2(_tiny_t2()))
+    model = _randomise(Tacotron2(tiny_tacotron2_config()))
     phones = TextFrontend(arpabet=True, phone_repeats=2)
     loaded = load_model(save_checkpoint(tmp_path / "phones.pt", model, text_frontend=phones))
     assert loaded.text_frontend == phones
     assert load_model(save_checkpoint(tmp_path / "letters.pt", model)).text_frontend == TextFrontend()
     assert load_model({"state_dict": dict(t2_golden["state_dict"])}).text_frontend == TextFrontend()
-    assert load_model(save_checkpoint(tmp_path / "wg.pt", WaveGlow(_tiny_wg()))).text_frontend is None
+    assert load_model(save_checkpoint(tmp_path / "wg.pt", WaveGlow(tiny_waveglow_config()))).text_frontend is None
     bad = _load(tmp_path / "phones.pt")
     bad["text_frontend"] = {"arpabet": "maybe"}
     with pytest.raises(CheckpointError, match="arpabet: expected true or false"):
@@ -410,7 +373,7 @@ def _with_config(checkpoint: dict, **changes) -> dict:
 
 
 def test_stored_sizes_that_disagree_with_the_tensors_are_refused_before_building(tmp_path):
-    model = _randomise(Tacotron2(_tiny_t2()))
+    model = _randomise(Tacotron2(tiny_tacotron2_config()))
     data = _load(save_checkpoint(tmp_path / "t2.pt", model))
     with pytest.raises(
         CheckpointError,
@@ -427,7 +390,7 @@ def test_stored_sizes_that_disagree_with_the_tensors_are_refused_before_building
         CheckpointError, match=r"does not fit Tacotron 2: 6999986 missing keys \(encoder\.convolutions\.2\."
     ):
         load_tacotron2(counts)
-    wg = _load(save_checkpoint(tmp_path / "wg.pt", _randomise(WaveGlow(_tiny_wg()))))
+    wg = _load(save_checkpoint(tmp_path / "wg.pt", _randomise(WaveGlow(tiny_waveglow_config()))))
     with pytest.raises(CheckpointError, match="stored config says n_channels 100000, the tensors say 8"):
         load_waveglow(_with_config(wg, n_channels=100_000))
     with pytest.raises(
@@ -444,7 +407,7 @@ def test_size_bomb_is_refused_with_memory_capped(tmp_path):
     import sys
     import textwrap
 
-    model = _randomise(Tacotron2(_tiny_t2()))
+    model = _randomise(Tacotron2(tiny_tacotron2_config()))
     data = _load(save_checkpoint(tmp_path / "t2.pt", model))
     bomb = tmp_path / "bomb.pt"
     torch.save(_with_config(data, attention_rnn_dim=10_000), bomb)
@@ -485,7 +448,7 @@ def test_one_missing_key_names_the_tacotron2_and_the_key(t2_golden):
 
 @pytest.mark.parametrize("field", ["config", "mel_config", "text_frontend"])
 def test_settings_stored_as_a_string_are_refused(tmp_path, field):
-    data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(_tiny_t2()))))
+    data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(tiny_tacotron2_config()))))
     with pytest.raises(
         CheckpointError, match=rf"^checkpoint dict: {field}: expected a mapping of settings, found str$"
     ):
@@ -498,7 +461,7 @@ def test_settings_stored_as_a_string_are_refused(tmp_path, field):
 def test_tacoglow_file_without_its_config_is_named(tmp_path):
     # Found by mypy: a tacoglow-format file lacking "config" reached Tacotron2Config.from_dict(None)
     # and surfaced as "'NoneType' object is not iterable".
-    data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(_tiny_t2()))))
+    data = _load(save_checkpoint(tmp_path / "t2.pt", _randomise(Tacotron2(tiny_tacotron2_config()))))
     del data["config"]
     with pytest.raises(CheckpointError, match=r"^checkpoint dict: tacoglow checkpoint without its config$"):
         load_model(data)

@@ -12,45 +12,19 @@ import torch
 
 from tacoglow.checkpoints import export_nvidia, load_tacotron2, load_waveglow
 from tacoglow.download import CACHE_ENV, CHUNK_BYTES, DownloadError, RemoteFile, cache_dir, fetch, sha256_of
-from tacoglow.models.tacotron2 import Tacotron2, Tacotron2Config
-from tacoglow.models.waveglow import WaveGlow, WaveGlowConfig
+from tacoglow.models.tacotron2 import Tacotron2
+from tacoglow.models.waveglow import WaveGlow
 
 from loopback_http import Behaviour, LoopbackServer, closed_port_url
+from tiny_models import tiny_tacotron2_config, tiny_waveglow_config
 
 
 def _tiny_models(folder: Path) -> dict[str, bytes]:
     """NVIDIA-layout (train.py) files of a tiny Tacotron 2 and WaveGlow, as bytes."""
     torch.manual_seed(0)
-    tacotron2 = Tacotron2(
-        Tacotron2Config(
-            symbols_embedding_dim=16,
-            encoder_embedding_dim=16,
-            encoder_n_convolutions=2,
-            encoder_kernel_size=3,
-            attention_rnn_dim=24,
-            attention_dim=8,
-            attention_location_n_filters=4,
-            attention_location_kernel_size=7,
-            decoder_rnn_dim=24,
-            prenet_dim=12,
-            postnet_embedding_dim=8,
-            postnet_kernel_size=3,
-            postnet_n_convolutions=3,
-            n_mel_channels=10,
-        )
-    )
-    waveglow = WaveGlow(
-        WaveGlowConfig(
-            n_mel_channels=10,
-            n_flows=4,
-            n_group=8,
-            n_early_every=2,
-            n_early_size=2,
-            n_layers=2,
-            kernel_size=3,
-            n_channels=8,
-        )
-    )
+    # NVIDIA's defaults for the settings its files leave to the code: what a published file holds.
+    tacotron2 = Tacotron2(tiny_tacotron2_config(max_decoder_steps=2000, prenet_dropout=0.5))
+    waveglow = WaveGlow(tiny_waveglow_config())
     files = {}
     for name, model in (("tacotron2", tacotron2), ("waveglow", waveglow)):
         path = export_nvidia(folder / f"{name}.nvidia", model)
