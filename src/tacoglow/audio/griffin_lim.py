@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tacoglow.audio.mel import MelConfig, dynamic_range_decompression, mel_to_linear
-from tacoglow.audio.stft import STFT
+from tacoglow.audio.stft import _FLOAT32_TINY, STFT, _padded_window, _window_sumsquare
 from tacoglow.errors import AudioError, ConfigError
 
 __all__ = ["griffin_lim", "GriffinLim"]
@@ -74,11 +74,58 @@ def griffin_lim(
             f"griffin_lim magnitude: expected at least {min_frames} frames for "
             f"filter_length {stft.filter_length}, found {magnitude.size(-1)}"
         )
-    signal = stft.inverse(magnitude, phase).squeeze(1)
+    transforms = _FourierTransforms(stft, magnitude.size(-1), magnitude.device, magnitude.dtype)
+    target = magnitude.transpose(1, 2)  # (B, F, n_freq): the FFTs' layout, frames outermost
+    signal = transforms.inverse(torch.polar(target, phase.transpose(1, 2)))
     for _ in range(n_iters):
-        _, phase = stft.transform(signal)
-        signal = stft.inverse(magnitude, phase).squeeze(1)
+        # magnitude · e^{i·angle(spectrum)}, with sgn(z) = z / |z|. A bin that is exactly 0 gets 0
+        # here where the reference's atan2(0, 0) = 0 would give the target magnitude: only
+        # possible in a frame of digital silence.
+        signal = transforms.inverse(torch.sgn(transforms.forward(signal)) * target)
     return signal
+
+
+class _FourierTransforms:
+    """``STFT.transform``'s spectrum and ``STFT.inverse`` for signals of one length, by FFT.
+
+    Args:
+        stft: the transform's parameters (filter length, hop, window).
+        n_frames: frames F of every spectrum; signals have (F - 1) · hop samples.
+    """
+
+    def __init__(self, stft: STFT, n_frames: int, device: torch.device, dtype: torch.dtype) -> None:
+        self.n_fft, self.hop, self.n_frames = stft.filter_length, stft.hop_length, n_frames
+        window = _padded_window(stft.window, stft.win_length, stft.filter_length)
+        self.window = torch.from_numpy(window).to(device=device, dtype=torch.float32).to(dtype)
+        # Overlap-add as (hop)-sample blocks: each frame spans `blocks` blocks (zero-padded up to
+        # a whole number), and block j of frame t lands in output block t + j.
+        self.blocks = -(-self.n_fft // self.hop)
+        envelope = _window_sumsquare(stft.window, n_frames, self.hop, stft.win_length, self.n_fft)
+        envelope = envelope.to(device=device, dtype=dtype)
+        pad = self.n_fft // 2
+        kept = envelope[pad : envelope.numel() - pad]
+        # The reference divides only where the envelope is usable (see STFT.inverse).
+        self.inverse_envelope = 1.0 / torch.where(kept > _FLOAT32_TINY, kept, torch.ones_like(kept))
+
+    def forward(self, signal: Tensor) -> Tensor:
+        """(B, (F - 1) · hop) -> complex spectrum (B, F, n_fft // 2 + 1)."""
+        pad = self.n_fft // 2
+        padded = F.pad(signal.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+        return torch.fft.rfft(padded.unfold(-1, self.n_fft, self.hop) * self.window, dim=-1)
+
+    def inverse(self, spectrum: Tensor) -> Tensor:
+        """Complex spectrum (B, F, n_fft // 2 + 1) -> (B, (F - 1) · hop)."""
+        batch, n_frames, hop, blocks = spectrum.size(0), self.n_frames, self.hop, self.blocks
+        frames = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1) * self.window  # (B, F, n_fft)
+        if blocks * hop != self.n_fft:
+            frames = F.pad(frames, (0, blocks * hop - self.n_fft))
+        frames = frames.view(batch, n_frames, blocks, hop)
+        summed = frames.new_zeros(batch, n_frames + blocks - 1, hop)
+        for block in range(blocks):
+            summed[:, block : block + n_frames] += frames[:, :, block]
+        pad = self.n_fft // 2
+        signal = summed.view(batch, -1)[:, pad : pad + (n_frames - 1) * hop]
+        return signal * self.inverse_envelope
 
 
 class GriffinLim(nn.Module):

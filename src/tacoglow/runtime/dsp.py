@@ -47,30 +47,44 @@ def _envelope(n_frames: int, hop: int, n_fft: int, win_length: int) -> np.ndarra
     return envelope
 
 
-def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """audio (T,) -> magnitude, phase, each (n_fft // 2 + 1, T // hop + 1) float32."""
+def _spectrum(audio: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndarray:
+    """audio (T,) -> complex spectrum (n_fft // 2 + 1, T // hop + 1)."""
     pad = n_fft // 2
     if audio.shape[-1] <= pad:
         raise AudioError(f"STFT input: expected more than {pad} samples, found {audio.shape[-1]}")
     padded = np.pad(audio.astype(np.float32), (pad, pad), mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # (F, n_fft)
-    spectrum = np.fft.rfft(frames * _window(n_fft, win_length), axis=1).T  # (n_freq, F)
+    return np.fft.rfft(frames * _window(n_fft, win_length), axis=1).T
+
+
+def _inverse_spectrum(spectrum: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndarray:
+    """Complex spectrum (n_freq, F) -> audio ((F - 1) * hop,) float32 (padding trimmed)."""
+    n_frames = spectrum.shape[1]
+    frames = (np.fft.irfft(spectrum, n=n_fft, axis=0).T * _window(n_fft, win_length)).astype(np.float32)
+    length = n_fft + hop * (n_frames - 1)
+    # Overlap-add in hop-sized blocks: frame t covers blocks t .. t + blocks - 1 (the frame
+    # zero-padded to a whole number of blocks): `blocks` vector adds instead of one per frame.
+    blocks = -(-n_fft // hop)
+    frames = np.pad(frames, ((0, 0), (0, blocks * hop - n_fft))).reshape(n_frames, blocks, hop)
+    summed = np.zeros((n_frames + blocks - 1, hop), dtype=np.float32)
+    for block in range(blocks):
+        summed[block : block + n_frames] += frames[:, block]
+    signal = summed.reshape(-1)[:length]
+    envelope = _envelope(n_frames, hop, n_fft, win_length)
+    signal = signal / np.where(envelope > _FLOAT32_TINY, envelope, np.float32(1.0))
+    pad = n_fft // 2
+    return signal[pad : length - pad]
+
+
+def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """audio (T,) -> magnitude, phase, each (n_fft // 2 + 1, T // hop + 1) float32."""
+    spectrum = _spectrum(audio, n_fft, hop, win_length)
     return np.abs(spectrum).astype(np.float32), np.angle(spectrum).astype(np.float32)
 
 
 def istft(magnitude: np.ndarray, phase: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndarray:
     """(n_freq, F) magnitude and phase -> audio ((F - 1) * hop,) float32 (padding trimmed)."""
-    n_frames = magnitude.shape[1]
-    spectrum = magnitude * np.exp(1j * phase)
-    frames = (np.fft.irfft(spectrum, n=n_fft, axis=0).T * _window(n_fft, win_length)).astype(np.float32)
-    length = n_fft + hop * (n_frames - 1)
-    signal = np.zeros(length, dtype=np.float32)
-    for index in range(n_frames):  # overlap-add: frame t covers [t * hop, t * hop + n_fft)
-        signal[index * hop : index * hop + n_fft] += frames[index]
-    envelope = _envelope(n_frames, hop, n_fft, win_length)
-    signal = signal / np.where(envelope > _FLOAT32_TINY, envelope, np.float32(1.0))
-    pad = n_fft // 2
-    return signal[pad : length - pad]
+    return _inverse_spectrum(magnitude * np.exp(1j * phase), n_fft, hop, win_length)
 
 
 def griffin_lim_vocoder(
@@ -100,8 +114,10 @@ def griffin_lim_vocoder(
     phase = rng.random(magnitude.shape, dtype=np.float32) * np.float32(2 * np.pi) - np.float32(np.pi)
     signal = istft(magnitude, phase, n_fft, hop, win_length)
     for _ in range(n_iters):
-        _, phase = stft(signal, n_fft, hop, win_length)
-        signal = istft(magnitude, phase, n_fft, hop, win_length)
+        spectrum = _spectrum(signal, n_fft, hop, win_length)
+        # magnitude · e^{i·angle(spectrum)}, as tacoglow.audio.griffin_lim computes it
+        unit = spectrum / np.maximum(np.abs(spectrum), np.float32(_FLOAT32_TINY))
+        signal = _inverse_spectrum(magnitude * unit, n_fft, hop, win_length)
     return signal[: n_frames * hop]
 
 
