@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 import uvicorn
 
 from tacoglow.inference.synthesizer import Synthesizer
@@ -44,8 +45,18 @@ class Running:
 
 @contextmanager
 def running(synth: Any, settings: ServerSettings | None = None) -> Iterator[Running]:
-    """Serve ``create_app(synth, settings)`` on 127.0.0.1 at a free port until the block ends."""
-    app = create_app(synth, settings)
+    """Serve ``create_app(synth, settings)`` on 127.0.0.1 at a free port until the block ends.
+
+    The app's synthesis thread runs torch with one thread, as the tests do (tests/conftest.py):
+    Griffin-Lim's last bits depend on how an op's elements are split among threads, and tests
+    compare the server's samples with the same text synthesized in the test.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the app keeps the count it is made under
+    try:
+        app = create_app(synth, settings)
+    finally:
+        torch.set_num_threads(threads)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -136,10 +136,22 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_app(config: dict[str, Any]) -> Any:
+    import torch
+
+    from tacoglow.inference.settings import check_number
     from tacoglow.inference.synthesizer import Synthesizer
     from tacoglow.serving import ServerSettings, create_app
 
-    synthesizer = Synthesizer.from_checkpoints(**config["synthesizer"])
+    options = dict(config["synthesizer"])
+    threads = options.pop("threads")
+    if threads is not None:
+        check_number("threads", threads, 1, integer=True)
+    threads = threads or torch.get_num_threads()
+    # Loaded single-threaded, so that the app's synthesis thread is the only one with an OpenMP
+    # pool (see create_app); it then runs with `threads`.
+    torch.set_num_threads(1)
+    synthesizer = Synthesizer.from_checkpoints(**options)
+    torch.set_num_threads(threads)
     return create_app(synthesizer, ServerSettings(**config["server"]))
 
 

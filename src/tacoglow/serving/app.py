@@ -216,7 +216,11 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     """An ASGI app serving ``synthesizer`` (mount it in another app, or run it with uvicorn).
 
     The app owns a worker thread that is the only user of ``synthesizer`` from startup to
-    shutdown (the ASGI lifespan); at shutdown it finishes the requests in flight first.
+    shutdown (the ASGI lifespan); at shutdown it finishes the requests in flight first. It runs
+    torch with the thread count set when the app is made. For full speed on CPU, build the
+    Synthesizer under ``torch.set_num_threads(1)`` and set the count wanted afterwards, as
+    ``tacoglow serve`` does: a thread that has run torch's parallel kernels keeps an OpenMP pool,
+    and with two pools every small op of the worker gets 2-3x slower.
 
     Args:
         synthesizer: a loaded :class:`~tacoglow.inference.synthesizer.Synthesizer`.
@@ -243,10 +247,8 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # One synthesis before serving: loads the pronunciation dictionary and warms the kernels,
-        # so the first request's latency is like every other's (and /ready means ready).
-        await run_in_threadpool(synthesizer.synthesize, ["Ready."])
         scheduler.start()
+        await run_in_threadpool(scheduler.wait_ready)
         state["ready"] = True
         try:
             yield
