@@ -47,20 +47,24 @@ def _envelope(n_frames: int, hop: int, n_fft: int, win_length: int) -> np.ndarra
     return envelope
 
 
+# The spectra below are frame-major, (F, n_freq): each FFT runs over contiguous memory (along
+# axis 0 of an (n_freq, F) array numpy's FFTs are ~3x slower).
+
+
 def _spectrum(audio: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndarray:
-    """audio (T,) -> complex spectrum (n_fft // 2 + 1, T // hop + 1)."""
+    """audio (T,) -> complex spectrum (T // hop + 1, n_fft // 2 + 1)."""
     pad = n_fft // 2
     if audio.shape[-1] <= pad:
         raise AudioError(f"STFT input: expected more than {pad} samples, found {audio.shape[-1]}")
     padded = np.pad(audio.astype(np.float32), (pad, pad), mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # (F, n_fft)
-    return np.fft.rfft(frames * _window(n_fft, win_length), axis=1).T
+    return np.fft.rfft(frames * _window(n_fft, win_length), axis=1)
 
 
 def _inverse_spectrum(spectrum: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndarray:
-    """Complex spectrum (n_freq, F) -> audio ((F - 1) * hop,) float32 (padding trimmed)."""
-    n_frames = spectrum.shape[1]
-    frames = (np.fft.irfft(spectrum, n=n_fft, axis=0).T * _window(n_fft, win_length)).astype(np.float32)
+    """Complex spectrum (F, n_freq) -> audio ((F - 1) * hop,) float32 (padding trimmed)."""
+    n_frames = spectrum.shape[0]
+    frames = (np.fft.irfft(spectrum, n=n_fft, axis=1) * _window(n_fft, win_length)).astype(np.float32)
     length = n_fft + hop * (n_frames - 1)
     # Overlap-add in hop-sized blocks: frame t covers blocks t .. t + blocks - 1 (the frame
     # zero-padded to a whole number of blocks): `blocks` vector adds instead of one per frame.
@@ -78,13 +82,13 @@ def _inverse_spectrum(spectrum: np.ndarray, n_fft: int, hop: int, win_length: in
 
 def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int) -> tuple[np.ndarray, np.ndarray]:
     """audio (T,) -> magnitude, phase, each (n_fft // 2 + 1, T // hop + 1) float32."""
-    spectrum = _spectrum(audio, n_fft, hop, win_length)
+    spectrum = _spectrum(audio, n_fft, hop, win_length).T
     return np.abs(spectrum).astype(np.float32), np.angle(spectrum).astype(np.float32)
 
 
 def istft(magnitude: np.ndarray, phase: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndarray:
     """(n_freq, F) magnitude and phase -> audio ((F - 1) * hop,) float32 (padding trimmed)."""
-    return _inverse_spectrum(magnitude * np.exp(1j * phase), n_fft, hop, win_length)
+    return _inverse_spectrum((magnitude * np.exp(1j * phase)).T, n_fft, hop, win_length)
 
 
 def griffin_lim_vocoder(
@@ -113,11 +117,12 @@ def griffin_lim_vocoder(
     magnitude = np.pad(magnitude, ((0, 0), (0, max(1, min_frames - n_frames)))).astype(np.float32)
     phase = rng.random(magnitude.shape, dtype=np.float32) * np.float32(2 * np.pi) - np.float32(np.pi)
     signal = istft(magnitude, phase, n_fft, hop, win_length)
+    target = np.ascontiguousarray(magnitude.T)
     for _ in range(n_iters):
         spectrum = _spectrum(signal, n_fft, hop, win_length)
-        # magnitude · e^{i·angle(spectrum)}, as tacoglow.audio.griffin_lim computes it
-        unit = spectrum / np.maximum(np.abs(spectrum), np.float32(_FLOAT32_TINY))
-        signal = _inverse_spectrum(magnitude * unit, n_fft, hop, win_length)
+        # target · e^{i·angle(spectrum)}, 0 where the spectrum is 0 (as tacoglow.audio.griffin_lim)
+        scale = target / np.maximum(np.abs(spectrum), np.float32(_FLOAT32_TINY))
+        signal = _inverse_spectrum(spectrum * scale, n_fft, hop, win_length)
     return signal[: n_frames * hop]
 
 
