@@ -77,6 +77,7 @@ def griffin_lim(
     transforms = _FourierTransforms(stft, magnitude.size(-1), magnitude.device, magnitude.dtype)
     target = magnitude.transpose(1, 2)  # (B, F, n_freq): the FFTs' layout, frames outermost
     signal = transforms.inverse(torch.polar(target, phase.transpose(1, 2)))
+    target = target.to(signal.dtype.to_complex())  # complex × complex is faster than complex × real
     for _ in range(n_iters):
         # magnitude · e^{i·angle(spectrum)}, with sgn(z) = z / |z|. A bin that is exactly 0 gets 0
         # here where the reference's atan2(0, 0) = 0 would give the target magnitude: only
