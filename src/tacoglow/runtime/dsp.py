@@ -12,13 +12,13 @@ centres and normalises differently from NVIDIA's STFT, and the point is the PyTo
 from __future__ import annotations
 
 import functools
+import io
 import os
-import uuid
-from pathlib import Path
 
 import numpy as np
 
 from tacoglow.errors import AudioError
+from tacoglow.fileio import write_bytes
 
 __all__ = ["denoise", "griffin_lim_vocoder", "istft", "stft", "write_wav"]
 
@@ -134,7 +134,8 @@ def denoise(audio: np.ndarray, bias: np.ndarray, strength: float, n_fft: int, ho
 
 
 def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int, float32: bool = False) -> None:
-    """Write a mono WAV atomically: 16-bit PCM (clipped to [-1, 1]) or 32-bit float.
+    """Write a mono WAV with :func:`tacoglow.fileio.atomic_write`: 16-bit PCM (clipped to [-1, 1])
+    or 32-bit float; ``-`` writes to stdout.
 
     Raises:
         AudioError: empty or non-finite audio, or an unwritable folder (no partial file is left).
@@ -150,14 +151,7 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int,
     subtype = "FLOAT" if float32 else "PCM_16"
     if not float32:
         samples = np.clip(samples, -1.0, 1.0)
-    target = Path(name)
-    temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        with open(temp, "xb") as handle:
-            sf.write(handle, samples, int(sample_rate), subtype=subtype, format="WAV")
-        os.replace(temp, target)
-    except (OSError, RuntimeError) as exc:  # soundfile's errors are RuntimeErrors
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise AudioError(f"{name}: cannot write WAV file ({reason})") from exc
-    finally:
-        temp.unlink(missing_ok=True)
+    # Rendered in memory first: a WAV header needs the length, which stdout or a pipe cannot seek back to.
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, int(sample_rate), subtype=subtype, format="WAV")
+    write_bytes(path, buffer.getvalue(), error=AudioError)
