@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 
 import pytest
 import torch
 
-from tacoglow.serving.scheduler import BatchScheduler
+from tacoglow.serving.scheduler import BatchScheduler, Job
+from tacoglow.text.split import TextPiece
 
 
 class Probe:
@@ -44,3 +47,28 @@ def test_a_failed_warm_up_is_raised_by_wait_ready_and_stop_still_returns():
         scheduler.wait_ready()
     scheduler.stop(10)
     assert not scheduler._thread.is_alive()
+
+
+def test_a_lone_piece_starts_at_once_and_after_a_batch_of_n_the_worker_waits_for_n():
+    scheduler = BatchScheduler(Probe(), max_wait_ms=300)
+    loop = asyncio.new_event_loop()
+
+    def queue_jobs(count: int) -> None:
+        scheduler._jobs.extend(Job([TextPiece("A piece.", 0.0)], 1.0, loop) for _ in range(count))
+
+    def timed_batch() -> tuple[int, float]:
+        started = time.monotonic()
+        return len(scheduler._take_batch()), time.monotonic() - started
+
+    try:
+        queue_jobs(1)
+        size, waited = timed_batch()
+        assert size == 1 and waited < 0.1  # a lone client's request: no wait for company
+        queue_jobs(3)
+        size, waited = timed_batch()
+        assert size == 3 and waited < 0.1  # more than the last batch's one: starts at once
+        queue_jobs(1)
+        size, waited = timed_batch()
+        assert size == 1 and waited >= 0.3  # after a batch of 3, waited max_wait for the others
+    finally:
+        loop.close()

@@ -98,7 +98,7 @@ def _add_serve_parser(sub: Any) -> None:
     serve.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint (default: bundled, if any)")
     serve.add_argument("--threads", type=int, help="CPU threads for torch in the server")
     serve.add_argument("--max-batch-size", type=int, default=8, help="server's batch size (default 8)")
-    serve.add_argument("--max-wait-ms", type=float, default=10.0, help="server's batch wait (default 10)")
+    serve.add_argument("--max-wait-ms", type=float, default=25.0, help="server's batch wait (default 25)")
 
 
 def _run_serve(args: argparse.Namespace) -> int:

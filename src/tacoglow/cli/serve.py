@@ -72,7 +72,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-batch-size", type=int, default=8, help="text pieces synthesized together (default 8)")
     parser.add_argument(
-        "--max-wait-ms", type=float, default=10.0, help="longest wait for a batch to fill, in ms (default 10)"
+        "--max-wait-ms",
+        type=float,
+        default=25.0,
+        help="under concurrent load, longest wait for a batch to grow to the previous one's size, in ms (default 25)",
     )
     parser.add_argument(
         "--max-queue", type=int, default=256, help="text pieces waiting beyond which requests get 503 (default 256)"

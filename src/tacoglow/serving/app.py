@@ -67,7 +67,8 @@ class ServerSettings:
             the app's one Synthesizer (e.g. its catalogue name); ``default`` is always accepted.
         max_input_chars: longest ``input`` accepted.
         max_batch_size: text pieces synthesized together across requests.
-        max_wait_ms: longest wait for a batch to fill.
+        max_wait_ms: longest wait for a batch to grow to the previous batch's size (see
+            :class:`~tacoglow.serving.scheduler.BatchScheduler`).
         max_queue: pieces waiting beyond which requests get a 503.
         request_timeout_s: longest a request may take from arrival to its last audio.
         api_key: when set, every ``/v1`` request needs ``Authorization: Bearer <key>``.
@@ -77,7 +78,7 @@ class ServerSettings:
     voices: Sequence[str] = ("default",)
     max_input_chars: int = 4096
     max_batch_size: int = 8
-    max_wait_ms: float = 10.0
+    max_wait_ms: float = 25.0
     max_queue: int = 256
     request_timeout_s: float = 300.0
     api_key: str | None = None

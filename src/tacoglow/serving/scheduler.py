@@ -8,7 +8,9 @@ share Tacotron 2's batched decoding. Fairness and first-audio latency:
 - a batch holds at most ``allowance`` pieces of one job, and a job's allowance starts at 1 and
   doubles each time it is served (up to the batch size): a new request's first sentence goes
   into the very next batch, alone or beside others' pieces, never behind a long request's rest;
-- the worker waits at most ``max_wait_ms`` for a batch to fill before it starts;
+- the worker waits at most ``max_wait_ms`` for a batch to grow to the size of the one before
+  (clients served together come back together); a batch after a batch of one starts at once, so
+  a lone client's requests never wait for company that is not coming;
 - the rotation starts one job further on each batch, so no job is always last.
 
 Each job's audio comes back to its own asyncio queue, in its own order, as soon as its piece's
@@ -114,7 +116,8 @@ class BatchScheduler:
     Args:
         synthesizer: used only by the worker thread from :meth:`start` on.
         max_batch_size: pieces decoded together, >= 1.
-        max_wait_ms: longest wait for a batch to fill once a piece is waiting, >= 0.
+        max_wait_ms: longest wait, once a piece is waiting, for a batch to grow to the size of
+            the previous batch (at most ``max_batch_size``), >= 0.
         max_queue: pieces waiting (not yet in a batch) beyond which a request is refused, >= 1;
             a request is always admitted into an empty queue.
         on_batch: called by the worker after each batch with (pieces, audio seconds).
@@ -125,7 +128,7 @@ class BatchScheduler:
         synthesizer: Synthesizer,
         *,
         max_batch_size: int = 8,
-        max_wait_ms: float = 10.0,
+        max_wait_ms: float = 25.0,
         max_queue: int = 256,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
@@ -142,6 +145,7 @@ class BatchScheduler:
         self.on_batch = on_batch
         self._jobs: list[Job] = []
         self._rotation = 0
+        self._last_batch_size = 1
         self._busy = False
         self._stopping = False
         self._condition = threading.Condition()
@@ -215,7 +219,8 @@ class BatchScheduler:
                     return []
                 self._condition.wait()
             deadline = time.monotonic() + self.max_wait_s
-            while sum(min(j.remaining, j.allowance) for j in self._jobs) < self.max_batch_size and not self._stopping:
+            expected = min(self._last_batch_size, self.max_batch_size)
+            while sum(min(j.remaining, j.allowance) for j in self._jobs) < expected and not self._stopping:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -240,6 +245,7 @@ class BatchScheduler:
                 if not job.remaining:
                     self._jobs.remove(job)
             self._busy = True
+            self._last_batch_size = len(batch)
             return batch
 
     def _run(self) -> None:
