@@ -142,7 +142,7 @@ class ServeBenchSettings:
     """What to run; ``server_args`` are extra ``tacoglow serve`` options (checkpoints, threads...)."""
 
     clients: int = 8
-    requests: int = 16
+    requests: int = 32
     soak_clients: int = 16
     soak_requests: int = 500
     soak_mark: int = 50

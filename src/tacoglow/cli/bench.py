@@ -90,7 +90,7 @@ def _add_serve_parser(sub: Any) -> None:
     )
     serve.add_argument("--clients", type=int, default=8, help="concurrent clients of the concurrent phase (default 8)")
     serve.add_argument(
-        "--requests", type=int, default=16, help="requests of the sequential/concurrent phases (default 16)"
+        "--requests", type=int, default=32, help="requests of the sequential/concurrent phases (default 32)"
     )
     serve.add_argument("--soak-clients", type=int, default=16, help="clients of the soak phase (default 16)")
     serve.add_argument("--soak-requests", type=int, default=500, help="requests of the soak phase (default 500)")
