@@ -313,6 +313,16 @@ class OnnxSynthesizer:
     def max_chars(self) -> int:
         return int(max_chars_for_steps(self.max_decoder_steps, self.sample_rate, int(self.mel_config["hop_length"])))
 
+    @property
+    def max_piece_length(self) -> int:
+        """Symbols of cleaned text per piece when splitting long text (the PyTorch engine's name)."""
+        return self.max_chars
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per mel frame."""
+        return int(self.mel_config["hop_length"])
+
     def _speakable_ids(self, text: str) -> bool:
         return any(i in self._speakable for i in self.text_frontend.to_sequence(text))
 
