@@ -108,3 +108,16 @@ def test_serve_onnx_on_a_folder_that_is_no_export_is_a_one_line_error(tmp_path):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no voice.json" in lines[0], result.stderr
+
+
+def test_worker_processes_build_the_onnx_app_from_their_json_config(onnx_folder, monkeypatch):
+    # --workers N: each process rebuilds the app from the JSON settings in the environment.
+    import argparse
+
+    from tacoglow.cli import serve
+
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    args = serve.add_parser(subparsers).parse_args(["--onnx", str(onnx_folder), "--onnx-precision", "fp32"])
+    monkeypatch.setenv("TACOGLOW_SERVE_CONFIG", json.dumps(serve._settings(args)))
+    app = serve.app_from_environment()
+    assert isinstance(app.state.scheduler.synthesizer, OnnxSynthesizer)
