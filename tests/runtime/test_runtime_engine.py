@@ -116,6 +116,14 @@ def test_seeded_runs_repeat_and_dropout_draws_differ_by_seed(onnx_voice):
     assert first.mel.shape != other.mel.shape or not np.array_equal(first.mel, other.mel)
 
 
+def test_seed_of_a_call_replaces_the_engines_seed(onnx_voice):
+    by_call = OnnxSynthesizer(onnx_voice, seed=11).synthesize("Hello world.", seed=12)[0]
+    by_engine = OnnxSynthesizer(onnx_voice, seed=12).synthesize("Hello world.")[0]
+    np.testing.assert_array_equal(by_call.waveform, by_engine.waveform)
+    with pytest.raises(ConfigError, match="seed"):
+        OnnxSynthesizer(onnx_voice).synthesize("Hello world.", seed=-1)
+
+
 def test_retries_rerun_unhealthy_pieces(onnx_golden):
     # The golden decoder often hits its 40-step cap: with dropout on, those pieces are retried.
     engine = OnnxSynthesizer(onnx_golden, seed=0, retries=2)

@@ -6,6 +6,7 @@ Examples::
     tacoglow evaluate --sentences sentences.txt --asr whisper --seeds 3     # pooled over 3 renditions
     tacoglow evaluate --tacotron2 t2.pt --waveglow wg.pt --sentences sentences.txt --limit 20 \\
         --reference-audio LJSpeech-1.1/wavs --json eval.json
+    tacoglow evaluate --onnx voice_onnx --onnx-precision int8 --sentences sentences.txt --asr whisper
 
 Sentences come from a text file (one per line), an NVIDIA filelist or an LJ Speech
 ``metadata.csv``. The table goes to stdout, progress and warnings to stderr; ``--json`` writes
@@ -50,6 +51,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--vocoder",
         choices=("waveglow", "griffin-lim"),
         help="vocoder (default: WaveGlow when one is available, else Griffin-Lim)",
+    )
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="DIR",
+        help="evaluate an ONNX export folder ('tacoglow export onnx') on ONNX Runtime instead of PyTorch",
+    )
+    parser.add_argument(
+        "--onnx-precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="with --onnx: fp32, fp16 graphs, or int8 decoder weights (default fp32)",
     )
     parser.add_argument(
         "--sentences",
@@ -124,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     if args.waveglow is not None and args.tacotron2 is None and args.voice is None:
         raise ConfigError("--waveglow needs --tacotron2 (without both, the bundled voice is evaluated)")
+    if args.onnx is not None and (args.tacotron2 or args.waveglow or args.voice or args.vocoder):
+        raise ConfigError(
+            "--onnx evaluates the models of its folder: drop --tacotron2, --waveglow, --voice and --vocoder"
+        )
     if args.seeds < 1:
         raise ConfigError(f"--seeds: expected a number of seeds >= 1, found {args.seeds}")
     if args.limit is not None and args.limit < 1:
@@ -149,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         phone_repeats=args.phone_repeats,
         progress=not getattr(args, "quiet", False),
+        onnx=args.onnx,
+        onnx_precision=args.onnx_precision,
     )
     print(report.table())
     if args.json is not None:

@@ -54,7 +54,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--denoise", type=float, default=0.01, help="WaveGlow denoiser strength (default 0.01)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch, per worker")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (ONNX Runtime with --onnx), per worker")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="DIR",
+        help="serve an ONNX export folder ('tacoglow export onnx') on ONNX Runtime instead of PyTorch",
+    )
+    parser.add_argument(
+        "--onnx-precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="with --onnx: fp32, fp16 graphs, or int8 decoder weights (default fp32)",
+    )
     parser.add_argument("--seed", type=int, help="seed of every random draw (default: random)")
     parser.add_argument(
         "--prenet-dropout",
@@ -102,11 +114,30 @@ def _voice_names(args: argparse.Namespace) -> list[str]:
     """Names requests may give as 'voice': 'default', and the catalogue name of the loaded voice."""
     if args.voice is not None:
         return ["default", args.voice]
+    if args.onnx is not None:
+        return ["default"]
     return ["default"] if args.tacotron2 is not None else ["default", "bundled"]
+
+
+def _check_onnx_options(args: argparse.Namespace) -> None:
+    """One-line error for PyTorch-only options beside --onnx (before any voice is downloaded)."""
+    if args.onnx is not None and (
+        args.tacotron2
+        or args.waveglow
+        or args.voice
+        or args.vocoder
+        or args.device != "cpu"
+        or args.precision != "fp32"
+    ):
+        raise ConfigError(
+            "--onnx runs the models of its folder on the CPU: drop --tacotron2, --waveglow, --voice, "
+            "--vocoder, --device and --precision (use --onnx-precision)"
+        )
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """The JSON-able settings a worker process builds its app from."""
+    _check_onnx_options(args)
     for name in ("port", "workers", "max_batch_size", "max_queue", "max_input_chars"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: expected >= 1, found {getattr(args, name)}")
@@ -124,6 +155,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             "seed": args.seed,
             "prenet_dropout": args.prenet_dropout,
             "normalize": args.normalize,
+            "onnx": str(args.onnx) if args.onnx is not None else None,
+            "onnx_precision": args.onnx_precision,
         },
         "server": {
             "voices": _voice_names(args),
@@ -149,6 +182,21 @@ def _build_app(config: dict[str, Any]) -> Any:
     threads = options.pop("threads")
     if threads is not None:
         check_number("threads", threads, 1, integer=True)
+    onnx, onnx_precision = options.pop("onnx"), options.pop("onnx_precision")
+    if onnx is not None:
+        from tacoglow.runtime import OnnxSynthesizer
+
+        # ONNX Runtime has its own thread pool (`threads` per graph); torch does no work here.
+        engine = OnnxSynthesizer(
+            onnx,
+            precision=onnx_precision,
+            sigma=options["sigma"],
+            denoise=options["denoise"],
+            seed=options["seed"],
+            prenet_dropout=options["prenet_dropout"],
+            threads=threads,
+        )
+        return create_app(engine, ServerSettings(**config["server"]))
     threads = threads or torch.get_num_threads()
     # Loaded single-threaded, so that the app's synthesis thread is the only one with an OpenMP
     # pool (see create_app); it then runs with `threads`.
@@ -172,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"tacoglow serve needs the 'serve' extra ({exc.name} is missing): pip install 'tacoglow[serve]'"
         ) from None
+    _check_onnx_options(args)
     names = _voice_names(args)  # before the voice's files fill in --tacotron2/--waveglow
     resolve_model_sources(args)  # downloads once here, not in every worker
     config = _settings(args)

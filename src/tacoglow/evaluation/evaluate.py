@@ -45,6 +45,7 @@ from tacoglow.evaluation.metrics import (
 )
 from tacoglow.fileio import write_text
 from tacoglow.inference import Synthesizer
+from tacoglow.runtime.engine import OnnxSynthesizer
 
 __all__ = ["TEACHERS", "UtteranceRow", "EvaluationSummary", "EvaluationReport", "evaluate", "render_espeak"]
 
@@ -311,10 +312,24 @@ def _reference_files(folder: str | os.PathLike, items: list[tuple[str, str]]) ->
 
 
 def _synthesizer(
-    voice: Synthesizer | CheckpointPair | None, vocoder: str | None, seed: int | None, phone_repeats: int | None
-) -> tuple[Synthesizer, str]:
+    voice: Synthesizer | OnnxSynthesizer | CheckpointPair | None,
+    vocoder: str | None,
+    seed: int | None,
+    phone_repeats: int | None,
+    onnx: str | os.PathLike | None,
+    onnx_precision: str,
+) -> tuple[Synthesizer | OnnxSynthesizer, str]:
     """The Synthesizer to evaluate and its name in the report."""
-    if isinstance(voice, Synthesizer):
+    if onnx is not None:
+        if voice is not None or vocoder is not None:
+            raise ConfigError("evaluate: onnx runs its folder's own models: give no voice and no vocoder beside it")
+        folder = Path(onnx)
+        # retries=0 as below: a retried piece would hide the attention failures being counted.
+        engine = OnnxSynthesizer(
+            folder, precision=onnx_precision, seed=0 if seed is None else seed, phone_repeats=phone_repeats, retries=0
+        )
+        return engine, f"{folder.name} (ONNX {onnx_precision})"
+    if isinstance(voice, (Synthesizer, OnnxSynthesizer)):
         if vocoder is not None or seed is not None or phone_repeats is not None:
             raise ConfigError(
                 "evaluate: vocoder, seed and phone_repeats are settings of the Synthesizer given; "
@@ -340,7 +355,7 @@ def _synthesizer(
 
 
 def evaluate(
-    voice: Synthesizer | CheckpointPair | None,
+    voice: Synthesizer | OnnxSynthesizer | CheckpointPair | None,
     sentences: Sequence[str] | Sequence[tuple[str, str]],
     *,
     asr: str | ASREngine | None = "pocketsphinx",
@@ -353,6 +368,8 @@ def evaluate(
     phone_repeats: int | None = None,
     label: str | None = None,
     progress: bool = False,
+    onnx: str | os.PathLike | None = None,
+    onnx_precision: str = "fp32",
 ) -> EvaluationReport:
     """Synthesize every sentence and measure attention health, WER, teacher WER, MCD and RTF.
 
@@ -378,6 +395,10 @@ def evaluate(
             :class:`~tacoglow.inference.Synthesizer`; default: the checkpoint's).
         label: name of the voice in the report (default: the checkpoint file names, or "bundled").
         progress: show a progress bar on stderr.
+        onnx: a folder written by ``tacoglow export onnx``, evaluated on ONNX Runtime
+            (:class:`~tacoglow.runtime.OnnxSynthesizer`, ``retries=0``) instead of ``voice``,
+            which must then be None.
+        onnx_precision: with ``onnx``: "fp32", "fp16" or "int8" (compare exports by WER).
 
     Returns:
         an :class:`EvaluationReport`.
@@ -404,7 +425,7 @@ def evaluate(
         raise ConfigError(f"whisper_model: only the 'whisper' ASR engine takes a model directory, found asr={asr!r}")
     references = _reference_files(reference_audio_dir, items) if reference_audio_dir is not None else None
     engine = load_asr(asr, whisper_model=whisper_model) if isinstance(asr, str) else asr
-    synthesizer, default_label = _synthesizer(voice, vocoder, seed, phone_repeats)
+    synthesizer, default_label = _synthesizer(voice, vocoder, seed, phone_repeats, onnx, onnx_precision)
     if synthesizer.seed is None and seeds > 1:
         raise ConfigError(f"seeds: {seeds} seeds need a seeded Synthesizer (seed=...), found one without a seed")
     if synthesizer.seed is None:
@@ -437,7 +458,7 @@ def evaluate(
 
 
 def _measure(
-    synthesizer: Synthesizer,
+    synthesizer: Synthesizer | OnnxSynthesizer,
     index: int,
     sentence_id: str,
     text: str,
@@ -452,7 +473,8 @@ def _measure(
     [utterance] = synthesizer.synthesize([text], seed=seed)
     compute_seconds = time.perf_counter() - start
     # Measured as it is heard from a WAV file: clipped to full scale.
-    waveform = utterance.waveform.clamp(-1.0, 1.0)
+    # The ONNX engine's waveform is numpy: as a tensor, both engines' are measured alike.
+    waveform = torch.as_tensor(utterance.waveform).clamp(-1.0, 1.0)
     row = UtteranceRow(
         index=index,
         id=sentence_id,
@@ -485,7 +507,7 @@ def _measure(
 
 def _summarize(
     rows: list[UtteranceRow],
-    synthesizer: Synthesizer,
+    synthesizer: Synthesizer | OnnxSynthesizer,
     label: str,
     engine: ASREngine | None,
     teacher: str | None,
@@ -509,15 +531,19 @@ def _summarize(
     audio_seconds = sum(r.audio_seconds for r in rows)
     compute_seconds = sum(r.compute_seconds for r in rows)
     failures = sum(not r.attention_ok for r in rows)
+    if isinstance(synthesizer, OnnxSynthesizer):
+        vocoder, retries = synthesizer.vocoder_name, synthesizer.retries
+    else:
+        vocoder, retries = synthesizer.vocoder.name, synthesizer.acoustic.retries
     return EvaluationSummary(
         n_utterances=per_seed,
         voice=label,
-        vocoder=synthesizer.vocoder.name,
+        vocoder=vocoder,
         asr=engine.name if engine is not None else None,
         teacher=teacher,
         reference_audio_dir=reference_audio_dir,
         seed=synthesizer.seed,
-        retries=synthesizer.acoustic.retries,
+        retries=retries,
         attention_failures=failures,
         attention_failure_share=attention_failure_share(
             [r.stop_gate_fired for r in rows], [r.attention_reached_end for r in rows]

@@ -379,6 +379,16 @@ class Synthesizer:
         """Output sample rate in Hz."""
         return self.vocoder.sample_rate
 
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per mel frame."""
+        return self.acoustic.mel_config.hop_length
+
+    @property
+    def max_piece_length(self) -> int:
+        """Symbols of cleaned text per piece when splitting long text."""
+        return self.acoustic.max_piece_length
+
     def _base_seed(self, seed: int | None) -> int:
         if seed is not None:
             check_number("seed", seed, 0, integer=True)

@@ -313,6 +313,16 @@ class OnnxSynthesizer:
     def max_chars(self) -> int:
         return int(max_chars_for_steps(self.max_decoder_steps, self.sample_rate, int(self.mel_config["hop_length"])))
 
+    @property
+    def max_piece_length(self) -> int:
+        """Symbols of cleaned text per piece when splitting long text (the PyTorch engine's name)."""
+        return self.max_chars
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per mel frame."""
+        return int(self.mel_config["hop_length"])
+
     def _speakable_ids(self, text: str) -> bool:
         return any(i in self._speakable for i in self.text_frontend.to_sequence(text))
 
@@ -572,16 +582,26 @@ class OnnxSynthesizer:
         self,
         texts: str | Sequence[str],
         *,
+        seed: int | None = None,
         timings: StageTimes | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[Utterance]:
-        """Speech for each text, in input order (see the PyTorch ``Synthesizer.synthesize``)."""
+        """Speech for each text, in input order (see the PyTorch ``Synthesizer.synthesize``).
+
+        ``seed`` replaces the engine's seed for this call (e.g. several renditions of one text).
+        """
         single = isinstance(texts, str)
         batch: Sequence[str] = [texts] if single else texts  # type: ignore[list-item]
         if not single and len(batch) == 0:
             raise TextError("texts: expected at least one text, found an empty list")
         timings = timings if timings is not None else StageTimes()
-        base_seed = self.seed if self.seed is not None else int(np.random.default_rng().integers(0, 2**62))
+        if seed is not None:
+            _check_number("seed", seed, 0, integer=True)
+            base_seed = seed
+        elif self.seed is not None:
+            base_seed = self.seed
+        else:
+            base_seed = int(np.random.default_rng().integers(0, 2**62))
         with timings.stage("text"):
             pieces = self._prepare(batch)
         self._decode(pieces, base_seed, timings, progress or (lambda _n: None))

@@ -44,7 +44,7 @@ from tacoglow.serving.metrics import ServerMetrics
 from tacoglow.serving.scheduler import BatchScheduler, Job, QueueFull, split_request
 
 if TYPE_CHECKING:
-    from tacoglow.inference.synthesizer import Synthesizer
+    from tacoglow.serving.scheduler import AnySynthesizer
 
 __all__ = ["MODEL_NAMES", "SPEED_RANGE", "ServerSettings", "create_app"]
 
@@ -213,7 +213,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None) -> FastAPI:
+def create_app(synthesizer: AnySynthesizer, settings: ServerSettings | None = None) -> FastAPI:
     """An ASGI app serving ``synthesizer`` (mount it in another app, or run it with uvicorn).
 
     The app owns a worker thread that is the only user of ``synthesizer`` from startup to
@@ -224,7 +224,8 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
     and with two pools every small op of the worker gets 2-3x slower.
 
     Args:
-        synthesizer: a loaded :class:`~tacoglow.inference.synthesizer.Synthesizer`.
+        synthesizer: a loaded :class:`~tacoglow.inference.synthesizer.Synthesizer`, or a
+            :class:`~tacoglow.runtime.engine.OnnxSynthesizer` (an ONNX export on ONNX Runtime).
         settings: limits and options (default: :class:`ServerSettings`'s).
     """
     settings = settings or ServerSettings()
@@ -364,7 +365,7 @@ def create_app(synthesizer: Synthesizer, settings: ServerSettings | None = None)
             raise
         metrics.first_audio.observe(time.monotonic() - started)
         encoder = StreamEncoder(formats[speech.response_format], synthesizer.sample_rate)
-        hop = synthesizer.acoustic.mel_config.hop_length
+        hop = synthesizer.hop_length
 
         produced = {"samples": first.size}
 

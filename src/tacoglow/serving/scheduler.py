@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,11 @@ from tacoglow.errors import ConfigError, TacoglowError
 from tacoglow.text.split import TextPiece, split_text
 
 if TYPE_CHECKING:
-    from tacoglow.inference.synthesizer import Synthesizer
+    from tacoglow.inference.synthesizer import Synthesizer, Utterance
+    from tacoglow.runtime.engine import OnnxSynthesizer
+    from tacoglow.runtime.engine import Utterance as OnnxUtterance
+
+    AnySynthesizer = Synthesizer | OnnxSynthesizer
 
 __all__ = ["BatchScheduler", "Job", "QueueFull", "split_request", "stretch_mel"]
 
@@ -49,7 +53,7 @@ Synthesizer's own splitting budget so that streamed audio starts after one sente
 after a paragraph; a sentence longer than this is cut at clause punctuation."""
 
 
-def split_request(synthesizer: Synthesizer, text: str) -> list[TextPiece]:
+def split_request(synthesizer: AnySynthesizer, text: str) -> list[TextPiece]:
     """``text`` as the speakable pieces the server synthesizes one by one, in reading order.
 
     Pieces with nothing to say (e.g. a lone dash) are dropped, their pause kept on the piece before.
@@ -58,7 +62,7 @@ def split_request(synthesizer: Synthesizer, text: str) -> list[TextPiece]:
         TextError: the text is empty or has nothing speakable.
     """
     synthesizer.count_pieces([text])  # the Synthesizer's own check: TextError for nothing speakable
-    budget = min(PIECE_CHARS, synthesizer.acoustic.max_piece_length)
+    budget = min(PIECE_CHARS, synthesizer.max_piece_length)
     kept: list[TextPiece] = []
     for piece in split_text(text, budget):
         try:
@@ -72,14 +76,28 @@ def split_request(synthesizer: Synthesizer, text: str) -> list[TextPiece]:
     return kept
 
 
-def stretch_mel(mel: torch.Tensor, speed: float) -> torch.Tensor:
+def stretch_mel(mel: np.ndarray, speed: float) -> np.ndarray:
     """Mel (n_mels, T) resampled along time to round(T / speed) frames (linear interpolation).
 
     Faster speech at the same pitch: the vocoder turns each frame into hop_length samples whatever
-    the frame rate of the content.
+    the frame rate of the content. The first and last frames are kept (torch's ``interpolate``
+    with ``align_corners=True``), in numpy so that both engines share it.
     """
-    frames = max(1, round(mel.size(1) / speed))
-    return torch.nn.functional.interpolate(mel[None].float(), size=frames, mode="linear", align_corners=True)[0]
+    mel = np.asarray(mel, dtype=np.float32)
+    length = mel.shape[1]
+    frames = max(1, round(length / speed))
+    position = np.linspace(0.0, length - 1, frames)
+    before = np.floor(position).astype(np.int64)
+    after = np.minimum(before + 1, length - 1)
+    weight = (position - before).astype(np.float32)
+    return (mel[:, before] * (1 - weight) + mel[:, after] * weight).astype(np.float32)
+
+
+def _as_numpy(array: Any) -> np.ndarray:
+    """float32 numpy of a torch tensor (any device or dtype) or a numpy array: one path for both engines."""
+    if isinstance(array, torch.Tensor):
+        return array.detach().float().cpu().numpy()
+    return np.asarray(array, dtype=np.float32)
 
 
 class QueueFull(Exception):
@@ -125,7 +143,7 @@ class BatchScheduler:
 
     def __init__(
         self,
-        synthesizer: Synthesizer,
+        synthesizer: AnySynthesizer,
         *,
         max_batch_size: int = 8,
         max_wait_ms: float = 25.0,
@@ -279,7 +297,9 @@ class BatchScheduler:
             return
         synth = self.synthesizer
         try:
-            utterances = synth.synthesize([job.pieces[index].text for job, index in live])
+            utterances: Sequence[Utterance | OnnxUtterance] = synth.synthesize(
+                [job.pieces[index].text for job, index in live]
+            )
         except Exception as exc:  # reported to each request as a 500; the worker keeps serving
             logger.exception("synthesis failed for a batch of %d piece(s)", len(live))
             for job, _ in live:
@@ -289,12 +309,15 @@ class BatchScheduler:
         audio = []
         for (job, index), utterance in zip(live, utterances):
             piece = job.pieces[index]
-            waveform = utterance.waveform
+            waveform = _as_numpy(utterance.waveform)
             if job.speed != 1.0:
                 seed = zlib.crc32(f"{self._base_seed}:{piece.text}".encode())
-                waveform = synth.vocode(stretch_mel(utterance.mel, job.speed), seed).float().cpu()
+                mel = stretch_mel(_as_numpy(utterance.mel), job.speed)
+                # The PyTorch engine vocodes tensors, the ONNX one numpy arrays.
+                stretched = torch.from_numpy(mel) if isinstance(utterance.mel, torch.Tensor) else mel
+                waveform = _as_numpy(synth.vocode(stretched, seed))  # type: ignore[arg-type]
             pause = np.zeros(round(piece.pause_after_s / job.speed * synth.sample_rate), dtype=np.float32)
-            audio.append(np.concatenate([waveform.numpy().astype(np.float32, copy=False), pause]))
+            audio.append(np.concatenate([waveform, pause]))
         if self.on_batch is not None:  # before the answers go out: metrics read after one include it
             self.on_batch(len(live), sum(samples.size for samples in audio) / synth.sample_rate)
         for (job, index), samples in zip(live, audio):
