@@ -155,3 +155,15 @@ def test_wav_is_written(onnx_voice, tmp_path):
     utterance.save(tmp_path / "hi.wav")
     audio, rate = sf.read(tmp_path / "hi.wav")
     assert rate == 22050 and audio.shape == utterance.waveform.shape
+
+
+def test_everyday_text_is_normalized_as_the_pytorch_engine_does_unless_turned_off(onnx_voice):
+    from tacoglow.inference.synthesizer import Synthesizer
+
+    text = "It costs $4.50 at 7:30."
+    torch_stage = Synthesizer.from_checkpoints(seed=0).text
+    engine = OnnxSynthesizer(onnx_voice, seed=0)
+    assert engine.text_frontend.to_sequence(text) == torch_stage.frontend.to_sequence(text)
+    assert "seven thirty" in engine.text_frontend.words(text)
+    as_nvidia = OnnxSynthesizer(onnx_voice, seed=0, normalize=False).text_frontend.words(text)
+    assert "seven:thirty" in as_nvidia  # english_cleaners alone leave the colon

@@ -194,6 +194,7 @@ def _build_app(config: dict[str, Any]) -> Any:
             denoise=options["denoise"],
             seed=options["seed"],
             prenet_dropout=options["prenet_dropout"],
+            normalize=options["normalize"],
             threads=threads,
         )
         return create_app(engine, ServerSettings(**config["server"]))

@@ -314,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
             gate_threshold=args.gate_threshold,
             prenet_dropout=args.prenet_dropout,
             phone_repeats=args.phone_repeats,
+            normalize=args.normalize,
             retries=args.retries,
             threads=args.threads,
         )

@@ -192,6 +192,8 @@ class OnnxSynthesizer:
             rest fp32); the folder must hold that variant.
         sigma, denoise, seed, batch_size, max_decoder_steps, gate_threshold, prenet_dropout,
         phone_repeats, retries, split_long_text: as the PyTorch ``Synthesizer``.
+        normalize: write everyday text out as words first (times, money, dates, ...), as the
+            PyTorch ``Synthesizer``; False reads text exactly as NVIDIA's frontend.
         threads: ONNX Runtime intra-op threads per graph; None leaves its default (all cores).
         early_stopping: as the PyTorch ``Synthesizer``: False decodes ``max_decoder_steps`` steps
             (benchmarks), still reporting the stop gate in the health flags.
@@ -213,6 +215,7 @@ class OnnxSynthesizer:
         gate_threshold: float | None = None,
         prenet_dropout: bool = True,
         phone_repeats: int | None = None,
+        normalize: bool = True,
         retries: int = 2,
         split_long_text: bool = True,
         threads: int | None = None,
@@ -268,7 +271,9 @@ class OnnxSynthesizer:
         self.prenet_dim = int(t2["prenet_dim"])
         self.mel_config = voice["mel"]
         frontend = voice.get("text_frontend")
-        self.text_frontend = TextFrontend.from_dict(frontend) if frontend else TextFrontend()
+        self.text_frontend = (TextFrontend.from_dict(frontend) if frontend else TextFrontend()).with_normalizer(
+            normalize
+        )
         if phone_repeats is not None:
             self.text_frontend = self.text_frontend.with_phone_repeats(phone_repeats)
         self._split_frontend = dataclasses.replace(self.text_frontend, phone_repeats=1)
