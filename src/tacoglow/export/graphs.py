@@ -1,7 +1,7 @@
 """The modules that ``torch.onnx.export`` traces: Tacotron 2 in three graphs and WaveGlow's inverse.
 
-Each wraps the reference model (``tacoglow.models``), not the prepared fast paths: those call
-private oneDNN ops that ONNX cannot express. The arithmetic is the reference's in its order,
+Each wraps the reference model (``tacoglow.models``); WaveGlow's runs the PyTorch engine's fused
+weights on exportable ops (its private oneDNN ops have no ONNX form). The arithmetic is the reference's in its order,
 with the inputs an exported graph needs made explicit:
 
 - the prenet dropout masks are inputs of the decoder step (already scaled by 1 / (1 - p), as
@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from tacoglow.inference.fast_waveglow import _fuse_wn, _FusedWN, _Gemm, _inverse
 from tacoglow.models.tacotron2 import EncoderMemory, Tacotron2
-from tacoglow.models.waveglow import HOP_LENGTH, WaveGlow, inverse_affine, is_early
+from tacoglow.models.waveglow import _WN, HOP_LENGTH, WaveGlow, _Invertible1x1Conv, inverse_affine, is_early
 
 __all__ = [
     "DECODER_STATE_NAMES",
@@ -170,48 +171,95 @@ class PostnetGraph(nn.Module):
 class WaveGlowGraph(nn.Module):
     """mel (B, n_mels, T_mel), z (B, n_group, L) -> audio (B, T_mel * 256): ``WaveGlow.decode``.
 
+    The flows run the PyTorch engine's fused formulation (``tacoglow.inference.fast_waveglow``,
+    its weights composed by ``_fuse_wn`` in float64 and rounded once to float32), so that ONNX
+    Runtime spends its time in a few large MatMuls: channels-last (B, L, channels), each WN layer
+    one MatMul over [dilated taps | conditioning], the gate as (σ(2a) − ½)·σ(b) with the 2s in the
+    weights, ``end`` folded into the skip rows. The taps are slices of the zero-padded input
+    (the oneDNN scratch buffer has no ONNX counterpart).
+
     The upsampling is the transposed convolution itself (an ONNX ConvTranspose) rather than
     ``_upsample``'s GEMM + overlap-add, which exists only to dodge a oneDNN cost; the folding of
     the conditioning is ``condition``'s ``unfold`` written as a reshape (windows of n_group with
-    stride n_group tile the samples exactly). Weight norm must be removed before export.
+    stride n_group tile the samples exactly).
     """
 
     def __init__(self, model: WaveGlow) -> None:
         super().__init__()
-        if model.has_weight_norm:
-            raise ValueError("WaveGlowGraph: remove weight norm first")
-        self.model = model
-        # W^-1 of each invertible 1x1 conv, computed once in float32 as ``inverse`` does per call
-        # (ONNX has no matrix inverse); (c, c, 1) conv weights.
-        weights = [conv.get_parameter("conv.weight") for conv in model.convinv]  # (c, c, 1) each
-        self.inverses = [w[:, :, 0].float().inverse()[:, :, None].detach() for w in weights]
+        self.config = model.config
+        self.upsample = model.upsample
+        # float64 composition is not packed for oneDNN: plain (out, in) weights, rounded here once.
+        double, cpu = torch.float64, torch.device("cpu")
+        self.flows: list[tuple[_FusedWN, Tensor]] = []  # (WN, W^-1 (c, c)) per flow
+        with torch.no_grad():
+            for wn, convinv in zip(model.WN, model.convinv, strict=True):
+                assert isinstance(wn, _WN) and isinstance(convinv, _Invertible1x1Conv)
+                self.flows.append((_float_wn(_fuse_wn(wn, double, cpu)), _inverse(convinv, torch.float32, cpu)))
 
     def forward(self, mel: Tensor, z: Tensor) -> Tensor:
-        n_group = self.model.config.n_group
-        upsample = self.model.upsample
+        n_group = self.config.n_group
+        upsample = self.upsample
         spect = F.conv_transpose1d(mel, upsample.weight, upsample.bias, stride=upsample.stride[0])
         batch, n_mels = spect.size(0), spect.size(1)
         n_samples = mel.size(2) * HOP_LENGTH
-        # (B, n_mels, S) -> (B, n_mels, L, G) -> (B, L, n_mels, G) -> (B, L, n_mels * G) -> (B, n_mels * G, L)
+        # (B, n_mels, S) -> (B, n_mels, L, G) -> (B, L, n_mels, G) -> (B, L, n_mels * G)
         spect = spect[:, :, :n_samples].reshape(batch, n_mels, -1, n_group).permute(0, 2, 1, 3)
-        spect = spect.reshape(batch, -1, n_mels * n_group).permute(0, 2, 1)
-        return self._reverse(spect, z)
+        return self._reverse(spect.reshape(batch, -1, n_mels * n_group), z)
 
     def _reverse(self, spect: Tensor, z: Tensor) -> Tensor:
-        """``WaveGlow._reverse`` with the precomputed inverses: z (B, G, L) -> audio (B, G * L)."""
-        config = self.model.config
+        """``PreparedWaveGlow._reverse``: spect (B, L, n_mels * G), z (B, G, L) -> audio (B, G * L)."""
+        config = self.config
+        z = z.transpose(1, 2)  # (B, L, G)
         start = config.n_group - config.n_remaining_channels
-        audio = z[:, start:]
+        audio = z[..., start:]
         for k in reversed(range(config.n_flows)):
-            n_half = audio.size(1) // 2
-            audio_0, audio_1 = audio[:, :n_half], audio[:, n_half:]
-            output = self.model.WN[k](audio_0, spect)
-            audio_1 = inverse_affine(audio_1, output[:, :n_half], output[:, n_half:])
-            audio = F.conv1d(torch.cat([audio_0, audio_1], 1), self.inverses[k])
+            wn, inverse = self.flows[k]
+            n_half = audio.size(2) // 2
+            audio_0, audio_1 = audio[..., :n_half], audio[..., n_half:]
+            output = _wn(wn, audio_0, spect)
+            audio_1 = inverse_affine(audio_1, output[..., :n_half], output[..., n_half:])
+            audio = F.linear(torch.cat([audio_0, audio_1], 2), inverse)
             if is_early(config, k):
                 start -= config.n_early_size
-                audio = torch.cat([z[:, start : start + config.n_early_size], audio], 1)
-        return audio.transpose(1, 2).reshape(audio.size(0), -1)
+                audio = torch.cat([z[..., start : start + config.n_early_size], audio], 2)
+        return audio.reshape(audio.size(0), -1)
+
+
+def _float_wn(wn: _FusedWN) -> _FusedWN:
+    """A :class:`_FusedWN` composed in float64, its weights rounded once to float32."""
+
+    def gemm(g: _Gemm) -> _Gemm:
+        return _Gemm(g.weight.float(), g.bias.float(), False)
+
+    return wn._replace(
+        start=gemm(wn.start),
+        in_layers=tuple(map(gemm, wn.in_layers)),
+        res_skip_layers=tuple(map(gemm, wn.res_skip_layers)),
+    )
+
+
+def _wn(wn: _FusedWN, audio: Tensor, spect: Tensor) -> Tensor:
+    """``fast_waveglow._run_wn`` in exportable ops: audio (B, L, n_in), spect (B, L, n_cond) -> (B, L, 2 * n_in)."""
+    C, n_taps = wn.n_channels, wn.kernel_size
+    state = F.linear(audio, wn.start.weight, wn.start.bias)  # (B, L, C + 2 * n_in): residual | end sum
+    # Layer 0 convolves [audio | 1] (start folded into its taps, its bias on the ones channel).
+    source = torch.cat([audio, torch.ones_like(audio[..., :1])], 2)
+    out = state
+    for i, dilation in enumerate(wn.dilations):
+        if i > 0:
+            source = state[..., :C]
+        pad = (n_taps - 1) // 2 * dilation
+        padded = F.pad(source, (0, 0, pad, pad))  # zeros along L: the conv's "same" padding
+        length = source.size(1)
+        taps = [padded[:, k * dilation : k * dilation + length] for k in range(n_taps)]
+        in_act = torch.sigmoid(F.linear(torch.cat([*taps, spect], 2), wn.in_layers[i].weight, wn.in_layers[i].bias))
+        gate = (in_act[..., :C] - 0.5) * in_act[..., C:]
+        rs = wn.res_skip_layers[i]
+        if i < len(wn.dilations) - 1:
+            state = F.linear(gate, rs.weight, rs.bias) + state
+        else:
+            out = F.linear(gate, rs.weight, rs.bias) + state[..., C:]
+    return out
 
 
 def state_zeros(model: Tacotron2, batch: int, text_len: int) -> list[Tensor]:
