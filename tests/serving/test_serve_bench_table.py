@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tacoglow.bench.serve import Phase, RequestResult, format_serve_table
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tacoglow.bench.serve import Phase, RequestResult, _rss_mib, format_serve_table
 
 
 def phase(name, clients, wall, results, rss=(100.0, 110.0), mid=None):
@@ -29,3 +36,22 @@ def test_goals_line_up_with_the_measurements():
     assert "soak, 10 requests at 16 concurrent: 1 errors (goal 0), RSS 1.10x" in table
     soak_row = next(line for line in table.splitlines() if line.startswith("soak"))
     assert soak_row.split()[3] == "1"  # the errors column
+
+
+def test_server_rss_includes_its_worker_processes():
+    """With --workers the models live in child processes: the RSS reported is the whole tree's."""
+    # A parent that holds ~64 MiB itself and starts a child holding ~128 MiB.
+    child = "b = bytearray(128 << 20); import time; time.sleep(30)"
+    parent = f"import subprocess, sys, time; b = bytearray(64 << 20); subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(30)"
+    process = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        deadline = time.monotonic() + 20
+        while (_rss_mib(process.pid) or 0) < 64 + 128 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (_rss_mib(process.pid) or 0) >= 64 + 128
+    finally:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+        process.kill()
+        process.wait()

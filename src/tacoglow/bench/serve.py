@@ -158,15 +158,15 @@ def _free_port() -> int:
 
 
 def _rss_mib(pid: int) -> float | None:
-    """Resident memory of process ``pid`` (Linux ``/proc``), None elsewhere."""
+    """Resident memory of process ``pid`` and its descendants (``--workers``), from Linux's ``/proc``; None elsewhere."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
+            rss = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            child_pids = [int(child) for child in children.read().split()]
+    except (OSError, StopIteration):
         return None
-    return None
+    return rss + sum(_rss_mib(child) or 0.0 for child in child_pids)
 
 
 def _request(port: int, text: str, response_format: str, sample_rate: int, timeout: float) -> RequestResult:

@@ -96,7 +96,8 @@ def _add_serve_parser(sub: Any) -> None:
     serve.add_argument("--soak-requests", type=int, default=500, help="requests of the soak phase (default 500)")
     serve.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint (default: bundled voice)")
     serve.add_argument("--waveglow", type=Path, metavar="FILE", help="WaveGlow checkpoint (default: bundled, if any)")
-    serve.add_argument("--threads", type=int, help="CPU threads for torch in the server")
+    serve.add_argument("--workers", type=int, help="server processes (default 1)")
+    serve.add_argument("--threads", type=int, help="CPU threads for torch in each server process")
     serve.add_argument("--max-batch-size", type=int, default=8, help="server's batch size (default 8)")
     serve.add_argument("--max-wait-ms", type=float, default=25.0, help="server's batch wait (default 25)")
 
@@ -105,7 +106,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     from tacoglow.bench.serve import ServeBenchSettings, format_serve_table, run_serve_benchmark
 
     server_args = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
-    for option in ("tacotron2", "waveglow", "threads"):
+    for option in ("tacotron2", "waveglow", "workers", "threads"):
         if getattr(args, option) is not None:
             server_args += [f"--{option}", str(getattr(args, option))]
     settings = ServeBenchSettings(
