@@ -50,8 +50,8 @@ def test_server_rss_includes_its_worker_processes():
             time.sleep(0.1)
         assert (_rss_mib(process.pid) or 0) >= 64 + 128
     finally:
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
-        for pid in children:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        for pid in children.read_text().split() if children.exists() else []:
             os.kill(int(pid), signal.SIGKILL)
         process.kill()
         process.wait()

@@ -162,10 +162,13 @@ def _rss_mib(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             rss = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
-            child_pids = [int(child) for child in children.read().split()]
     except (OSError, StopIteration):
         return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            child_pids = [int(child) for child in children.read().split()]
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN: the process alone
+        child_pids = []
     return rss + sum(_rss_mib(child) or 0.0 for child in child_pids)
 
 
