@@ -176,7 +176,7 @@ def test_concurrent_requests_each_get_their_own_audio(server, synthesizer):
         assert got.size == want.size, text
         # Batched Tacotron 2 matches decoding alone to float32 round-off: its mel within 1e-4
         # (GOLDEN_MODEL_TOL, tests/inference's test_batched_equals_one_at_a_time). Griffin-Lim turns
-        # exp(mel) into audio over 60 phase iterations, which amplify it (measured: 5e-5 to 7e-4 of
+        # exp(mel) into audio over 30 phase iterations, which amplify it (measured with 60: 5e-5 to 7e-4 of
         # the signal's norm on an AMD EPYC, 5e-5 being 16-bit rounding alone); 3e-3 leaves room for
         # other CPUs. Another text's audio, or a shifted one, differs by the order of the norm itself.
         relative = np.linalg.norm(got - want) / np.linalg.norm(want)

@@ -19,7 +19,12 @@ from tacoglow.audio.mel import MelConfig, dynamic_range_decompression, mel_to_li
 from tacoglow.audio.stft import _FLOAT32_TINY, STFT, _padded_window, _window_sumsquare
 from tacoglow.errors import AudioError, ConfigError
 
-__all__ = ["griffin_lim", "GriffinLim"]
+__all__ = ["GRIFFIN_LIM_ITERS", "griffin_lim", "GriffinLim"]
+
+#: Iterations of the Griffin-Lim vocoder, as many as NVIDIA's ``griffin_lim`` helper runs by
+#: default. Twice as many leave the bundled voice as intelligible (Whisper WER 21.7 % at 60 and
+#: 21.9 % at 30 on 100 LJ Speech sentences, 3 seeds; docs/bundled-voice.md) at twice the cost.
+GRIFFIN_LIM_ITERS = 30
 
 # Seed of the generator used when neither an initial phase nor a generator is given, so that
 # a plain call is reproducible instead of depending on hidden global RNG state.
@@ -146,7 +151,7 @@ class GriffinLim(nn.Module):
 
     Args:
         mel_config (MelConfig | None): the mel contract of the input; None means the defaults.
-        n_iters (int): Griffin-Lim iterations. Default 60.
+        n_iters (int): Griffin-Lim iterations. Default :data:`GRIFFIN_LIM_ITERS` (30).
         power (float): sharpening exponent, >= 1 in practice. Default 1.2.
 
     >>> vocoder = GriffinLim(MelConfig(), n_iters=2)
@@ -154,7 +159,9 @@ class GriffinLim(nn.Module):
     torch.Size([1, 2560])
     """
 
-    def __init__(self, mel_config: MelConfig | None = None, n_iters: int = 60, power: float = 1.2) -> None:
+    def __init__(
+        self, mel_config: MelConfig | None = None, n_iters: int = GRIFFIN_LIM_ITERS, power: float = 1.2
+    ) -> None:
         super().__init__()
         if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
             raise ConfigError(f"GriffinLim n_iters: expected an integer >= 0, found {n_iters!r}")

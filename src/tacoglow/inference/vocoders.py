@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from tacoglow.audio import MelConfig
-from tacoglow.audio.griffin_lim import GriffinLim
+from tacoglow.audio.griffin_lim import GRIFFIN_LIM_ITERS, GriffinLim
 from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import AudioError, ConfigError
 from tacoglow.inference.fast_waveglow import PreparedWaveGlow, prepare_waveglow
@@ -259,7 +259,7 @@ class GriffinLimVocoder:
     Args:
         mel_config: the mel contract of the mels it will get.
         device: where it runs.
-        n_iters, power: see :class:`tacoglow.audio.GriffinLimVocoder`.
+        n_iters, power: see :class:`tacoglow.audio.GriffinLim`.
     """
 
     name = "griffin-lim"
@@ -269,7 +269,7 @@ class GriffinLimVocoder:
         mel_config: MelConfig | None = None,
         *,
         device: str | torch.device = "cpu",
-        n_iters: int = 60,
+        n_iters: int = GRIFFIN_LIM_ITERS,
         power: float = 1.2,
     ) -> None:
         self.mel_config = mel_config or MelConfig()
