@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tacoglow.audio.griffin_lim import GriffinLim
+from tacoglow.audio.griffin_lim import GRIFFIN_LIM_ITERS, GRIFFIN_LIM_POWER
 from tacoglow.audio.mel import _mel_basis_pinv
 from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import CheckpointError, ConfigError
@@ -350,8 +350,8 @@ def export_onnx(
         raise ConfigError(f"-o {folder}: cannot create the folder ({exc.strerror or exc})") from None
     graphs: dict[str, dict[str, str]] = _export_tacotron2(model, folder, variants)
     arrays = {"mel_pinv": _mel_basis_pinv(*mel_config._filterbank_key()).numpy()}
-    griffin_lim = GriffinLim(mel_config)  # the settings the PyTorch engine's Griffin-Lim vocoder runs
-    vocoder: dict[str, Any] = {"name": "griffin-lim", "n_iters": griffin_lim.n_iters, "power": griffin_lim.power}
+    # The settings the PyTorch engine's Griffin-Lim vocoder runs by default.
+    vocoder: dict[str, Any] = {"name": "griffin-lim", "n_iters": GRIFFIN_LIM_ITERS, "power": GRIFFIN_LIM_POWER}
     if waveglow is not None:
         wg = waveglow if isinstance(waveglow, LoadedModel) else load_model(waveglow, "waveglow")
         wg_model = wg.model.eval()

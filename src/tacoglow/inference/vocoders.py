@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from tacoglow.audio import MelConfig
-from tacoglow.audio.griffin_lim import GRIFFIN_LIM_ITERS, GriffinLim
+from tacoglow.audio.griffin_lim import GRIFFIN_LIM_ITERS, GRIFFIN_LIM_POWER, GriffinLim
 from tacoglow.checkpoints import LoadedModel, load_model
 from tacoglow.errors import AudioError, ConfigError
 from tacoglow.inference.fast_waveglow import PreparedWaveGlow, prepare_waveglow
@@ -270,7 +270,7 @@ class GriffinLimVocoder:
         *,
         device: str | torch.device = "cpu",
         n_iters: int = GRIFFIN_LIM_ITERS,
-        power: float = 1.2,
+        power: float = GRIFFIN_LIM_POWER,
     ) -> None:
         self.mel_config = mel_config or MelConfig()
         self.device = resolve_device(device)

@@ -98,7 +98,8 @@ def griffin_lim_vocoder(
     n_fft: int,
     hop: int,
     win_length: int,
-    n_iters: int = 30,  # tacoglow.audio.GRIFFIN_LIM_ITERS (not imported: this module runs without torch)
+    # tacoglow.audio.griffin_lim's GRIFFIN_LIM_ITERS and GRIFFIN_LIM_POWER (not imported: this module runs without torch)
+    n_iters: int = 30,
     power: float = 1.2,
 ) -> np.ndarray:
     """``tacoglow.audio.GriffinLim``'s recipe: log-mel (n_mels, T_mel) -> audio (T_mel * hop,) float32.
