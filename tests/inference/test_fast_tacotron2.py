@@ -97,13 +97,13 @@ def test_fused_lstm_cells_equal_nn_lstmcell():
 
 
 @pytest.mark.parametrize("batch, n_frames_per_step", [(1, 1), (2, 1), (2, 2)])
-@pytest.mark.parametrize("mask_text_padding", [False, True])
-def test_prepared_infer_equals_the_reference_infer(batch, n_frames_per_step, mask_text_padding):
+@pytest.mark.parametrize("as_if_alone", [False, True])
+def test_prepared_infer_equals_the_reference_infer(batch, n_frames_per_step, as_if_alone):
     model = tiny_model(n_frames_per_step=n_frames_per_step)
     fast = prepare_tacotron2(model)
     text, text_lengths = TEXT[:batch], TEXT_LENGTHS[:batch]
-    want = model.infer(text, text_lengths, mask_text_padding=mask_text_padding)
-    got = fast.infer(text, text_lengths, mask_text_padding=mask_text_padding)
+    want = model.infer(text, text_lengths, as_if_alone=as_if_alone)
+    got = fast.infer(text, text_lengths, as_if_alone=as_if_alone)
     assert isinstance(got, Tacotron2Inference) and got.gate.shape == (batch, 15)
     assert_same_inference(got, want, **CLOSE)
 

@@ -295,11 +295,26 @@ def test_mask_text_padding_makes_a_padded_item_encode_as_alone():
     # Same operations on the same values, but the BiLSTM and convs run over 2 rows vs 1 (rounding only).
     torch.testing.assert_close(masked, alone, rtol=1e-5, atol=1e-6)
     assert (plain - alone).abs().max() > 1e-3
-    out_masked = model.infer(text, text_lengths, mask_text_padding=True)
+    out_masked = model.infer(text, text_lengths, as_if_alone=True)
     out_alone = model.infer(alone_text, torch.tensor([5]))
     torch.testing.assert_close(out_masked.mel[1], out_alone.mel[0], rtol=1e-4, atol=1e-5)
     # The unpadded item is untouched by the option (nothing to mask).
     torch.testing.assert_close(out_masked.mel[0], model.infer(text, text_lengths).mel[0], rtol=0, atol=0)
+
+
+def test_postnet_lengths_give_each_item_the_output_of_its_frames_alone():
+    """Frames from an item's length on are zeroed before every convolution: its first ``length``
+    output frames are the postnet of those frames alone; without lengths the later frames leak in."""
+    torch.manual_seed(4)
+    postnet = Tacotron2(tiny_config()).eval().postnet
+    mel = torch.randn(2, 8, 20)
+    with torch.no_grad():
+        masked = postnet(mel, torch.tensor([20, 11]))
+        alone = postnet(mel[1:, :, :11])
+        plain = postnet(mel)
+    torch.testing.assert_close(masked[1, :, :11], alone[0], rtol=1e-5, atol=1e-6)  # rounding of 2 rows vs 1
+    torch.testing.assert_close(masked[0], plain[0], rtol=0, atol=0)  # a full-length item is untouched
+    assert (plain[1, :, :11] - alone[0]).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("n_frames_per_step", [1, 3])

@@ -300,9 +300,7 @@ class AcousticModel:
                     derive_seed(seed, "tacotron2", attempt, [pieces[i][0] for i in indices])
                 )
                 with timings.stage("tacotron2", self.device):
-                    items = infer_batch(
-                        self.model, text, text_lengths, generator, keep_all_frames=not self.model.config.early_stopping
-                    )
+                    items = infer_batch(self.model, text, text_lengths, generator)
                 timings.count("mel_frames", sum(item.decoded_frames for item in items))
                 for index, item in zip(indices, items):
                     reached_end, coverage = attention_health(item.emitted_alignment)

@@ -11,12 +11,12 @@ together, which changes each item's result (ARCHITECTURE_FACTS.md §3.6.11) in t
    frames; alone, the postnet would see zeros after the frame that fired the stop.
 
 Attention is already exact: padded tokens get weight 0 (the mask is −inf) and padded encoder
-outputs are 0. :func:`infer_batch` removes both differences: it asks ``infer`` to zero the padded
-positions before each encoder convolution (``mask_text_padding``, what convolving the item alone
-does), and recomputes the postnet of each item whose decoding went on past its stop on its own
-pre-postnet frames (``Tacotron2Inference.mel``). What remains is float rounding: matrix products
-over B rows may round differently from a single row (≈1e-6 relative), so batched and
-one-at-a-time outputs are close, not bit-identical.
+outputs are 0. :func:`infer_batch` removes both differences with ``infer``'s ``as_if_alone``: the
+padded positions are zeroed before each encoder convolution, and each item's frames after its
+stop before each postnet convolution, which is what convolving the item alone does (zero
+padding), in one batched pass. What remains is float rounding: matrix products over B rows may
+round differently from a single row (≈1e-6 relative), so batched and one-at-a-time outputs are
+close, not bit-identical.
 """
 
 from __future__ import annotations
@@ -95,9 +95,12 @@ def infer_batch(
     text: Tensor,
     text_lengths: Tensor,
     generator: torch.Generator | None = None,
-    keep_all_frames: bool = False,
 ) -> list[MelItem]:
     """Run ``model.infer`` on a padded batch; each item as if it had been decoded alone.
+
+    An item ends before the frame whose stop gate fired; with the model's ``early_stopping`` off,
+    every item keeps every decoded frame (``mel_length`` = frames decoded), as a fixed-length
+    benchmark wants.
 
     Args:
         model: a Tacotron 2 in eval mode, or one made by ``prepare_tacotron2``.
@@ -105,14 +108,12 @@ def infer_batch(
         text_lengths: (B,) int64.
         generator: prenet-dropout RNG (see ``Tacotron2.infer``); with dropout on, the masks
             depend on the batch (they are drawn for all B rows at once).
-        keep_all_frames: keep every decoded frame of every item (``mel_length`` = frames
-            decoded), as a fixed-length benchmark wants; by default an item ends before the
-            frame whose stop gate fired.
 
     Returns:
         One :class:`MelItem` per row, tensors on the model's device in its dtype.
     """
-    out = model.infer(text, text_lengths, generator=generator, mask_text_padding=True)
+    out = model.infer(text, text_lengths, generator=generator, as_if_alone=True)
+    keep_all_frames = not model.config.early_stopping
     nfps = model.config.n_frames_per_step
     total = out.mel_postnet.size(2)
     mel_lengths = out.mel_lengths.tolist()
@@ -123,17 +124,11 @@ def infer_batch(
             mel_length = total
         # Alone, the item would have ended with the step that fired its gate.
         emitted = min(mel_length + nfps, total) if fired and not keep_all_frames else total
-        if emitted < total:
-            decoder_mel = out.mel[row : row + 1, :, :emitted]  # (1, n_mels, emitted)
-            with torch.no_grad():
-                mel = (decoder_mel + model.postnet(decoder_mel))[0]
-        else:
-            mel = out.mel_postnet[row]
         steps = -(-mel_length // nfps)
         n_text = int(text_lengths[row])
         items.append(
             MelItem(
-                mel=mel[:, :mel_length],
+                mel=out.mel_postnet[row, :, :mel_length],
                 mel_length=int(mel_length),
                 alignment=out.alignments[row, :steps, :n_text],
                 gate=out.gate[row, :steps],

@@ -161,13 +161,13 @@ class PreparedTacotron2(nn.Module):
         text: Tensor,
         text_lengths: Tensor,
         generator: torch.Generator | None = None,
-        mask_text_padding: bool = False,
+        as_if_alone: bool = False,
     ) -> Tacotron2Inference:
         """As ``Tacotron2.infer`` (same arguments, same result up to float rounding)."""
         lengths_cpu = check_text(text, text_lengths)
         embedded = self.embedding(text).transpose(1, 2)  # (B, T_text, d) -> (B, d, T_text)
-        memory = self.attention.memory(self.encoder(embedded, lengths_cpu, mask_text_padding), lengths_cpu)
-        return decode_free_running(self._step, self.prenet, self.postnet, memory, self.config, generator)
+        memory = self.attention.memory(self.encoder(embedded, lengths_cpu, as_if_alone), lengths_cpu)
+        return decode_free_running(self._step, self.prenet, self.postnet, memory, self.config, generator, as_if_alone)
 
 
 def prepare_tacotron2(

@@ -247,12 +247,15 @@ def decode_free_running(
     memory: EncoderMemory,
     config: Tacotron2Config,
     generator: torch.Generator | None,
+    as_if_alone: bool = False,
 ) -> Tacotron2Inference:
     """Autoregressive decoding with ``step``, each step fed the previous pre-postnet frames, then the postnet.
 
     Stop rule (the reference's): an item continues while sigmoid(gate) <= gate_threshold; once
     it fires it stays finished (and keeps being decoded while others run). Its length counts
     the steps before the firing one. Shared by ``Tacotron2.infer`` and the prepared fast decoder.
+    ``as_if_alone`` (with ``early_stopping``) gives the postnet only the frames each item would
+    have emitted alone, up to and including its firing step (see ``Tacotron2.infer``).
     """
     batch = memory.encoded.size(0)
     frame = memory.encoded.new_zeros(batch, config.n_mel_channels * config.n_frames_per_step)  # the go frame
@@ -280,9 +283,13 @@ def decode_free_running(
             batch,
         )
     mel, gate_logits, alignments_out = _stack(frames, gates, alignments, config.n_mel_channels)
-    return Tacotron2Inference(
-        mel + postnet(mel), mel_lengths * config.n_frames_per_step, alignments_out, gate_logits, stopped, mel
-    )
+    mel_lengths = mel_lengths * config.n_frames_per_step
+    emitted = None
+    if as_if_alone and config.early_stopping:
+        # Alone, an item ends with the step that fired its gate: its frames after that are never made.
+        ended = torch.clamp(mel_lengths + config.n_frames_per_step, max=mel.size(2))
+        emitted = torch.where(stopped, ended, mel.size(2))
+    return Tacotron2Inference(mel + postnet(mel, emitted), mel_lengths, alignments_out, gate_logits, stopped, mel)
 
 
 class _Decoder(nn.Module):
@@ -400,11 +407,26 @@ class _Postnet(nn.Module):
             for c_in, c_out, gain in zip(sizes[:-1], sizes[1:], gains)
         )
 
-    def forward(self, mel: Tensor) -> Tensor:
+    def forward(self, mel: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """mel (B, n_mels, T_mel) -> correction (B, n_mels, T_mel).
+
+        ``lengths`` (B,) zeroes each item's frames from its length on before each convolution, so
+        its first ``length`` output frames are those of the item alone (the convolutions pad with
+        zeros); the reference has no lengths and lets every frame in.
+        """
+        padding = None
+        if lengths is not None:
+            positions = torch.arange(mel.size(2), device=mel.device)
+            padding = (positions[None, :] >= lengths.to(mel.device)[:, None]).unsqueeze(1)  # (B, 1, T_mel)
         x = mel
-        for block in self.convolutions[:-1]:
-            x = F.dropout(torch.tanh(block(x)), _CONV_DROPOUT, self.training)
-        return F.dropout(self.convolutions[-1](x), _CONV_DROPOUT, self.training)  # last block: no tanh
+        for index, block in enumerate(self.convolutions):
+            if padding is not None:
+                x = x.masked_fill(padding, 0.0)
+            x = block(x)
+            if index < len(self.convolutions) - 1:  # last block: no tanh
+                x = torch.tanh(x)
+            x = F.dropout(x, _CONV_DROPOUT, self.training)
+        return x
 
 
 class Tacotron2(nn.Module):
@@ -498,7 +520,7 @@ class Tacotron2(nn.Module):
         text: Tensor,
         text_lengths: Tensor,
         generator: torch.Generator | None = None,
-        mask_text_padding: bool = False,
+        as_if_alone: bool = False,
     ) -> Tacotron2Inference:
         """Synthesize mels autoregressively (no gradients).
 
@@ -506,13 +528,18 @@ class Tacotron2(nn.Module):
             text: symbol ids (B, T_text) int64, zero-padded, any length order; text_lengths (B,).
             generator: draws the prenet dropout masks (on the model's device); without it, torch's
                 global RNG is used exactly as the reference does.
-            mask_text_padding: zero padded text positions before each encoder convolution, so that
-                padding does not leak into a shorter item's last tokens. Off by default: the
-                reference, where batching slightly changes the shorter items' output.
+            as_if_alone: give each item of a batch the output it would have decoded alone (up to
+                float rounding): padded text positions are zeroed before each encoder convolution,
+                and, with ``early_stopping``, each item's frames after the step that fired its gate
+                before each postnet convolution (its ``mel_postnet`` frames after that step are
+                then what the postnet makes of zeros). Off by default: the reference, where
+                padding and the frames decoded after an item's stop leak into its last frames.
 
         Returns:
             ``Tacotron2Inference``; T_steps = the first step at which every item has stopped (with
             ``early_stopping``) or ``max_decoder_steps`` (then a warning names unfinished items).
         """
-        memory = self._encode(text, text_lengths, mask_text_padding)
-        return decode_free_running(self.decoder.step, self.decoder.prenet, self.postnet, memory, self.config, generator)
+        memory = self._encode(text, text_lengths, mask_text_padding=as_if_alone)
+        return decode_free_running(
+            self.decoder.step, self.decoder.prenet, self.postnet, memory, self.config, generator, as_if_alone
+        )
