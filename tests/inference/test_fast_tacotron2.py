@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import tacoglow.inference.fast_tacotron2 as fast_module
 from tacoglow.inference.fast_tacotron2 import _lstm_cell, prepare_tacotron2
@@ -94,6 +95,24 @@ def test_fused_lstm_cells_equal_nn_lstmcell():
             got_h, got_c = _lstm_cell(torch.cat((x, h), 1), c, weight, bias)
         torch.testing.assert_close(got_h, want_h, **CLOSE)
         torch.testing.assert_close(got_c, want_c, **CLOSE)
+
+
+def test_padded_bilstm_equals_the_packed_reference_encoder():
+    """Each direction over the padded batch gives each item the packed BiLSTM's outputs (rows in
+    any length order), 0 at padding; alone (nothing padded) the very same numbers."""
+    model = tiny_model()
+    fast = prepare_tacotron2(model)
+    torch.manual_seed(2)
+    x = torch.randn(3, 7, model.config.encoder_embedding_dim)
+    lengths = torch.tensor([4, 7, 1])
+    with torch.no_grad():
+        want, _ = model.encoder.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        want, _ = pad_packed_sequence(want, batch_first=True, total_length=7)
+        got = fast.encoder_lstm(x, lengths)
+        torch.testing.assert_close(got, want, **CLOSE)
+        assert not got[0, 4:].any() and not got[2, 1:].any()
+        alone = fast.encoder_lstm(x[1:2], lengths[1:2])
+        assert torch.equal(alone, model.encoder.lstm(x[1:2])[0])
 
 
 @pytest.mark.parametrize("batch, n_frames_per_step", [(1, 1), (2, 1), (2, 2)])

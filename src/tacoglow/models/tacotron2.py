@@ -112,6 +112,15 @@ class _Encoder(nn.Module):
         ``mask_text_padding`` zeroes padded positions before each convolution, as an item encoded
         alone sees them; the reference lets the padding id's embedding in.
         """
+        x = self.convolve(embedded, text_lengths_cpu, mask_text_padding)
+        # enforce_sorted=False sorts inside and restores the caller's order, so any order works.
+        packed = pack_padded_sequence(x, text_lengths_cpu, batch_first=True, enforce_sorted=False)
+        outputs, _ = self.lstm(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
+        return outputs
+
+    def convolve(self, embedded: Tensor, text_lengths_cpu: Tensor, mask_text_padding: bool = False) -> Tensor:
+        """The convolution blocks: embedded (B, d, T_text) -> (B, T_text, d), what the BiLSTM reads."""
         x = embedded
         padding = None
         if mask_text_padding:
@@ -121,12 +130,7 @@ class _Encoder(nn.Module):
             if padding is not None:
                 x = x.masked_fill(padding, 0.0)
             x = F.dropout(F.relu(block(x)), _CONV_DROPOUT, self.training)
-        x = x.transpose(1, 2)  # (B, d, T_text) -> (B, T_text, d)
-        # enforce_sorted=False sorts inside and restores the caller's order, so any order works.
-        packed = pack_padded_sequence(x, text_lengths_cpu, batch_first=True, enforce_sorted=False)
-        outputs, _ = self.lstm(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
-        return outputs
+        return x.transpose(1, 2)  # (B, d, T_text) -> (B, T_text, d)
 
 
 class _Prenet(nn.Module):
@@ -243,7 +247,7 @@ def _stack(
 def decode_free_running(
     step: DecoderStep,
     prenet: _Prenet,
-    postnet: nn.Module,
+    postnet: Callable[[Tensor, Tensor | None], Tensor],
     memory: EncoderMemory,
     config: Tacotron2Config,
     generator: torch.Generator | None,
