@@ -5,7 +5,10 @@ phases with stdlib HTTP clients in threads, each request asking for 16-bit PCM s
 are counted from the bytes:
 
 1. ``sequential``: the short texts one at a time;
-2. ``concurrent``: the same requests from ``--clients`` clients at once (batching must pay);
+2. ``concurrent``: the same requests from ``--clients`` clients at once (batching must pay).
+   These two alternate for ``--rounds`` rounds, so that both meet the machine alike (on a shared
+   machine speed drifts by 10-20 % within a minute); each row sums its rounds, and the goal line
+   also gives each round's ratio;
 3. ``long streamed`` / ``long unstreamed``: one ~1,000-character text as PCM (streamed sentence
    by sentence) and as FLAC (encoded whole, so its first byte is its last);
 4. ``soak``: ``--soak-requests`` requests from ``--soak-clients`` clients, the server's RSS taken
@@ -40,6 +43,7 @@ __all__ = [
     "RequestResult",
     "ServeBenchSettings",
     "format_serve_table",
+    "merge_rounds",
     "run_serve_benchmark",
 ]
 
@@ -119,6 +123,8 @@ class Phase:
     rss_before_mib: float | None
     rss_after_mib: float | None
     rss_mid_mib: float | None = None
+    round_audio_per_wall: list[float] = field(default_factory=list)
+    """Audio seconds per wall second of each round, for a phase run in rounds (see :func:`merge_rounds`)."""
 
     @property
     def ok(self) -> list[RequestResult]:
@@ -137,12 +143,27 @@ class Phase:
         return float(np.percentile(values, q)) if values else float("nan")
 
 
+def merge_rounds(rounds: Sequence[Phase]) -> Phase:
+    """Rounds of one phase as one: their requests and wall times summed, RSS before the first and after the last."""
+    first = rounds[0]
+    return Phase(
+        first.name,
+        first.clients,
+        sum(r.wall_s for r in rounds),
+        [result for r in rounds for result in r.results],
+        first.rss_before_mib,
+        rounds[-1].rss_after_mib,
+        round_audio_per_wall=[r.audio_per_wall for r in rounds],
+    )
+
+
 @dataclass(frozen=True)
 class ServeBenchSettings:
     """What to run; ``server_args`` are extra ``tacoglow serve`` options (checkpoints, threads...)."""
 
     clients: int = 8
     requests: int = 32
+    rounds: int = 3
     soak_clients: int = 16
     soak_requests: int = 500
     soak_mark: int = 50
@@ -239,7 +260,7 @@ def run_serve_benchmark(
     Raises:
         ConfigError: the server did not start (its stderr's last line is quoted).
     """
-    for name in ("clients", "requests", "soak_clients", "soak_requests"):
+    for name in ("clients", "requests", "rounds", "soak_clients", "soak_requests"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"bench serve {name}: expected >= 1, found {getattr(settings, name)}")
     port = _free_port()
@@ -269,19 +290,26 @@ def run_serve_benchmark(
 
         def phase(name: str, texts: Sequence[str], clients: int, response_format: str = "pcm", mark: int = 0) -> Phase:
             progress(f"{name}: {len(texts)} request(s), {clients} client(s)")
+            result = measure(name, texts, clients, response_format, mark)
+            phases.append(result)
+            return result
+
+        def measure(name: str, texts: Sequence[str], clients: int, response_format: str, mark: int) -> Phase:
             rss_mid: list[float | None] = []
             on_done = (lambda n: rss_mid.append(_rss_mib(server.pid)) if n == mark else None) if mark else None
             before = _rss_mib(server.pid)
             results, wall = _drive(
                 port, texts, clients, sample_rate, settings.request_timeout_s, response_format, on_done
             )
-            result = Phase(name, clients, wall, results, before, _rss_mib(server.pid), rss_mid[0] if rss_mid else None)
-            phases.append(result)
-            return result
+            return Phase(name, clients, wall, results, before, _rss_mib(server.pid), rss_mid[0] if rss_mid else None)
 
         short = [SHORT_TEXTS[i % len(SHORT_TEXTS)] for i in range(settings.requests)]
-        phase("sequential", short, 1)
-        phase("concurrent", short, settings.clients)
+        rounds: dict[str, list[Phase]] = {"sequential": [], "concurrent": []}
+        for number in range(1, settings.rounds + 1):
+            for name, clients in (("sequential", 1), ("concurrent", settings.clients)):
+                progress(f"{name}, round {number} of {settings.rounds}: {len(short)} request(s), {clients} client(s)")
+                rounds[name].append(measure(name, short, clients, "pcm", 0))
+        phases.extend(merge_rounds(measured) for measured in rounds.values())
         phase("long streamed", [LONG_TEXT], 1)
         phase("long unstreamed", [LONG_TEXT], 1, response_format="flac")
         soak = [SHORT_TEXTS[i % len(SHORT_TEXTS)] for i in range(settings.soak_requests)]
@@ -337,9 +365,11 @@ def format_serve_table(phases: Sequence[Phase], machine: str, clients: int) -> s
     sequential, concurrent = by_name["sequential"], by_name["concurrent"]
     streamed, unstreamed, soak = by_name["long streamed"], by_name["long unstreamed"], by_name["soak"]
     gain = concurrent.audio_per_wall / sequential.audio_per_wall
+    per_round = [c / q for c, q in zip(concurrent.round_audio_per_wall, sequential.round_audio_per_wall)]
+    each = f" (rounds: {', '.join(f'{r:.2f}x' for r in per_round)})" if len(per_round) > 1 else ""
     first_share = streamed.percentile("first_byte_s", 50) / unstreamed.percentile("total_s", 50)
     lines.append("goals:")
-    lines.append(f"  {clients} concurrent clients: {gain:.2f}x the audio/s of sequential requests (goal >= 1.5x)")
+    lines.append(f"  {clients} concurrent clients: {gain:.2f}x the audio/s of sequential requests{each} (goal >= 1.5x)")
     lines.append(
         f"  long text ({len(LONG_TEXT)} chars): first streamed audio after {first_share:.0%} of the "
         f"unstreamed answer's time (goal <= 20%)"

@@ -92,6 +92,12 @@ def _add_serve_parser(sub: Any) -> None:
     serve.add_argument(
         "--requests", type=int, default=32, help="requests of the sequential/concurrent phases (default 32)"
     )
+    serve.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="sequential/concurrent rounds, alternated so both meet the machine alike (default 3)",
+    )
     serve.add_argument("--soak-clients", type=int, default=16, help="clients of the soak phase (default 16)")
     serve.add_argument("--soak-requests", type=int, default=500, help="requests of the soak phase (default 500)")
     serve.add_argument("--tacotron2", type=Path, metavar="FILE", help="Tacotron 2 checkpoint (default: bundled voice)")
@@ -112,6 +118,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     settings = ServeBenchSettings(
         clients=args.clients,
         requests=args.requests,
+        rounds=args.rounds,
         soak_clients=args.soak_clients,
         soak_requests=args.soak_requests,
         server_args=tuple(server_args),
