@@ -179,6 +179,7 @@ def test_mismatched_pair_is_refused_naming_each_setting(golden_dir):
         ("   \n ", "empty"),
         ("?!...", "nothing speakable"),
         ("___", "nothing speakable"),
+        ("\u2603 \u2603", "nothing speakable in '\u2603 \u2603'"),  # names the text as given, not as cleaned ('')
     ],
 )
 def test_bad_text_raises_text_error(synth, text, message):

@@ -114,16 +114,16 @@ class TextStage:
                     f"allowed in one text (max_text_chars); split it into several texts"
                 )
         # What is said: normalized (when the frontend does), dropped characters warned about once.
-        texts = [self.frontend.prepare(text) for text in texts]
-        for index, text in enumerate(texts):
-            if not self._has_speakable(text):
+        said = [self.frontend.prepare(text) for text in texts]
+        for index, (text, spoken) in enumerate(zip(texts, said)):
+            if not self._has_speakable(spoken):
                 where = "text" if len(texts) == 1 else f"text {index + 1}"
                 raise TextError(
                     f"{where}: nothing speakable in {text.strip()[:40]!r} (expected letters or "
                     f"{{ARPAbet}} phones after cleaning)"
                 )
         pieces: list[PreparedPiece] = []
-        for index, text in enumerate(texts):
+        for index, text in enumerate(said):
             if self.split_long_text:
                 split = split_text(text, max_piece_length(), length=self._split_length)
             else:
