@@ -84,7 +84,7 @@ def test_unsupported_format_names_the_supported_ones(server):
 def test_the_openai_client_sees_the_error_message(server):
     openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
-    with pytest.raises(openai.BadRequestError, match="voice: expected one of default"):
+    with pytest.raises(openai.BadRequestError, match="voice: expected one of default, found 'alloy'"):
         client.audio.speech.create(model="tacoglow", voice="alloy", input="Hi.")
 
 
@@ -97,7 +97,12 @@ def test_unknown_path_and_method_are_json_errors(server):
 
 def test_models_voices_health_ready_metrics(server):
     status, _, body = post(server.url, None, method="GET", path="/v1/models")
-    assert status == 200 and {m["id"] for m in json.loads(body)["data"]} == {"tacoglow", "tts-1", "tts-1-hd"}
+    assert status == 200 and {m["id"] for m in json.loads(body)["data"]} == {
+        "tacoglow",
+        "tts-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
+    }
     assert json.loads(post(server.url, None, method="GET", path="/v1/audio/voices")[2])["voices"] == ["default"]
     assert post(server.url, None, method="GET", path="/ready")[0] == 200
     post(server.url, GOOD)

@@ -60,7 +60,7 @@ def test_every_supported_format_decodes_at_the_right_rate(server, synthesizer, f
 
 
 def test_model_aliases_and_voice_forms_are_accepted(server):
-    for model in ("tts-1", "tts-1-hd"):
+    for model in ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"):
         answer = client(server.url).audio.speech.create(
             model=model, voice="default", input="Hi.", response_format="pcm"
         )

@@ -50,7 +50,7 @@ __all__ = ["MODEL_NAMES", "SPEED_RANGE", "ServerSettings", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = ("tacoglow", "tts-1", "tts-1-hd")
+MODEL_NAMES = ("tacoglow", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """Accepted ``model`` values: ours, and OpenAI's TTS model names as aliases (same voice)."""
 SPEED_RANGE = (0.25, 4.0)
 """Accepted ``speed``, as OpenAI's API."""
@@ -162,11 +162,9 @@ def _parse_speech_request(raw: bytes, settings: ServerSettings, formats: Sequenc
     voice = body.get("voice")
     if isinstance(voice, dict) and isinstance(voice.get("id"), str):  # OpenAI's custom-voice form
         voice = voice["id"]
-    offered = list(settings.voices)
-    if not isinstance(voice, str) or (voice != "default" and voice not in offered):
-        raise APIError(
-            400, f"voice: expected one of {', '.join(['default', *offered])}, found {voice!r}", "invalid_voice", "voice"
-        )
+    offered = ["default", *[name for name in settings.voices if name != "default"]]
+    if not isinstance(voice, str) or voice not in offered:
+        raise APIError(400, f"voice: expected one of {', '.join(offered)}, found {voice!r}", "invalid_voice", "voice")
     response_format = body.get("response_format", "mp3" if "mp3" in formats else "wav")
     if response_format not in formats:
         raise APIError(
