@@ -89,6 +89,12 @@ def check_text(text: Tensor, text_lengths: Tensor) -> Tensor:
     return lengths_cpu
 
 
+def _padding_mask(lengths: Tensor, size: int, device: torch.device) -> Tensor:
+    """lengths (B,) -> (B, size) bool: True at each item's positions from its length on (its padding)."""
+    positions = torch.arange(size, device=device)
+    return positions[None, :] >= lengths.to(device)[:, None]
+
+
 class _Encoder(nn.Module):
     """Conv + batch-norm + ReLU blocks, then a BiLSTM: (B, d, T_text) -> (B, T_text, d)."""
 
@@ -124,8 +130,7 @@ class _Encoder(nn.Module):
         x = embedded
         padding = None
         if mask_text_padding:
-            positions = torch.arange(x.size(2), device=x.device)
-            padding = (positions[None, :] >= text_lengths_cpu.to(x.device)[:, None]).unsqueeze(1)  # (B, 1, T_text)
+            padding = _padding_mask(text_lengths_cpu, x.size(2), x.device).unsqueeze(1)  # (B, 1, T_text)
         for block in self.convolutions:
             if padding is not None:
                 x = x.masked_fill(padding, 0.0)
@@ -188,8 +193,7 @@ class _Attention(nn.Module):
         """encoded (B, T_text, d), text_lengths_cpu (B,) -> ``EncoderMemory``."""
         mask = None
         if int(text_lengths_cpu.min()) < encoded.size(1):  # all-False masks change nothing: skip them
-            positions = torch.arange(encoded.size(1), device=encoded.device)
-            mask = positions[None, :] >= text_lengths_cpu.to(encoded.device)[:, None]  # (B, T_text)
+            mask = _padding_mask(text_lengths_cpu, encoded.size(1), encoded.device)  # (B, T_text)
         return EncoderMemory(encoded, self.memory_layer(encoded).contiguous(), mask)
 
     def forward(
@@ -420,8 +424,7 @@ class _Postnet(nn.Module):
         """
         padding = None
         if lengths is not None:
-            positions = torch.arange(mel.size(2), device=mel.device)
-            padding = (positions[None, :] >= lengths.to(mel.device)[:, None]).unsqueeze(1)  # (B, 1, T_mel)
+            padding = _padding_mask(lengths, mel.size(2), mel.device).unsqueeze(1)  # (B, 1, T_mel)
         x = mel
         for index, block in enumerate(self.convolutions):
             if padding is not None:
@@ -511,8 +514,7 @@ class Tacotron2(nn.Module):
         mel_postnet = mel + self.postnet(mel)
         if self.config.mask_padding:
             # Out-of-place fill (the reference writes .data): same values, no gradient at padding.
-            frames = torch.arange(mel.size(2), device=mel.device)
-            padded = frames.unsqueeze(0) >= mel_lengths.to(mel.device).unsqueeze(1)  # (B, T_mel)
+            padded = _padding_mask(mel_lengths, mel.size(2), mel.device)  # (B, T_mel)
             mel = mel.masked_fill(padded.unsqueeze(1), 0.0)
             mel_postnet = mel_postnet.masked_fill(padded.unsqueeze(1), 0.0)
             gate = gate.masked_fill(padded[:, ::nfps], _PADDED_GATE_LOGIT)
