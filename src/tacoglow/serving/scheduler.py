@@ -63,8 +63,11 @@ def split_request(synthesizer: AnySynthesizer, text: str) -> list[TextPiece]:
     """
     synthesizer.count_pieces([text])  # the Synthesizer's own check: TextError for nothing speakable
     budget = min(PIECE_CHARS, synthesizer.max_piece_length)
+    pieces = split_text(text, budget)
+    if len(pieces) == 1:  # the text itself, just checked
+        return pieces
     kept: list[TextPiece] = []
-    for piece in split_text(text, budget):
+    for piece in pieces:
         try:
             synthesizer.count_pieces([piece.text])
         except TacoglowError:
