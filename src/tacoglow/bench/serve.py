@@ -163,7 +163,7 @@ class ServeBenchSettings:
 
     clients: int = 8
     requests: int = 32
-    rounds: int = 3
+    rounds: int = 5
     soak_clients: int = 16
     soak_requests: int = 500
     soak_mark: int = 50

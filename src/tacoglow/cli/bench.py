@@ -56,7 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="characters per utterance (the reference: 64 128 256; default 128)",
     )
     parser.add_argument("--iterations", type=int, default=10, help="measured runs per case (default 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="discarded runs before them (default 3)")
+    parser.add_argument("--warmup", type=int, default=5, help="discarded runs before them (default 3)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -95,8 +95,8 @@ def _add_serve_parser(sub: Any) -> None:
     serve.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="sequential/concurrent rounds, alternated so both meet the machine alike (default 3)",
+        default=5,
+        help="sequential/concurrent rounds, alternated so both meet the machine alike (default 5)",
     )
     serve.add_argument("--soak-clients", type=int, default=16, help="clients of the soak phase (default 16)")
     serve.add_argument("--soak-requests", type=int, default=500, help="requests of the soak phase (default 500)")
