@@ -84,6 +84,11 @@ class ServerSettings:
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
 
+    @property
+    def voice_names(self) -> list[str]:
+        """The names a request may give as ``voice``: ``default`` first, each once."""
+        return ["default", *[name for name in self.voices if name != "default"]]
+
     def __post_init__(self) -> None:
         if not self.voices:
             raise ConfigError("voices: expected at least one voice name")
@@ -162,7 +167,7 @@ def _parse_speech_request(raw: bytes, settings: ServerSettings, formats: Sequenc
     voice = body.get("voice")
     if isinstance(voice, dict) and isinstance(voice.get("id"), str):  # OpenAI's custom-voice form
         voice = voice["id"]
-    offered = ["default", *[name for name in settings.voices if name != "default"]]
+    offered = settings.voice_names
     if not isinstance(voice, str) or voice not in offered:
         raise APIError(400, f"voice: expected one of {', '.join(offered)}, found {voice!r}", "invalid_voice", "voice")
     response_format = body.get("response_format", "mp3" if "mp3" in formats else "wav")
@@ -322,18 +327,15 @@ def create_app(synthesizer: AnySynthesizer, settings: ServerSettings | None = No
         return {
             "object": "list",
             "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "tacoglow", "voices": voice_list()}
+                {"id": name, "object": "model", "created": 0, "owned_by": "tacoglow", "voices": settings.voice_names}
                 for name in MODEL_NAMES
             ],
         }
 
-    def voice_list() -> list[str]:
-        return ["default", *[v for v in settings.voices if v != "default"]]
-
     @app.get("/v1/audio/voices")
     async def voices(request: Request) -> dict[str, Any]:
         check_key(request)
-        return {"voices": voice_list(), "formats": list(formats), "sample_rate": synthesizer.sample_rate}
+        return {"voices": settings.voice_names, "formats": list(formats), "sample_rate": synthesizer.sample_rate}
 
     @app.post("/v1/audio/speech")
     async def speech(request: Request) -> Response:
